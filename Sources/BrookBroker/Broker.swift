@@ -1,0 +1,581 @@
+@_exported import BrookModel
+@_exported import BrookStore
+import Foundation
+import Logging
+import Synchronization
+
+/// When a produce request is answered, as Kafka's `acks`.
+public enum Acks: String, Sendable, CaseIterable {
+    /// `acks=0`: no answer; the request returns once queued, with offsets of -1.
+    case noAck = "0"
+    /// `acks=1`: once committed to the WAL; survives a process crash, not power loss.
+    case leader = "1"
+    /// `acks=all`: once the commit is fsynced; survives power loss.
+    case all = "all"
+}
+
+/// Where a produced record landed.
+public struct RecordPosition: Sendable, Hashable {
+    public var partition: Int
+    /// The record's offset, or -1 for `acks=0` (as Kafka reports it).
+    public var offset: Int64
+
+    public init(partition: Int, offset: Int64) {
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
+/// Records returned by a fetch, with the partition's counters.
+public struct FetchResult: Sendable, Hashable {
+    public var records: [Record]
+    public var highWatermark: Int64
+    public var logStartOffset: Int64
+
+    /// The offset to fetch next.
+    public func nextOffset(after requested: Int64) -> Int64 {
+        records.last.map { $0.offset + 1 } ?? requested
+    }
+}
+
+/// Which offset a list-offsets request asks for.
+public enum OffsetSpec: Sendable, Hashable {
+    /// The log-start offset.
+    case earliest
+    /// The high watermark: the offset the next record will get.
+    case latest
+    /// The first record whose timestamp is at least this many ms since the epoch.
+    case timestamp(Int64)
+}
+
+/// A listed offset; `timestamp` is the record's for ``OffsetSpec/timestamp(_:)``.
+public struct ListedOffset: Sendable, Hashable {
+    public var offset: Int64
+    public var timestamp: Int64?
+}
+
+/// One offset a consumer group commits.
+public struct OffsetCommit: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int
+    /// The next offset the group will read.
+    public var offset: Int64
+    public var metadata: String
+
+    public init(topic: String, partition: Int, offset: Int64, metadata: String = "") {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.metadata = metadata
+    }
+}
+
+/// What a retention pass removed.
+public struct RetentionReport: Sendable, Hashable {
+    public var deletedRecords = 0
+    public var deletedBytes: Int64 = 0
+    public var partitionsPruned = 0
+    public var chunks = 0
+}
+
+/// Settings of an embedded broker.
+public struct BrokerOptions: Sendable {
+    /// Read-only connections serving fetches, each on its own thread.
+    public var readerCount = 4
+    /// How often retention runs (`retention.check.interval.ms`); 0 turns the scheduler off.
+    public var retentionCheckIntervalMs: Int64 = 300_000
+    /// Records deleted per retention transaction, so writers never wait long.
+    public var retentionChunkRecords = 5_000
+    /// The most records one produce request may carry.
+    public var maxBatchRecords = 10_000
+    /// The most bytes (sum of record sizes) one produce request may carry.
+    public var maxBatchBytes = 16 * 1_048_576
+    /// The most records one fetch may ask for.
+    public var maxFetchRecords = 100_000
+    /// The longest a fetch may wait for data.
+    public var maxFetchWaitMs: Int64 = 300_000
+    /// The time limit of a read-only SQL query.
+    public var sqlTimeoutMs: Int64 = 5_000
+    /// The most rows a SQL query returns.
+    public var sqlMaxRows = 10_000
+    /// WAL pages after which the checkpointer copies the WAL into the database file.
+    public var checkpointWALPages = 4_096
+    public var logger = Logger(label: "brook.broker")
+
+    public init() {}
+}
+
+/// The embedded Brook broker: Kafka's semantics over one SQLite file, in-process, with no
+/// server. A Swift program can open a file and produce and fetch directly; the line server (and a
+/// later Kafka front-end) call the same API.
+///
+/// Threads: one writer owns the write connection and group-commits all pending requests; a pool
+/// of read-only connections serves fetches; a checkpointer copies the WAL back beside the writer.
+/// Every method may be called from any task.
+public final class Broker: Sendable {
+    public let path: String
+    public let options: BrokerOptions
+    /// What opening the file found and did (schema migrations, WAL recovery, repairs).
+    public let openReport: Schema.OpenReport
+
+    let state: BrokerState
+    private let writer: Writer
+    private let readers: ThreadPool<LogReader>
+    private let sql: ThreadPool<ReadOnlySQL>
+    private let checkpointer: ThreadPool<WALCheckpointer>
+    private let checkpointPending = Flag()
+    private let closed = Atomic<Bool>(false)
+    private let retentionTask = Mutex<Task<Void, Never>?>(nil)
+    private var logger: Logger { options.logger }
+
+    /// Opens (or creates) the database at `path` and starts the broker's threads.
+    /// - Throws: ``BrookError`` when the file is not Brook's, is newer than this build, is damaged
+    ///   or cannot be opened.
+    public init(path: String, options: BrokerOptions = BrokerOptions()) throws {
+        self.path = path
+        self.options = options
+        let log = try LogWriter(path: path)
+        openReport = log.openReport
+        let state = BrokerState(topics: log.topics)
+        self.state = state
+        readers = try ThreadPool(name: "brook-reader", count: options.readerCount) { try LogReader(path: path) }
+        sql = try ThreadPool(name: "brook-sql", count: 1) { try ReadOnlySQL(path: path) }
+        checkpointer = try ThreadPool(name: "brook-checkpointer", count: 1) { try WALCheckpointer(path: path) }
+        let checkpointPending = self.checkpointPending
+        let checkpointer = self.checkpointer
+        let threshold = options.checkpointWALPages
+        let logger = options.logger
+        writer = Writer(
+            log: log, logger: logger,
+            onCommit: { changes in state.publish(changes) },
+            onWALGrowth: { pages in
+                guard pages >= threshold, checkpointPending.raise() else { return }
+                let accepted = checkpointer.submit { connection in
+                    do {
+                        try connection.checkpoint()
+                    } catch {
+                        logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+                    }
+                    checkpointPending.lower()
+                }
+                if !accepted { checkpointPending.lower() }
+            })
+        logOpen()
+        startRetention()
+    }
+
+    private func logOpen() {
+        let report = openReport
+        var metadata: Logger.Metadata = [
+            "path": "\(path)", "schema": "\(Schema.currentVersion)", "topics": "\(state.topics.count)",
+        ]
+        if !report.appliedMigrations.isEmpty {
+            metadata["migrations"] = "\(report.appliedMigrations.joined(separator: ","))"
+        }
+        if report.walFramesAtOpen > 0 {
+            metadata["recovered_wal_frames"] = "\(report.walFramesAtOpen)"
+        }
+        logger.info("opened Brook database", metadata: metadata)
+        for repair in report.repairs {
+            logger.warning("repaired partition counters", metadata: ["repair": "\(repair)"])
+        }
+    }
+
+    private func checkOpen() throws(BrookError) {
+        if closed.load(ordering: .acquiring) {
+            throw BrookError(.brokerNotAvailable, "the broker is closed")
+        }
+    }
+
+    /// Stops the retention scheduler, completes queued writes, wakes waiting fetches,
+    /// checkpoints the WAL into the file and closes every connection. Idempotent.
+    public func close() async {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let task = retentionTask.withLock { task in
+            defer { task = nil }
+            return task
+        }
+        task?.cancel()
+        await task?.value
+        await Self.offThread { [writer] in writer.shutdown() }
+        state.wakeAll()
+        await Self.offThread { [readers, sql, checkpointer] in
+            readers.shutdown()
+            sql.shutdown()
+            checkpointer.shutdown()
+        }
+        logger.info("closed Brook database", metadata: ["path": "\(path)"])
+    }
+
+    /// Runs blocking work on a thread of its own, keeping the cooperative pool free.
+    private static func offThread(_ body: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                body()
+                continuation.resume()
+            }.start()
+        }
+    }
+
+    // MARK: Topics
+
+    /// Creates a topic; its SQL view, named after it, appears at once.
+    @discardableResult
+    public func createTopic(_ name: String, partitions: Int = 1, config: TopicConfig = TopicConfig()) async throws -> TopicMetadata {
+        try checkOpen()
+        try TopicName.validate(name)
+        try TopicName.validatePartitionCount(partitions)
+        try config.validate()
+        return try await writer.perform(.exclusive) { [state] log in
+            let topic = try log.createTopic(name, partitions: partitions, config: config)
+            state.publish(topic: name, topic)
+            return topic
+        }
+    }
+
+    /// All topics, by name.
+    public func listTopics() throws -> [TopicMetadata] {
+        try checkOpen()
+        return state.topics.values.sorted { $0.name < $1.name }
+    }
+
+    /// A topic's config and, per partition, its log-start offset, next offset, record count and
+    /// bytes.
+    public func describeTopic(_ name: String) throws -> TopicMetadata {
+        try checkOpen()
+        return try state.topic(name)
+    }
+
+    /// Grows a topic to `count` partitions; never fewer.
+    @discardableResult
+    public func addPartitions(_ name: String, count: Int) async throws -> TopicMetadata {
+        try checkOpen()
+        return try await writer.perform(.exclusive) { [state] log in
+            let topic = try log.addPartitions(name, count: count)
+            state.publish(topic: name, topic)
+            return topic
+        }
+    }
+
+    /// Changes a topic's retention and record-size settings.
+    @discardableResult
+    public func alterTopic(_ name: String, config: TopicConfig) async throws -> TopicMetadata {
+        try checkOpen()
+        return try await writer.perform(.exclusive) { [state] log in
+            let topic = try log.alterConfig(name, config: config)
+            state.publish(topic: name, topic)
+            return topic
+        }
+    }
+
+    /// Deletes a topic, its records, its view and the committed offsets on it.
+    public func deleteTopic(_ name: String) async throws {
+        try checkOpen()
+        try await writer.perform(.exclusive) { [state] log in
+            try log.deleteTopic(name)
+            state.publish(topic: name, nil)
+        }
+    }
+
+    // MARK: Produce
+
+    /// Appends records to a topic. Each goes to its explicit partition if it has one, else a keyed
+    /// record to Kafka's murmur2 partition of its key, else all unkeyed records of this request to
+    /// one partition, the next one per request (sticky per batch, round robin across batches).
+    ///
+    /// Requests from many producers are committed together in one transaction.
+    /// - Returns: each record's partition and offset, in request order (offsets -1 for
+    ///   ``Acks/noAck``).
+    @discardableResult
+    public func produce(topic name: String, records: [ProducerRecord], acks: Acks = .leader) async throws -> [RecordPosition] {
+        try checkOpen()
+        let plan = try planProduce(topic: name, records: records)
+        let job = { @Sendable (log: LogWriter) throws -> [Int64] in
+            let now = WallClock.nowMillis()
+            // Refuse before writing anything, so a group's other requests are unaffected.
+            for batch in plan.batches {
+                try log.validateAppend(topic: name, topicID: plan.topicID, partition: batch.partition, records: batch.records)
+            }
+            return try plan.batches.map { batch in
+                try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
+            }
+        }
+        if acks == .noAck {
+            let logger = self.logger
+            try writer.submit(Writer.Job(
+                kind: .grouped, durable: false, bytes: plan.bytes,
+                run: { log in _ = try job(log) },
+                finish: { error in
+                    if let error { logger.debug("acks=0 produce failed", metadata: ["error": "\(error)"]) }
+                }))
+            return plan.slots.map { RecordPosition(partition: plan.batches[$0.batch].partition, offset: -1) }
+        }
+        let bases = try await writer.perform(.grouped, durable: acks == .all, bytes: plan.bytes, job)
+        return plan.slots.map { slot in
+            RecordPosition(partition: plan.batches[slot.batch].partition, offset: bases[slot.batch] + Int64(slot.index))
+        }
+    }
+
+    /// Records grouped by partition, and where each request record went.
+    struct ProducePlan: Sendable {
+        struct Batch: Sendable {
+            var partition: Int
+            var records: [ProducerRecord]
+        }
+
+        var topicID: Int64
+        var batches: [Batch] = []
+        /// Per request record: its batch and its index inside that batch.
+        var slots: [(batch: Int, index: Int)] = []
+        var bytes = 0
+    }
+
+    private func planProduce(topic name: String, records: [ProducerRecord]) throws(BrookError) -> ProducePlan {
+        guard !records.isEmpty else {
+            throw BrookError(.invalidRequest, "a produce request to '\(name)' must hold at least one record")
+        }
+        if records.count > options.maxBatchRecords {
+            throw BrookError(.recordListTooLarge, "batch of \(records.count) records exceeds the maximum batch of \(options.maxBatchRecords) records")
+        }
+        let topic = try state.topic(name)
+        let partitionCount = topic.partitions.count
+        var plan = ProducePlan(topicID: topic.id)
+        plan.slots.reserveCapacity(records.count)
+        var batchOfPartition: [Int: Int] = [:]
+        var sticky: Int?
+        for record in records {
+            let size = record.size
+            if size > topic.config.maxMessageBytes {
+                throw BrookError(.messageTooLarge, "record of \(size) bytes exceeds max.message.bytes \(topic.config.maxMessageBytes) of topic '\(name)'")
+            }
+            plan.bytes += size
+            let partition: Int
+            if let explicit = record.partition {
+                guard explicit >= 0, explicit < partitionCount else {
+                    throw BrookError(.unknownPartition, "partition \(explicit) of topic '\(name)' does not exist: it has partitions 0 to \(partitionCount - 1)")
+                }
+                partition = explicit
+            } else if let key = record.key {
+                partition = Partitioner.partition(forKey: key, partitionCount: partitionCount)
+            } else {
+                if sticky == nil { sticky = state.nextStickyPartition(count: partitionCount) }
+                partition = sticky!
+            }
+            let batch: Int
+            if let existing = batchOfPartition[partition] {
+                batch = existing
+            } else {
+                batch = plan.batches.count
+                batchOfPartition[partition] = batch
+                plan.batches.append(ProducePlan.Batch(partition: partition, records: []))
+            }
+            plan.slots.append((batch, plan.batches[batch].records.count))
+            plan.batches[batch].records.append(record)
+        }
+        if plan.bytes > options.maxBatchBytes {
+            throw BrookError(.recordListTooLarge, "batch of \(plan.bytes) bytes exceeds the maximum batch of \(options.maxBatchBytes) bytes")
+        }
+        return plan
+    }
+
+    // MARK: Fetch
+
+    /// Reads records of one partition from `offset`: at most `maxRecords` and `maxBytes`, but at
+    /// least one record when any is there. When none is (the offset is the high watermark), waits
+    /// up to `maxWait` for a producer, returning as soon as one commits.
+    ///
+    /// - Throws: `OFFSET_OUT_OF_RANGE` below the log-start offset or above the high watermark.
+    public func fetch(
+        topic name: String, partition index: Int, offset: Int64,
+        maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero
+    ) async throws -> FetchResult {
+        try checkOpen()
+        if maxRecords < 1 || maxRecords > options.maxFetchRecords {
+            throw BrookError(.invalidRequest, "max records \(maxRecords) is invalid: use 1 to \(options.maxFetchRecords)")
+        }
+        if maxBytes < 1 {
+            throw BrookError(.invalidRequest, "max bytes \(maxBytes) is invalid: use at least 1")
+        }
+        let waitLimit = Duration.milliseconds(options.maxFetchWaitMs)
+        if maxWait < .zero || maxWait > waitLimit {
+            throw BrookError(.invalidRequest, "max wait \(maxWait) is invalid: use 0 to \(options.maxFetchWaitMs) ms")
+        }
+        let deadline = ContinuousClock.now.advanced(by: maxWait)
+        while true {
+            let partition = try state.topic(name).partition(index)
+            let counters = partition.state
+            guard offset >= counters.logStartOffset, offset <= counters.nextOffset else {
+                throw BrookError(
+                    .offsetOutOfRange,
+                    "offset \(offset) is out of range for \(name)-\(index): the log starts at \(counters.logStartOffset) and the high watermark is \(counters.nextOffset)")
+            }
+            if offset == counters.nextOffset {
+                let remaining = ContinuousClock.now.duration(to: deadline)
+                if remaining > .zero, !closed.load(ordering: .relaxed), !Task.isCancelled {
+                    await state.waitForData(topic: name, partitionID: partition.id, index: index, beyond: offset, timeout: remaining)
+                    continue
+                }
+                return FetchResult(records: [], highWatermark: counters.nextOffset, logStartOffset: counters.logStartOffset)
+            }
+            let partitionID = partition.id
+            return try await readers.run { reader in
+                let (records, summary) = try reader.readRecords(
+                    partitionID: partitionID, from: offset, maxRecords: maxRecords, maxBytes: maxBytes)
+                return FetchResult(
+                    records: records, highWatermark: summary.state.nextOffset, logStartOffset: summary.state.logStartOffset)
+            }
+        }
+    }
+
+    /// Kafka's ListOffsets: the earliest, the latest, or the first offset at or after a time.
+    /// - Returns: `nil` for a timestamp after every record's.
+    public func listOffset(topic name: String, partition index: Int, _ spec: OffsetSpec) async throws -> ListedOffset? {
+        try checkOpen()
+        let partition = try state.topic(name).partition(index)
+        switch spec {
+        case .earliest:
+            return ListedOffset(offset: partition.state.logStartOffset, timestamp: nil)
+        case .latest:
+            return ListedOffset(offset: partition.state.nextOffset, timestamp: nil)
+        case .timestamp(let time):
+            let partitionID = partition.id
+            return try await readers.run { reader in
+                try reader.offset(forTimestamp: time, partitionID: partitionID).map {
+                    ListedOffset(offset: $0.offset, timestamp: $0.timestamp)
+                }
+            }
+        }
+    }
+
+    // MARK: Committed offsets
+
+    /// Stores a group's next offsets to read, all in one transaction.
+    public func commitOffsets(group: String, _ offsets: [OffsetCommit], durable: Bool = false) async throws {
+        try checkOpen()
+        try Self.validateGroupName(group)
+        for commit in offsets {
+            _ = try state.topic(commit.topic).partition(commit.partition)
+            if commit.offset < 0 {
+                throw BrookError(.invalidRequest, "committed offset \(commit.offset) for \(commit.topic)-\(commit.partition) is invalid: use 0 or more")
+            }
+        }
+        try await writer.perform(.grouped, durable: durable) { log in
+            for commit in offsets {
+                guard let topic = log.topics[commit.topic] else { throw BrookError.unknownTopic(commit.topic) }
+                _ = try topic.partition(commit.partition)
+            }
+            let now = WallClock.nowMillis()
+            for commit in offsets {
+                try log.commitOffset(
+                    group: group, topic: commit.topic, partition: commit.partition, offset: commit.offset,
+                    metadata: commit.metadata, now: now)
+            }
+        }
+    }
+
+    /// A group's committed offsets, optionally for one topic.
+    public func committedOffsets(group: String, topic: String? = nil) async throws -> [CommittedOffset] {
+        try checkOpen()
+        return try await readers.run { reader in try reader.committedOffsets(group: group, topic: topic) }
+    }
+
+    static func validateGroupName(_ group: String) throws(BrookError) {
+        if group.isEmpty || group.utf8.count > 255 {
+            throw BrookError(.invalidRequest, "group id of \(group.utf8.count) bytes is invalid: use 1 to 255 bytes")
+        }
+    }
+
+    // MARK: Retention
+
+    /// Runs one retention pass now over every topic: deletes records older than `retention.ms`
+    /// or beyond `retention.bytes` from the head of each partition, in chunks of
+    /// ``BrokerOptions/retentionChunkRecords`` so producers interleave between chunks.
+    @discardableResult
+    public func runRetention() async throws -> RetentionReport {
+        try checkOpen()
+        var report = RetentionReport()
+        let chunk = options.retentionChunkRecords
+        for topic in state.topics.values where topic.config.retentionMs >= 0 || topic.config.retentionBytes >= 0 {
+            for partition in topic.partitions where partition.state.recordCount > 0 {
+                var pruned = false
+                while true {
+                    let result = try await writer.perform(.exclusive) { [state] log -> LogWriter.PruneResult in
+                        guard log.topics[topic.name]?.id == topic.id else {
+                            return LogWriter.PruneResult(deletedRecords: 0, deletedBytes: 0, change: nil, mayHaveMore: false)
+                        }
+                        let result = try log.prune(
+                            topic: topic.name, partition: partition.index, now: WallClock.nowMillis(), maxRecords: chunk)
+                        if let change = result.change { state.publish([change]) }
+                        return result
+                    }
+                    report.chunks += 1
+                    report.deletedRecords += result.deletedRecords
+                    report.deletedBytes += result.deletedBytes
+                    pruned = pruned || result.deletedRecords > 0
+                    if !result.mayHaveMore { break }
+                }
+                if pruned { report.partitionsPruned += 1 }
+            }
+        }
+        return report
+    }
+
+    private func startRetention() {
+        let interval = options.retentionCheckIntervalMs
+        guard interval > 0 else { return }
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(interval))
+                guard let self, !Task.isCancelled else { return }
+                do {
+                    let report = try await self.runRetention()
+                    if report.deletedRecords > 0 {
+                        self.logger.info("retention pruned records", metadata: [
+                            "records": "\(report.deletedRecords)", "bytes": "\(report.deletedBytes)",
+                            "partitions": "\(report.partitionsPruned)",
+                        ])
+                    }
+                } catch let error as BrookError where error.code == .brokerNotAvailable {
+                    return
+                } catch {
+                    self.logger.error("retention pass failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        retentionTask.withLock { $0 = task }
+    }
+
+    // MARK: Backup and SQL
+
+    /// Writes a consistent, compacted copy of the whole database to `destination` while producers
+    /// keep writing, then checks the copy (`PRAGMA integrity_check`). The destination must not
+    /// exist.
+    public func backup(to destination: String) async throws -> LogReader.BackupReport {
+        try checkOpen()
+        return try await readers.run { reader in try reader.backup(to: destination) }
+    }
+
+    /// Runs one read-only SQL statement over the database (each topic is a view of its name).
+    public func query(_ sql: String, maxRows: Int? = nil) async throws -> QueryResult {
+        try checkOpen()
+        let limit = min(maxRows ?? options.sqlMaxRows, options.sqlMaxRows)
+        let timeout = options.sqlTimeoutMs
+        return try await self.sql.run { connection in
+            try connection.query(sql, maxRows: limit, timeoutMs: timeout)
+        }
+    }
+}
+
+/// A flag shared between threads: one raiser wins until it is lowered.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    /// Raises the flag; `true` if this call raised it, `false` if it was already up.
+    func raise() -> Bool {
+        !value.exchange(true, ordering: .acquiringAndReleasing)
+    }
+
+    func lower() {
+        value.store(false, ordering: .releasing)
+    }
+}

@@ -1,0 +1,194 @@
+import BrookModel
+import BrookStore
+import Foundation
+import Logging
+
+/// The one thread that owns the write connection. It drains every pending request and commits
+/// consecutive appends and offset commits in one transaction (group commit), then completes each
+/// request and reports the partitions it touched.
+final class Writer: @unchecked Sendable {
+    /// One request for the writer.
+    struct Job: Sendable {
+        enum Kind: Sendable {
+            /// Runs inside a shared group-commit transaction. It must throw ``BrookError`` only
+            /// before writing anything; any other error aborts the whole group.
+            case grouped
+            /// Runs alone, managing its own transaction (topic admin, retention).
+            case exclusive
+        }
+
+        var kind: Kind
+        /// The commit must be fsynced before the job completes (acks=all).
+        var durable: Bool
+        /// Approximate bytes, to bound a group's size.
+        var bytes: Int
+        var run: @Sendable (LogWriter) throws -> Void
+        /// Called once, after COMMIT (nil) or on failure.
+        var finish: @Sendable (Error?) -> Void
+    }
+
+    /// Largest group-commit transaction, in bytes of records; more waits for the next one.
+    static let maxGroupBytes = 16 * 1_048_576
+
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var queue: [Job] = []
+    private var stopping = false
+    private var stopped = false
+
+    private let log: LogWriter
+    private let logger: Logger
+    /// Publishes committed counters (to the broker's state and fetch waiters); writer thread only.
+    private let onCommit: @Sendable ([PartitionChange]) -> Void
+    /// Asked after a commit whether the WAL needs a checkpoint.
+    private let onWALGrowth: @Sendable (Int) -> Void
+
+    init(
+        log: LogWriter, logger: Logger,
+        onCommit: @escaping @Sendable ([PartitionChange]) -> Void,
+        onWALGrowth: @escaping @Sendable (Int) -> Void
+    ) {
+        self.log = log
+        self.logger = logger
+        self.onCommit = onCommit
+        self.onWALGrowth = onWALGrowth
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "brook-writer"
+        thread.start()
+    }
+
+    /// Queues a job; throws `BROKER_NOT_AVAILABLE` once shutdown has begun.
+    func submit(_ job: Job) throws(BrookError) {
+        condition.lock()
+        defer { condition.unlock() }
+        if stopping { throw BrookError(.brokerNotAvailable, "the broker is shutting down") }
+        queue.append(job)
+        condition.signal()
+    }
+
+    /// Runs `body` on the writer thread as one job and returns its result after the commit.
+    func perform<T: Sendable>(
+        _ kind: Job.Kind, durable: Bool = false, bytes: Int = 0,
+        _ body: @escaping @Sendable (LogWriter) throws -> T
+    ) async throws -> T {
+        let box = ResultBox<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            let job = Job(
+                kind: kind, durable: durable, bytes: bytes,
+                run: { log in box.value = try body(log) },
+                finish: { error in
+                    if let error {
+                        continuation.resume(throwing: error)
+                    } else {
+                        continuation.resume(returning: box.value!)
+                    }
+                })
+            do {
+                try submit(job)
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    /// Completes the queued jobs, then stops the thread and checkpoints the WAL into the file.
+    func shutdown() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !stopped { condition.wait() }
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty {
+                condition.unlock()
+                break
+            }
+            let jobs = queue
+            queue.removeAll(keepingCapacity: true)
+            condition.unlock()
+            process(jobs)
+        }
+        do {
+            try log.checkpoint(.truncate)
+        } catch {
+            logger.warning("final checkpoint failed", metadata: ["error": "\(error)"])
+        }
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func process(_ jobs: [Job]) {
+        var index = 0
+        while index < jobs.count {
+            if jobs[index].kind == .exclusive {
+                runExclusive(jobs[index])
+                index += 1
+                continue
+            }
+            var end = index
+            var bytes = 0
+            while end < jobs.count, jobs[end].kind == .grouped, end == index || bytes + jobs[end].bytes <= Self.maxGroupBytes {
+                bytes += jobs[end].bytes
+                end += 1
+            }
+            runGroup(jobs[index..<end])
+            index = end
+        }
+    }
+
+    private func runExclusive(_ job: Job) {
+        do {
+            try job.run(log)
+            job.finish(nil)
+        } catch {
+            job.finish(error)
+        }
+    }
+
+    private func runGroup(_ group: ArraySlice<Job>) {
+        let durable = group.contains { $0.durable }
+        var succeeded: [Job] = []
+        succeeded.reserveCapacity(group.count)
+        // Jobs before `position` have run (and either succeeded or been refused alone).
+        var position = group.startIndex
+        do {
+            try log.begin(durable: durable)
+            while position < group.endIndex {
+                let job = group[position]
+                do {
+                    try job.run(log)
+                    succeeded.append(job)
+                } catch let error as BrookError {
+                    // Refused before writing: only this request fails.
+                    job.finish(error)
+                }
+                position += 1
+            }
+            let changes = try log.commit()
+            if !changes.isEmpty { onCommit(changes) }
+            for job in succeeded { job.finish(nil) }
+        } catch {
+            log.rollback()
+            let failure = (error as? SQLiteError).map { BrookError($0, while: "committing \(group.count) requests") }
+                ?? BrookError(.unknownServerError, "committing \(group.count) requests: \(error)")
+            logger.error("group commit failed; its requests are refused", metadata: ["error": "\(failure)"])
+            for job in succeeded { job.finish(failure) }
+            for job in group[position...] { job.finish(failure) }
+            return
+        }
+        onWALGrowth(log.walPages)
+    }
+}
+
+/// Carries a job's result from the writer thread to its continuation; written once before
+/// `finish` and read once after.
+final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
+}

@@ -1,0 +1,68 @@
+/// An error a Brook user sees: a stable code in Kafka's vocabulary and a message that names the
+/// thing and the limit.
+///
+/// New codes are added as static members of ``Code``, so adding one never breaks a caller that
+/// switches on the ones it knows.
+public struct BrookError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A stable, machine-readable error token, e.g. `UNKNOWN_TOPIC`.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The topic does not exist.
+        public static let unknownTopic = Code(rawValue: "UNKNOWN_TOPIC")
+        /// The partition index is outside the topic's partitions.
+        public static let unknownPartition = Code(rawValue: "UNKNOWN_PARTITION")
+        /// The topic name is not valid.
+        public static let invalidTopic = Code(rawValue: "INVALID_TOPIC")
+        /// A topic of that name (or of a name equal ignoring case) exists.
+        public static let topicAlreadyExists = Code(rawValue: "TOPIC_ALREADY_EXISTS")
+        /// The partition count is not valid (below 1, above the limit, or fewer than now).
+        public static let invalidPartitions = Code(rawValue: "INVALID_PARTITIONS")
+        /// A topic configuration value is not valid.
+        public static let invalidConfig = Code(rawValue: "INVALID_CONFIG")
+        /// The offset is below the log-start offset or above the high watermark.
+        public static let offsetOutOfRange = Code(rawValue: "OFFSET_OUT_OF_RANGE")
+        /// A record is larger than the topic's `max.message.bytes`.
+        public static let messageTooLarge = Code(rawValue: "MESSAGE_TOO_LARGE")
+        /// A batch holds more records or bytes than allowed.
+        public static let recordListTooLarge = Code(rawValue: "RECORD_LIST_TOO_LARGE")
+        /// The request is malformed or its arguments are out of range.
+        public static let invalidRequest = Code(rawValue: "INVALID_REQUEST")
+        /// The SQL is not valid.
+        public static let invalidSQL = Code(rawValue: "INVALID_SQL")
+        /// The operation is not allowed, e.g. SQL that would write.
+        public static let notAuthorized = Code(rawValue: "NOT_AUTHORIZED")
+        /// The request took longer than its time limit.
+        public static let requestTimedOut = Code(rawValue: "REQUEST_TIMED_OUT")
+        /// The database file could not be read or written (I/O error, disk full, locked).
+        public static let storageError = Code(rawValue: "STORAGE_ERROR")
+        /// The database file is damaged.
+        public static let corruptDatabase = Code(rawValue: "CORRUPT_DATABASE")
+        /// The file is a SQLite database that Brook did not create, or not a database at all.
+        public static let notABrookDatabase = Code(rawValue: "NOT_A_BROOK_DATABASE")
+        /// The file was written by a newer Brook whose schema this build does not know.
+        public static let unsupportedVersion = Code(rawValue: "UNSUPPORTED_VERSION")
+        /// The broker is shutting down or closed.
+        public static let brokerNotAvailable = Code(rawValue: "BROKER_NOT_AVAILABLE")
+        /// Something unexpected failed inside the broker.
+        public static let unknownServerError = Code(rawValue: "UNKNOWN_SERVER_ERROR")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue) \(message)" }
+}
+
+extension BrookError {
+    public static func unknownTopic(_ name: String) -> BrookError {
+        BrookError(.unknownTopic, "topic '\(name)' does not exist")
+    }
+}

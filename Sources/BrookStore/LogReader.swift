@@ -1,0 +1,243 @@
+import BrookModel
+import CSQLite
+
+/// A record as it sits in SQLite's buffers during a read: no copy until ``record`` is asked for.
+/// The buffers are valid only inside the visiting closure.
+public struct RecordView {
+    public let offset: Int64
+    public let timestamp: Int64
+    public let key: UnsafeRawBufferPointer?
+    /// Headers in ``HeaderCodec``'s stored form; empty when the record has none.
+    public let encodedHeaders: UnsafeRawBufferPointer
+    public let value: UnsafeRawBufferPointer?
+
+    /// Key + value + encoded headers, the measure `max.message.bytes` uses.
+    public var size: Int { (key?.count ?? 0) + encodedHeaders.count + (value?.count ?? 0) }
+
+    /// Copies the record out of SQLite's buffers.
+    public var record: Record {
+        Record(
+            offset: offset, timestamp: timestamp, key: key.map { Array($0) },
+            headers: HeaderCodec.decode(encodedHeaders) ?? [], value: value.map { Array($0) })
+    }
+}
+
+/// What a range read found besides the records.
+public struct ReadSummary: Sendable, Hashable {
+    /// The partition's counters in the same snapshot as the records.
+    public var state: PartitionState
+    public var recordCount: Int
+    public var bytes: Int
+    /// The offset to read next: one past the last record returned, or the requested offset.
+    public var nextFetchOffset: Int64
+}
+
+/// One committed position of a consumer group.
+public struct CommittedOffset: Sendable, Hashable {
+    public var group: String
+    public var topic: String
+    public var partition: Int
+    /// The next offset the group will read.
+    public var offset: Int64
+    public var metadata: String
+    public var committedMs: Int64
+
+    public init(group: String, topic: String, partition: Int, offset: Int64, metadata: String, committedMs: Int64) {
+        self.group = group
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.metadata = metadata
+        self.committedMs = committedMs
+    }
+}
+
+/// A read-only connection for range reads, offset look-ups and backups. WAL lets many readers run
+/// beside the writer; each sees a consistent snapshot per read. Not thread-safe: one thread at a
+/// time.
+///
+/// Pragmas: opened read-only, `query_only=1`, `mmap_size` of 256 MiB (pages are read straight
+/// from the OS page cache), `cache_size` of 4 MiB.
+public final class LogReader {
+    public let path: String
+    let db: Connection
+
+    public init(path: String) throws(BrookError) {
+        self.path = path
+        do {
+            db = try Connection(path: path, mode: .readOnly)
+            _ = brook_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_DEFENSIVE, 1)
+            try db.execute("""
+                PRAGMA busy_timeout = 10000;
+                PRAGMA query_only = 1;
+                PRAGMA mmap_size = 268435456;
+                PRAGMA cache_size = -4096;
+                """)
+        } catch {
+            throw BrookError(error, while: "opening a reader on '\(path)'")
+        }
+    }
+
+    /// Reads records from `offset` on, at most `maxRecords` and `maxBytes` — but at least one
+    /// record when one is there, so a record larger than `maxBytes` is never stuck (as Kafka).
+    ///
+    /// Throws `OFFSET_OUT_OF_RANGE` when `offset` is below the log start or above the high
+    /// watermark; reading at the high watermark returns no records.
+    @discardableResult
+    public func read(
+        partitionID: Int64, from offset: Int64, maxRecords: Int, maxBytes: Int,
+        _ visit: (RecordView) throws -> Void
+    ) throws -> ReadSummary {
+        let name = LogNames.table(partitionID)
+        do {
+            try db.cached("BEGIN").run()
+            defer { try? db.cached("ROLLBACK").run() }
+            let state = try partitionState(partitionID)
+            guard offset >= state.logStartOffset, offset <= state.nextOffset else {
+                throw BrookError(
+                    .offsetOutOfRange,
+                    "offset \(offset) is out of range: the log starts at \(state.logStartOffset) and the high watermark is \(state.nextOffset)")
+            }
+            var summary = ReadSummary(state: state, recordCount: 0, bytes: 0, nextFetchOffset: offset)
+            if offset == state.nextOffset || maxRecords <= 0 { return summary }
+            let select = try db.cached(
+                "SELECT offset, timestamp, key, headers, value FROM \"\(name)\" WHERE offset >= ? ORDER BY offset LIMIT ?")
+            defer { select.reset() }
+            try select.bind(offset, at: 1)
+            try select.bind(maxRecords, at: 2)
+            while try select.step() {
+                let view = RecordView(
+                    offset: select.int64(0), timestamp: select.int64(1), key: select.bytes(2),
+                    encodedHeaders: select.bytes(3) ?? UnsafeRawBufferPointer(start: nil, count: 0),
+                    value: select.bytes(4))
+                if summary.recordCount == 0 && view.offset != offset {
+                    // Retention removed the offset between the range check and the read.
+                    throw BrookError(.offsetOutOfRange, "offset \(offset) is out of range: retention removed it; the log now starts at \(view.offset)")
+                }
+                let size = view.size
+                if summary.recordCount > 0 && summary.bytes + size > maxBytes { break }
+                try visit(view)
+                summary.recordCount += 1
+                summary.bytes += size
+                summary.nextFetchOffset = view.offset + 1
+            }
+            return summary
+        } catch let error as SQLiteError {
+            throw BrookError(error, while: "reading partition log \(partitionID)")
+        }
+    }
+
+    /// Reads records into memory; see ``read(partitionID:from:maxRecords:maxBytes:_:)``.
+    public func readRecords(partitionID: Int64, from offset: Int64, maxRecords: Int, maxBytes: Int) throws -> (records: [Record], summary: ReadSummary) {
+        var records: [Record] = []
+        let summary = try read(partitionID: partitionID, from: offset, maxRecords: maxRecords, maxBytes: maxBytes) {
+            records.append($0.record)
+        }
+        return (records, summary)
+    }
+
+    /// The committed counters of a partition.
+    public func partitionState(_ partitionID: Int64) throws -> PartitionState {
+        let statement = try db.cached("SELECT log_start_offset, next_offset, bytes FROM __brook_partitions WHERE id = ?")
+        defer { statement.reset() }
+        try statement.bind(partitionID, at: 1)
+        guard try statement.step() else {
+            throw BrookError(.unknownPartition, "partition log \(partitionID) no longer exists (its topic was deleted)")
+        }
+        return PartitionState(logStartOffset: statement.int64(0), nextOffset: statement.int64(1), bytes: statement.int64(2))
+    }
+
+    /// The first record whose timestamp is at least `timestamp`, as Kafka's ListOffsets by time;
+    /// `nil` when there is none. Scans from the log start.
+    public func offset(forTimestamp timestamp: Int64, partitionID: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        do {
+            let statement = try db.cached(
+                "SELECT offset, timestamp FROM \"\(LogNames.table(partitionID))\" WHERE timestamp >= ? ORDER BY offset LIMIT 1")
+            defer { statement.reset() }
+            try statement.bind(timestamp, at: 1)
+            return try statement.step() ? (statement.int64(0), statement.int64(1)) : nil
+        } catch {
+            throw BrookError(error, while: "looking up an offset by timestamp")
+        }
+    }
+
+    /// A group's committed offsets, optionally for one topic.
+    public func committedOffsets(group: String, topic: String? = nil) throws -> [CommittedOffset] {
+        do {
+            let statement = try db.cached("""
+                SELECT topic, partition, next_offset, metadata, committed_ms FROM __brook_committed_offsets
+                WHERE group_id = ?1 AND (?2 IS NULL OR topic = ?2) ORDER BY topic, partition
+                """)
+            defer { statement.reset() }
+            try statement.bind(group, at: 1)
+            if let topic { try statement.bind(topic, at: 2) } else { try statement.bindNull(at: 2) }
+            var offsets: [CommittedOffset] = []
+            while try statement.step() {
+                offsets.append(CommittedOffset(
+                    group: group, topic: statement.string(0) ?? "", partition: Int(statement.int64(1)),
+                    offset: statement.int64(2), metadata: statement.string(3) ?? "", committedMs: statement.int64(4)))
+            }
+            return offsets
+        } catch {
+            throw BrookError(error, while: "reading committed offsets of group '\(group)'")
+        }
+    }
+
+    /// The groups that have committed offsets.
+    public func groupsWithCommittedOffsets() throws -> [String] {
+        do {
+            let statement = try db.cached("SELECT DISTINCT group_id FROM __brook_committed_offsets ORDER BY group_id")
+            defer { statement.reset() }
+            var groups: [String] = []
+            while try statement.step() { groups.append(statement.string(0) ?? "") }
+            return groups
+        } catch {
+            throw BrookError(error, while: "listing groups")
+        }
+    }
+
+    // MARK: Backup
+
+    /// What a backup wrote and checked.
+    public struct BackupReport: Sendable, Hashable {
+        public var path: String
+        public var bytes: Int64
+        public var schemaVersion: Int
+        /// `PRAGMA integrity_check` of the copy: "ok" when sound.
+        public var integrity: String
+        public var durationMs: Int64
+    }
+
+    /// Writes a consistent, compacted copy of the whole database to `destination` with
+    /// `VACUUM INTO` (one read snapshot; writers keep going), then opens the copy and checks it
+    /// is a sound Brook database. The destination must not exist.
+    public func backup(to destination: String) throws -> BackupReport {
+        let started = WallClock.nowMillis()
+        do {
+            let vacuum = try db.prepare("VACUUM INTO ?")
+            try vacuum.bind(destination, at: 1)
+            try vacuum.run()
+        } catch {
+            if error.message.contains("output file already exists") {
+                throw BrookError(.invalidRequest, "backup destination '\(destination)' already exists; choose a new path")
+            }
+            throw BrookError(error, while: "writing the backup to '\(destination)'")
+        }
+        do {
+            let copy = try Connection(path: destination, mode: .readOnly)
+            let applicationID = try copy.scalarInt("PRAGMA application_id") ?? 0
+            let version = try copy.scalarInt("PRAGMA user_version") ?? 0
+            let integrity = try copy.scalarString("PRAGMA integrity_check") ?? "no answer"
+            let pages = try copy.scalarInt("PRAGMA page_count") ?? 0
+            let pageSize = try copy.scalarInt("PRAGMA page_size") ?? 0
+            guard applicationID == Int64(Schema.applicationID), integrity == "ok" else {
+                throw BrookError(.storageError, "backup '\(destination)' failed its check: application_id \(applicationID), integrity_check '\(integrity)'")
+            }
+            return BackupReport(
+                path: destination, bytes: pages * pageSize, schemaVersion: Int(version), integrity: integrity,
+                durationMs: WallClock.nowMillis() - started)
+        } catch let error as SQLiteError {
+            throw BrookError(error, while: "checking the backup '\(destination)'")
+        }
+    }
+}

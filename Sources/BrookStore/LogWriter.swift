@@ -1,0 +1,522 @@
+import BrookModel
+import CSQLite
+
+/// The one owner of the database's write connection: topic admin, appends, committed offsets and
+/// retention. Not thread-safe; the broker confines it to its writer thread.
+///
+/// Pragmas of the write connection and what each guarantees:
+/// - `journal_mode=WAL`: readers never block the writer nor the writer readers; a committed
+///   transaction survives a process crash.
+/// - `synchronous=NORMAL` by default: a commit reaches the WAL (survives a process crash, not
+///   power loss). A transaction begun with `durable: true` runs with `synchronous=FULL`, so its
+///   COMMIT fsyncs the WAL and survives power loss too.
+/// - `wal_autocheckpoint=0` plus a WAL hook: checkpoints run off the commit path (see
+///   ``walPages`` and ``checkpoint(_:)``), when the owner chooses.
+/// - `foreign_keys=OFF`, `temp_store=MEMORY`, `cache_size` of 16 MiB, defensive mode on (no
+///   writes to the schema table through SQL).
+public final class LogWriter {
+    public let path: String
+    let db: Connection
+    /// Topics by name, with their partitions' committed counters.
+    public private(set) var topics: [String: TopicMetadata] = [:]
+    /// What opening the file found and did.
+    public let openReport: Schema.OpenReport
+
+    /// Staged counters of the open transaction, by partition id; published on commit.
+    private var staged: [Int64: (topic: String, index: Int, state: PartitionState)] = [:]
+    private var stagedCommits = 0
+    private var durableMode: Bool?
+    private let walCounter = WALCounter()
+
+    /// Pages in the WAL after the last commit; the owner checkpoints when it grows.
+    public var walPages: Int { walCounter.pages }
+
+    /// Opens or creates a Brook database, refusing a file that is not Brook's, is newer than this
+    /// build, or is damaged.
+    public init(path: String) throws(BrookError) {
+        self.path = path
+        do {
+            db = try Connection(path: path, mode: .readWrite)
+        } catch {
+            throw BrookError(error, while: "opening '\(path)'")
+        }
+        do {
+            _ = brook_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_DEFENSIVE, 1)
+            try db.execute("PRAGMA busy_timeout = 10000")
+            var report = try Schema.prepare(db, path: path)
+            let mode = try db.scalarString("PRAGMA journal_mode = WAL")
+            guard mode?.lowercased() == "wal" else {
+                throw BrookError(.storageError, "'\(path)' cannot use WAL mode (journal_mode is '\(mode ?? "?")'): the file system must support shared memory")
+            }
+            try db.execute("""
+                PRAGMA synchronous = NORMAL;
+                PRAGMA foreign_keys = OFF;
+                PRAGMA temp_store = MEMORY;
+                PRAGMA cache_size = -16384;
+                PRAGMA wal_autocheckpoint = 0;
+                PRAGMA journal_size_limit = 67108864;
+                """)
+            durableMode = false
+            report.walFramesAtOpen = try Self.walFrames(db)
+            walCounter.install(on: db.handle)
+            var loaded = try Self.loadTopics(db)
+            report.repairs = try Self.repairCounters(db, &loaded)
+            topics = loaded
+            openReport = report
+        } catch let error as BrookError {
+            throw error
+        } catch let error as SQLiteError {
+            throw error.isCorruption
+                ? BrookError(.corruptDatabase, "'\(path)' is damaged: \(error.message)")
+                : BrookError(error, while: "opening '\(path)'")
+        } catch {
+            throw BrookError(.unknownServerError, "opening '\(path)': \(error)")
+        }
+    }
+
+    private static func walFrames(_ db: Connection) throws -> Int {
+        // A PASSIVE checkpoint of nothing-to-do reports the WAL's frame count without blocking.
+        var logFrames: Int32 = 0
+        var checkpointed: Int32 = 0
+        let code = sqlite3_wal_checkpoint_v2(db.handle, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &checkpointed)
+        return code == SQLITE_OK ? Int(max(logFrames, 0)) : 0
+    }
+
+    private static func loadTopics(_ db: Connection) throws -> [String: TopicMetadata] {
+        var topics: [Int64: TopicMetadata] = [:]
+        let topicRows = try db.prepare(
+            "SELECT id, name, retention_ms, retention_bytes, max_message_bytes, created_ms FROM __brook_topics")
+        while try topicRows.step() {
+            let id = topicRows.int64(0)
+            topics[id] = TopicMetadata(
+                id: id, name: topicRows.string(1) ?? "",
+                config: TopicConfig(
+                    retentionMs: topicRows.int64(2), retentionBytes: topicRows.int64(3),
+                    maxMessageBytes: Int(topicRows.int64(4))),
+                partitions: [], createdMs: topicRows.int64(5))
+        }
+        let partitionRows = try db.prepare(
+            "SELECT id, topic_id, partition, log_start_offset, next_offset, bytes FROM __brook_partitions ORDER BY topic_id, partition")
+        while try partitionRows.step() {
+            let topicID = partitionRows.int64(1)
+            let index = Int(partitionRows.int64(2))
+            guard topics[topicID] != nil, topics[topicID]!.partitions.count == index else {
+                throw SQLiteError(code: SQLITE_CORRUPT, message: "partition rows of topic id \(topicID) are not numbered 0, 1, 2, …")
+            }
+            topics[topicID]!.partitions.append(
+                PartitionMetadata(
+                    id: partitionRows.int64(0), index: index,
+                    state: PartitionState(
+                        logStartOffset: partitionRows.int64(3), nextOffset: partitionRows.int64(4),
+                        bytes: partitionRows.int64(5))))
+        }
+        return Dictionary(uniqueKeysWithValues: topics.values.map { ($0.name, $0) })
+    }
+
+    /// Cross-checks each partition's counters against its log table. They are written in the same
+    /// transaction, so they agree unless the file was edited by hand; then the table wins.
+    private static func repairCounters(_ db: Connection, _ topics: inout [String: TopicMetadata]) throws -> [String] {
+        var repairs: [String] = []
+        for (name, topic) in topics {
+            for partition in topic.partitions {
+                let table = LogNames.table(partition.id)
+                let exists = try db.scalarInt(
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = \(quoteLiteral(table))") ?? 0
+                guard exists == 1 else {
+                    throw SQLiteError(code: SQLITE_CORRUPT, message: "log table \(table) of \(name)-\(partition.index) is missing")
+                }
+                let last = try db.scalarInt("SELECT max(offset) FROM \"\(table)\"")
+                if let last, last >= partition.state.nextOffset {
+                    try db.execute("UPDATE __brook_partitions SET next_offset = \(last + 1) WHERE id = \(partition.id)")
+                    topics[name]!.partitions[partition.index].state.nextOffset = last + 1
+                    repairs.append("\(name)-\(partition.index): next offset raised from \(partition.state.nextOffset) to \(last + 1) to match its log table")
+                }
+            }
+        }
+        return repairs
+    }
+
+    // MARK: Topics
+
+    /// Creates a topic with its partition tables, triggers and SQL view, in one transaction.
+    @discardableResult
+    public func createTopic(_ name: String, partitions: Int, config: TopicConfig, now: Int64 = WallClock.nowMillis()) throws(BrookError) -> TopicMetadata {
+        try TopicName.validate(name)
+        try TopicName.validatePartitionCount(partitions)
+        try config.validate()
+        if let existing = topics[name] {
+            throw BrookError(.topicAlreadyExists, "topic '\(existing.name)' already exists")
+        }
+        if let clash = topics.keys.first(where: { $0.lowercased() == name.lowercased() }) {
+            throw BrookError(.topicAlreadyExists, "topic '\(name)' collides with existing topic '\(clash)': SQL view names ignore case")
+        }
+        return try adminTransaction("creating topic '\(name)'") {
+            if try db.scalarInt("SELECT count(*) FROM sqlite_schema WHERE name = \(quoteLiteral(name)) COLLATE NOCASE") != 0 {
+                throw BrookError(.topicAlreadyExists, "topic name '\(name)' collides with an existing SQL object of that name")
+            }
+            let insert = try db.cached(
+                "INSERT INTO __brook_topics (name, retention_ms, retention_bytes, max_message_bytes, created_ms) VALUES (?, ?, ?, ?, ?)")
+            try insert.bind(name, at: 1)
+            try insert.bind(config.retentionMs, at: 2)
+            try insert.bind(config.retentionBytes, at: 3)
+            try insert.bind(config.maxMessageBytes, at: 4)
+            try insert.bind(now, at: 5)
+            try insert.run()
+            let topicID = sqlite3_last_insert_rowid(db.handle)
+            var topic = TopicMetadata(id: topicID, name: name, config: config, partitions: [], createdMs: now)
+            try addPartitionTables(to: &topic, count: partitions)
+            try db.execute(LogNames.createView(topic: name, partitionIDs: topic.partitions.map(\.id)))
+            return topic
+        } publish: { topic in
+            topics[name] = topic
+        }
+    }
+
+    /// Grows a topic to `count` partitions (never fewer) and rebuilds its view.
+    @discardableResult
+    public func addPartitions(_ name: String, count: Int) throws(BrookError) -> TopicMetadata {
+        guard var topic = topics[name] else { throw BrookError.unknownTopic(name) }
+        try TopicName.validatePartitionCount(count)
+        if count <= topic.partitions.count {
+            throw BrookError(.invalidPartitions, "topic '\(name)' has \(topic.partitions.count) partitions; the new count \(count) must be larger (partitions are never removed)")
+        }
+        return try adminTransaction("adding partitions to '\(name)'") {
+            try addPartitionTables(to: &topic, count: count - topic.partitions.count)
+            try db.execute(LogNames.dropView(topic: name))
+            try db.execute(LogNames.createView(topic: name, partitionIDs: topic.partitions.map(\.id)))
+            return topic
+        } publish: { topic in
+            topics[name] = topic
+        }
+    }
+
+    /// Changes a topic's retention and size settings.
+    @discardableResult
+    public func alterConfig(_ name: String, config: TopicConfig) throws(BrookError) -> TopicMetadata {
+        guard var topic = topics[name] else { throw BrookError.unknownTopic(name) }
+        try config.validate()
+        return try adminTransaction("altering topic '\(name)'") {
+            let update = try db.cached(
+                "UPDATE __brook_topics SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ? WHERE id = ?")
+            try update.bind(config.retentionMs, at: 1)
+            try update.bind(config.retentionBytes, at: 2)
+            try update.bind(config.maxMessageBytes, at: 3)
+            try update.bind(topic.id, at: 4)
+            try update.run()
+            topic.config = config
+            return topic
+        } publish: { topic in
+            topics[name] = topic
+        }
+    }
+
+    /// Deletes a topic: drops its view and log tables and its committed offsets.
+    public func deleteTopic(_ name: String) throws(BrookError) {
+        guard let topic = topics[name] else { throw BrookError.unknownTopic(name) }
+        try adminTransaction("deleting topic '\(name)'") {
+            try db.execute(LogNames.dropView(topic: name))
+            for partition in topic.partitions {
+                try db.execute(LogNames.dropTable(partition.id))
+            }
+            try db.execute("DELETE FROM __brook_partitions WHERE topic_id = \(topic.id)")
+            try db.execute("DELETE FROM __brook_topics WHERE id = \(topic.id)")
+            let offsets = try db.cached("DELETE FROM __brook_committed_offsets WHERE topic = ?")
+            try offsets.bind(name, at: 1)
+            try offsets.run()
+        } publish: { _ in
+            topics[name] = nil
+            for partition in topic.partitions {
+                db.evictStatements(containing: "\"\(LogNames.table(partition.id))\"")
+            }
+        }
+    }
+
+    private func addPartitionTables(to topic: inout TopicMetadata, count: Int) throws {
+        let insert = try db.cached("INSERT INTO __brook_partitions (topic_id, partition) VALUES (?, ?)")
+        for _ in 0..<count {
+            let index = topic.partitions.count
+            try insert.bind(topic.id, at: 1)
+            try insert.bind(index, at: 2)
+            try insert.run()
+            let id = sqlite3_last_insert_rowid(db.handle)
+            try db.execute(LogNames.createTable(id))
+            topic.partitions.append(PartitionMetadata(id: id, index: index, state: PartitionState()))
+        }
+    }
+
+    /// Runs an admin change in its own transaction; `publish` updates memory only after COMMIT.
+    private func adminTransaction<T>(
+        _ action: String, _ body: () throws -> T, publish: (T) -> Void
+    ) throws(BrookError) -> T {
+        precondition(!db.isInTransaction, "admin changes run outside group-commit transactions")
+        do {
+            let result = try db.transaction(body)
+            publish(result)
+            return result
+        } catch let error as BrookError {
+            throw error
+        } catch let error as SQLiteError {
+            throw BrookError(error, while: action)
+        } catch {
+            throw BrookError(.unknownServerError, "\(action): \(error)")
+        }
+    }
+
+    // MARK: Group-commit transactions
+
+    /// Begins a write transaction that may hold many producers' appends and offset commits.
+    /// With `durable`, its COMMIT fsyncs the WAL (`synchronous=FULL`).
+    public func begin(durable: Bool) throws(SQLiteError) {
+        precondition(!db.isInTransaction, "a transaction is already open")
+        if durableMode != durable {
+            try db.execute(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+            durableMode = durable
+        }
+        try db.execute("BEGIN IMMEDIATE")
+        staged.removeAll(keepingCapacity: true)
+        stagedCommits = 0
+    }
+
+    /// Checks an append against the current catalog without writing: the topic exists (and is
+    /// still the one with `topicID`, when given), the partition exists, the batch is not empty and
+    /// no record exceeds `max.message.bytes`.
+    /// - Returns: the batch's bytes.
+    @discardableResult
+    public func validateAppend(topic name: String, topicID: Int64? = nil, partition index: Int, records: [ProducerRecord]) throws(BrookError) -> Int64 {
+        guard let topic = topics[name], topicID == nil || topic.id == topicID else { throw BrookError.unknownTopic(name) }
+        _ = try topic.partition(index)
+        guard !records.isEmpty else {
+            throw BrookError(.invalidRequest, "a produce batch to '\(name)' must hold at least one record")
+        }
+        var bytes: Int64 = 0
+        for record in records {
+            let size = record.size
+            if size > topic.config.maxMessageBytes {
+                throw BrookError(.messageTooLarge, "record of \(size) bytes exceeds max.message.bytes \(topic.config.maxMessageBytes) of topic '\(name)'")
+            }
+            bytes += Int64(size)
+        }
+        return bytes
+    }
+
+    /// Appends records to one partition inside the open transaction and returns the first offset.
+    ///
+    /// Validation failures throw ``BrookError`` before anything is written, so the caller may go
+    /// on with the transaction; a ``SQLiteError`` means the transaction must be rolled back.
+    public func append(topic name: String, partition index: Int, records: [ProducerRecord], now: Int64) throws -> Int64 {
+        precondition(db.isInTransaction, "append runs inside begin()/commit()")
+        let batchBytes = try validateAppend(topic: name, partition: index, records: records)
+        let partition = topics[name]!.partitions[index]
+        var state = staged[partition.id]?.state ?? partition.state
+        let base = state.nextOffset
+        let insert = try db.cached(
+            "INSERT INTO \"\(LogNames.table(partition.id))\" (offset, timestamp, key, headers, value) VALUES (?, ?, ?, ?, ?)")
+        var offset = base
+        for record in records {
+            try insert.bind(offset, at: 1)
+            try insert.bind(record.timestamp ?? now, at: 2)
+            let headers = record.headers.isEmpty ? nil : HeaderCodec.encode(record.headers)
+            try withOptionalBytes(record.key) { key in
+                try withOptionalBytes(headers) { headers in
+                    try withOptionalBytes(record.value) { value in
+                        if let key { try insert.bindBytes(key, at: 3) } else { try insert.bindNull(at: 3) }
+                        if let headers { try insert.bindBlob(headers, at: 4) } else { try insert.bindNull(at: 4) }
+                        if let value { try insert.bindBytes(value, at: 5) } else { try insert.bindNull(at: 5) }
+                        // Bound without copying: step before the buffers go out of scope.
+                        try insert.run()
+                    }
+                }
+            }
+            offset += 1
+        }
+        state.nextOffset = offset
+        state.bytes += batchBytes
+        staged[partition.id] = (name, index, state)
+        return base
+    }
+
+    /// Records a group's next offset to read for a partition, inside the open transaction.
+    public func commitOffset(group: String, topic: String, partition: Int, offset: Int64, metadata: String, now: Int64) throws {
+        precondition(db.isInTransaction, "commitOffset runs inside begin()/commit()")
+        let statement = try db.cached("""
+            INSERT INTO __brook_committed_offsets (group_id, topic, partition, next_offset, metadata, committed_ms)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (group_id, topic, partition) DO UPDATE SET
+                next_offset = excluded.next_offset, metadata = excluded.metadata, committed_ms = excluded.committed_ms
+            """)
+        try statement.bind(group, at: 1)
+        try statement.bind(topic, at: 2)
+        try statement.bind(partition, at: 3)
+        try statement.bind(offset, at: 4)
+        try statement.bind(metadata, at: 5)
+        try statement.bind(now, at: 6)
+        try statement.run()
+        stagedCommits += 1
+    }
+
+    /// Commits the open transaction and publishes the new partition counters.
+    /// - Returns: the partitions whose counters changed.
+    public func commit() throws(SQLiteError) -> [PartitionChange] {
+        let updates = try db.cached("UPDATE __brook_partitions SET next_offset = ?, bytes = ? WHERE id = ?")
+        do {
+            for (id, entry) in staged {
+                try updates.bind(entry.state.nextOffset, at: 1)
+                try updates.bind(entry.state.bytes, at: 2)
+                try updates.bind(id, at: 3)
+                try updates.run()
+            }
+            try db.execute("COMMIT")
+        } catch {
+            rollback()
+            throw error
+        }
+        var changes: [PartitionChange] = []
+        changes.reserveCapacity(staged.count)
+        for (id, entry) in staged {
+            topics[entry.topic]?.partitions[entry.index].state = entry.state
+            changes.append(PartitionChange(topic: entry.topic, partition: entry.index, partitionID: id, state: entry.state))
+        }
+        staged.removeAll(keepingCapacity: true)
+        return changes
+    }
+
+    /// Abandons the open transaction and its staged counters.
+    public func rollback() {
+        db.rollback()
+        staged.removeAll(keepingCapacity: true)
+        stagedCommits = 0
+    }
+
+    // MARK: Retention
+
+    /// What one retention chunk removed from a partition.
+    public struct PruneResult: Sendable, Hashable {
+        public var deletedRecords: Int
+        public var deletedBytes: Int64
+        public var change: PartitionChange?
+        /// The chunk was full: more records may be due.
+        public var mayHaveMore: Bool
+
+        public init(deletedRecords: Int = 0, deletedBytes: Int64 = 0, change: PartitionChange? = nil, mayHaveMore: Bool = false) {
+            self.deletedRecords = deletedRecords
+            self.deletedBytes = deletedBytes
+            self.change = change
+            self.mayHaveMore = mayHaveMore
+        }
+    }
+
+    /// Deletes at most `maxRecords` records from the head of a partition that are older than
+    /// `retention.ms` or beyond `retention.bytes`, in one short transaction, and advances the
+    /// log-start offset. Deletion stops at the first record that is due for neither, so the log
+    /// stays contiguous.
+    public func prune(topic name: String, partition index: Int, now: Int64, maxRecords: Int) throws(BrookError) -> PruneResult {
+        guard let topic = topics[name] else { throw BrookError.unknownTopic(name) }
+        let partition = try topic.partition(index)
+        let config = topic.config
+        var result = PruneResult(deletedRecords: 0, deletedBytes: 0, change: nil, mayHaveMore: false)
+        if config.retentionMs < 0 && config.retentionBytes < 0 { return result }
+        if partition.state.recordCount == 0 { return result }
+        let cutoff = config.retentionMs < 0 ? Int64.min : now - config.retentionMs
+        let table = LogNames.table(partition.id)
+        do {
+            var state = partition.state
+            try db.transaction {
+                let scan = try db.cached(
+                    "SELECT offset, timestamp, key, headers, value FROM \"\(table)\" ORDER BY offset LIMIT ?")
+                defer { scan.reset() }
+                try scan.bind(maxRecords, at: 1)
+                var newStart = state.logStartOffset
+                var remaining = state.bytes
+                var scanned = 0
+                while try scan.step() {
+                    scanned += 1
+                    let size = Int64((scan.bytes(2)?.count ?? 0) + (scan.bytes(3)?.count ?? 0) + (scan.bytes(4)?.count ?? 0))
+                    let expired = scan.int64(1) < cutoff
+                    let overSize = config.retentionBytes >= 0 && remaining > config.retentionBytes
+                    guard expired || overSize else { break }
+                    remaining -= size
+                    newStart = scan.int64(0) + 1
+                    result.deletedRecords += 1
+                    result.deletedBytes += size
+                }
+                scan.reset()
+                guard result.deletedRecords > 0 else { return }
+                try db.execute("INSERT INTO __brook_retention_gate VALUES (1)")
+                let delete = try db.cached("DELETE FROM \"\(table)\" WHERE offset < ?")
+                try delete.bind(newStart, at: 1)
+                try delete.run()
+                try db.execute("DELETE FROM __brook_retention_gate")
+                state.logStartOffset = newStart
+                state.bytes = max(0, remaining)
+                let update = try db.cached("UPDATE __brook_partitions SET log_start_offset = ?, bytes = ? WHERE id = ?")
+                try update.bind(state.logStartOffset, at: 1)
+                try update.bind(state.bytes, at: 2)
+                try update.bind(partition.id, at: 3)
+                try update.run()
+                result.mayHaveMore = scanned == maxRecords && result.deletedRecords == scanned
+            }
+            if result.deletedRecords > 0 {
+                topics[name]?.partitions[index].state = state
+                result.change = PartitionChange(topic: name, partition: index, partitionID: partition.id, state: state)
+            }
+            return result
+        } catch let error as SQLiteError {
+            throw BrookError(error, while: "pruning \(name)-\(index)")
+        } catch {
+            throw BrookError(.unknownServerError, "pruning \(name)-\(index): \(error)")
+        }
+    }
+
+    // MARK: Checkpoints
+
+    public enum CheckpointMode: Sendable {
+        /// Copies what it can without waiting for readers or the writer.
+        case passive
+        /// Copies everything and truncates the WAL to zero bytes; waits for readers.
+        case truncate
+    }
+
+    /// Runs a WAL checkpoint on the write connection; returns frames left in the WAL.
+    @discardableResult
+    public func checkpoint(_ mode: CheckpointMode) throws(BrookError) -> Int {
+        var logFrames: Int32 = 0
+        var checkpointed: Int32 = 0
+        let code = sqlite3_wal_checkpoint_v2(
+            db.handle, nil, mode == .passive ? SQLITE_CHECKPOINT_PASSIVE : SQLITE_CHECKPOINT_TRUNCATE,
+            &logFrames, &checkpointed)
+        if code != SQLITE_OK && code != SQLITE_BUSY {
+            throw BrookError(SQLiteError(connection: db.handle, code: code), while: "checkpointing the WAL")
+        }
+        walCounter.pages = max(0, Int(logFrames - checkpointed))
+        return walCounter.pages
+    }
+
+    /// Runs SQL on the write connection. For tests and tools; not for the hot path.
+    public func execute(_ sql: String) throws(SQLiteError) {
+        try db.execute(sql)
+    }
+}
+
+/// Calls `body` with the bytes of an optional array, or `nil`.
+@inline(__always)
+func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    if let bytes {
+        return try bytes.withUnsafeBytes { try body($0) }
+    }
+    return try body(nil)
+}
+
+/// Receives SQLite's WAL hook: the page count after each commit.
+final class WALCounter {
+    var pages = 0
+
+    func install(on handle: OpaquePointer) {
+        sqlite3_wal_hook(
+            handle,
+            { context, _, _, pages in
+                Unmanaged<WALCounter>.fromOpaque(context!).takeUnretainedValue().pages = Int(pages)
+                return SQLITE_OK
+            },
+            Unmanaged.passUnretained(self).toOpaque())
+    }
+}

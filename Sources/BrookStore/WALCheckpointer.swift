@@ -1,0 +1,30 @@
+import BrookModel
+import CSQLite
+
+/// A connection of its own that copies WAL pages back into the database file, so checkpoints run
+/// beside the writer instead of inside a commit. Not thread-safe: one thread at a time.
+public final class WALCheckpointer {
+    let db: Connection
+
+    public init(path: String) throws(BrookError) {
+        do {
+            db = try Connection(path: path, mode: .readWrite)
+            try db.execute("PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0;")
+        } catch {
+            throw BrookError(error, while: "opening the checkpoint connection on '\(path)'")
+        }
+    }
+
+    /// Runs a PASSIVE checkpoint (never waits for readers or the writer); returns the WAL's frame
+    /// count and how many of them are now in the database file.
+    @discardableResult
+    public func checkpoint() throws(BrookError) -> (walFrames: Int, checkpointed: Int) {
+        var logFrames: Int32 = 0
+        var checkpointed: Int32 = 0
+        let code = sqlite3_wal_checkpoint_v2(db.handle, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &checkpointed)
+        if code != SQLITE_OK && code != SQLITE_BUSY {
+            throw BrookError(SQLiteError(connection: db.handle, code: code), while: "checkpointing the WAL")
+        }
+        return (Int(logFrames), Int(checkpointed))
+    }
+}
