@@ -42,9 +42,12 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["EmbedMigrationsTool"]
         ),
+        .target(name: "BrookTestSupport", path: "Tests/BrookTestSupport"),
         .testTarget(name: "BrookModelTests", dependencies: ["BrookModel"]),
-        .testTarget(name: "BrookStoreTests", dependencies: ["BrookStore", "BrookModel", "CSQLite"]),
-        .testTarget(name: "BrookBrokerTests", dependencies: ["BrookBroker", "BrookStore", "BrookModel", "CSQLite"]),
+        .testTarget(name: "BrookStoreTests", dependencies: ["BrookStore", "BrookModel", "CSQLite", "BrookTestSupport"]),
+        .testTarget(
+            name: "BrookBrokerTests",
+            dependencies: ["BrookBroker", "BrookStore", "BrookModel", "CSQLite", "BrookTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

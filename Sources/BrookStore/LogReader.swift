@@ -1,5 +1,10 @@
 import BrookModel
 import CSQLite
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A record as it sits in SQLite's buffers during a read: no copy until ``record`` is asked for.
 /// The buffers are valid only inside the visiting closure.
@@ -213,7 +218,13 @@ public final class LogReader {
     /// is a sound Brook database. The destination must not exist.
     public func backup(to destination: String) throws -> BackupReport {
         let started = WallClock.nowMillis()
+        if access(destination, F_OK) == 0 {
+            throw BrookError(.invalidRequest, "backup destination '\(destination)' already exists; choose a new path")
+        }
         do {
+            // query_only guards this connection's reads; VACUUM INTO writes only the new file.
+            try db.execute("PRAGMA query_only = 0")
+            defer { try? db.execute("PRAGMA query_only = 1") }
             let vacuum = try db.prepare("VACUUM INTO ?")
             try vacuum.bind(destination, at: 1)
             try vacuum.run()
