@@ -52,6 +52,11 @@ public enum OffsetSpec: Sendable, Hashable {
 public struct ListedOffset: Sendable, Hashable {
     public var offset: Int64
     public var timestamp: Int64?
+
+    public init(offset: Int64, timestamp: Int64? = nil) {
+        self.offset = offset
+        self.timestamp = timestamp
+    }
 }
 
 /// One offset a consumer group commits.
@@ -216,6 +221,12 @@ public final class Broker: Sendable {
             }.start()
         }
     }
+
+    /// What the writer has committed: transactions, the requests they grouped, fsyncs.
+    public var writerStatistics: WriterStatistics { writer.statistics }
+
+    /// Fetches now waiting for data (long-poll).
+    public var waitingFetches: Int { state.waiterCount }
 
     // MARK: Topics
 

@@ -33,6 +33,7 @@ final class Writer: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var queue: [Job] = []
+    private var counters = WriterStatistics()
     private var stopping = false
     private var stopped = false
 
@@ -89,6 +90,20 @@ final class Writer: @unchecked Sendable {
                 continuation.resume(throwing: error)
             }
         }
+    }
+
+    var statistics: WriterStatistics {
+        condition.lock()
+        defer { condition.unlock() }
+        return counters
+    }
+
+    private func count(requests: Int, durable: Bool) {
+        condition.lock()
+        counters.transactions += 1
+        counters.requests += requests
+        if durable { counters.durableTransactions += 1 }
+        condition.unlock()
     }
 
     /// Completes the queued jobs, then stops the thread and checkpoints the WAL into the file.
@@ -172,6 +187,7 @@ final class Writer: @unchecked Sendable {
                 position += 1
             }
             let changes = try log.commit()
+            count(requests: group.count, durable: durable)
             if !changes.isEmpty { onCommit(changes) }
             for job in succeeded { job.finish(nil) }
         } catch {
@@ -185,6 +201,16 @@ final class Writer: @unchecked Sendable {
         }
         onWALGrowth(log.walPages)
     }
+}
+
+/// What the writer has committed since the broker opened.
+public struct WriterStatistics: Sendable, Hashable {
+    /// Group-commit transactions committed.
+    public var transactions = 0
+    /// Produce and offset-commit requests they held.
+    public var requests = 0
+    /// Transactions committed with an fsync (acks=all).
+    public var durableTransactions = 0
 }
 
 /// Carries a job's result from the writer thread to its continuation; written once before

@@ -1,1 +1,224 @@
+import BrookBroker
+import BrookTestSupport
+import Foundation
 import Testing
+
+func openBroker(_ dir: TemporaryDirectory, _ name: String = "b.db", configure: (inout BrokerOptions) -> Void = { _ in }) throws -> Broker {
+    var options = BrokerOptions()
+    options.retentionCheckIntervalMs = 0
+    configure(&options)
+    return try Broker(path: dir.file(name), options: options)
+}
+
+func expectBrookError<T>(_ code: BrookError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> T) async {
+    do {
+        _ = try await body()
+        Issue.record("expected \(code), got success", sourceLocation: sourceLocation)
+    } catch let error as BrookError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected BrookError \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+struct ProduceFetchTests {
+    @Test func roundTripsKeysHeadersNullsAndBinary() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("orders", partitions: 1)
+        let sent: [ProducerRecord] = [
+            ProducerRecord(key: bytes("u1"), value: bytes("hello"), headers: [Header("trace", "t1"), Header("bin", [0, 13, 10, 255])], timestamp: 1_700_000_000_000),
+            ProducerRecord(key: nil, value: nil),
+            ProducerRecord(key: [0, 0, 255], value: Array(0...255)),
+        ]
+        let before = WallClock.nowMillis()
+        let positions = try await broker.produce(topic: "orders", records: sent)
+        #expect(positions == [RecordPosition(partition: 0, offset: 0), RecordPosition(partition: 0, offset: 1), RecordPosition(partition: 0, offset: 2)])
+        let fetched = try await broker.fetch(topic: "orders", partition: 0, offset: 0)
+        #expect(fetched.highWatermark == 3 && fetched.logStartOffset == 0)
+        #expect(fetched.records.map(\.key) == sent.map(\.key))
+        #expect(fetched.records.map(\.value) == sent.map(\.value))
+        #expect(fetched.records.map(\.headers) == sent.map(\.headers))
+        #expect(fetched.records[0].timestamp == 1_700_000_000_000, "producer time is kept")
+        #expect(fetched.records[1].timestamp >= before, "broker time when the producer gave none")
+        #expect(fetched.nextOffset(after: 0) == 3)
+        await broker.close()
+    }
+
+    @Test func keyedRecordsGoToKafkasPartition() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("keys", partitions: 12)
+        let keys = ["21", "foobar", "u1", "user-42", "abc", "a-little-bit-longer-string"]
+        let positions = try await broker.produce(topic: "keys", records: keys.map { ProducerRecord(key: $0, value: "v") })
+        // The expected partitions are Kafka's (kafka-python's murmur2; see PartitionerTests).
+        #expect(positions.map(\.partition) == [0, 6, 4, 4, 3, 11])
+        await broker.close()
+    }
+
+    @Test func unkeyedRecordsAreStickyPerBatchAndSpreadAcrossBatches() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("spread", partitions: 4)
+        var used = Set<Int>()
+        for _ in 0..<8 {
+            let positions = try await broker.produce(topic: "spread", records: (0..<5).map { _ in ProducerRecord(key: nil, value: "x") })
+            #expect(Set(positions.map(\.partition)).count == 1, "one partition per batch")
+            #expect(positions.map(\.offset) == Array(positions[0].offset..<(positions[0].offset + 5)), "contiguous offsets")
+            used.insert(positions[0].partition)
+        }
+        #expect(used == [0, 1, 2, 3], "round robin across batches")
+        await broker.close()
+    }
+
+    @Test func explicitPartitionWinsAndIsChecked() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t", partitions: 3)
+        let positions = try await broker.produce(topic: "t", records: [ProducerRecord(key: "21", value: "v", partition: 2)])
+        #expect(positions == [RecordPosition(partition: 2, offset: 0)])
+        await expectBrookError(.unknownPartition) { try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "v", partition: 3)]) }
+        await expectBrookError(.unknownPartition) { try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "v", partition: -1)]) }
+        await expectBrookError(.unknownTopic) { try await broker.produce(topic: "nope", records: [ProducerRecord(key: nil, value: "v")]) }
+        await expectBrookError(.invalidRequest) { try await broker.produce(topic: "t", records: []) }
+        await broker.close()
+    }
+
+    @Test func sizeLimitsNameTheLimit() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir) { $0.maxBatchRecords = 10 }
+        try await broker.createTopic("small", config: TopicConfig(maxMessageBytes: 100))
+        do {
+            try await broker.produce(topic: "small", records: [ProducerRecord(key: nil, value: Array(repeating: 1, count: 101))])
+            Issue.record("an oversize record was accepted")
+        } catch let error as BrookError {
+            #expect(error.code == .messageTooLarge)
+            #expect(error.message.contains("101 bytes") && error.message.contains("max.message.bytes 100"))
+        }
+        do {
+            try await broker.produce(topic: "small", records: (0..<11).map { _ in ProducerRecord(key: nil, value: "x") })
+            Issue.record("an oversize batch was accepted")
+        } catch let error as BrookError {
+            #expect(error.code == .recordListTooLarge)
+            #expect(error.message.contains("11 records") && error.message.contains("10 records"))
+        }
+        #expect(try broker.describeTopic("small").partitions[0].state.nextOffset == 0, "nothing was written")
+        await broker.close()
+    }
+
+    @Test func fetchOutOfRangeAndLimits() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        try await broker.produce(topic: "t", records: (0..<10).map { ProducerRecord(key: nil, value: "v\($0)") })
+        #expect(try await broker.fetch(topic: "t", partition: 0, offset: 3, maxRecords: 4).records.map(\.offset) == [3, 4, 5, 6])
+        #expect(try await broker.fetch(topic: "t", partition: 0, offset: 10).records.isEmpty)
+        await expectBrookError(.offsetOutOfRange) { try await broker.fetch(topic: "t", partition: 0, offset: 11) }
+        await expectBrookError(.offsetOutOfRange) { try await broker.fetch(topic: "t", partition: 0, offset: -1) }
+        await expectBrookError(.unknownPartition) { try await broker.fetch(topic: "t", partition: 1, offset: 0) }
+        await expectBrookError(.invalidRequest) { try await broker.fetch(topic: "t", partition: 0, offset: 0, maxRecords: 0) }
+        await broker.close()
+    }
+
+    @Test func acksZeroReturnsAtOnceAndStillWrites() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        let positions = try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "fire")], acks: .noAck)
+        #expect(positions == [RecordPosition(partition: 0, offset: -1)])
+        let fetched = try await broker.fetch(topic: "t", partition: 0, offset: 0, maxWait: .seconds(5))
+        #expect(fetched.records.map(\.value) == [bytes("fire")])
+        await broker.close()
+    }
+
+    @Test func concurrentProducersGetUniqueContiguousOffsets() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        let producers = 50
+        let perProducer = 10
+        let offsets = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for producer in 0..<producers {
+                group.addTask {
+                    var mine: [Int64] = []
+                    for index in 0..<perProducer {
+                        let acks: Acks = index % 2 == 0 ? .all : .leader
+                        let position = try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "\(producer)-\(index)")], acks: acks)
+                        mine.append(position[0].offset)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(offsets.sorted() == (0..<Int64(producers * perProducer)).map { $0 })
+        let stats = broker.writerStatistics
+        #expect(stats.requests == producers * perProducer)
+        // Group commit: while one transaction commits, the other producers' requests queue and
+        // share the next one.
+        #expect(stats.transactions < stats.requests, "\(stats)")
+        await broker.close()
+    }
+}
+
+struct LongPollTests {
+    @Test func waitingFetchReturnsEarlyOnProduce() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        let clock = ContinuousClock()
+        let started = clock.now
+        async let fetched = broker.fetch(topic: "t", partition: 0, offset: 0, maxWait: .seconds(20))
+        try await Task.sleep(for: .milliseconds(100))
+        try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "wake")])
+        let result = try await fetched
+        #expect(result.records.map(\.value) == [bytes("wake")])
+        #expect(clock.now - started < .seconds(10), "returned on the produce, not at the 20 s deadline")
+        await broker.close()
+    }
+
+    @Test func waitingFetchReturnsEmptyWhenTheWaitExpires() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        let clock = ContinuousClock()
+        let started = clock.now
+        let result = try await broker.fetch(topic: "t", partition: 0, offset: 0, maxWait: .milliseconds(300))
+        let elapsed = clock.now - started
+        #expect(result.records.isEmpty && result.highWatermark == 0)
+        #expect(elapsed >= .milliseconds(300), "waited the full \(elapsed)")
+        #expect(broker.waitingFetches == 0, "the waiter was removed")
+        await broker.close()
+    }
+
+    @Test func waitingFetchIgnoresOtherPartitionsAndWakesOnTopicDeletion() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t", partitions: 2)
+        async let fetched: Void = {
+            await expectBrookError(.unknownTopic) {
+                try await broker.fetch(topic: "t", partition: 1, offset: 0, maxWait: .seconds(20))
+            }
+        }()
+        try await Task.sleep(for: .milliseconds(100))
+        try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "other", partition: 0)])
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(broker.waitingFetches == 1, "a produce to partition 0 does not wake partition 1")
+        try await broker.deleteTopic("t")
+        await fetched
+        await broker.close()
+    }
+
+    @Test func cancelledFetchStopsWaiting() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        let task = Task { try await broker.fetch(topic: "t", partition: 0, offset: 0, maxWait: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        let result = try await task.value
+        #expect(result.records.isEmpty)
+        #expect(broker.waitingFetches == 0)
+        await broker.close()
+    }
+}

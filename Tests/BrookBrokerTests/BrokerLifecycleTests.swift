@@ -1,0 +1,207 @@
+import BrookBroker
+import BrookTestSupport
+import Foundation
+import Testing
+
+struct TopicAndOffsetTests {
+    @Test func adminThroughTheBroker() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("a", partitions: 2, config: TopicConfig(retentionMs: 60_000))
+        try await broker.createTopic("b")
+        #expect(try broker.listTopics().map(\.name) == ["a", "b"])
+        await expectBrookError(.topicAlreadyExists) { try await broker.createTopic("a") }
+        await expectBrookError(.invalidTopic) { try await broker.createTopic("no/slash") }
+        try await broker.produce(topic: "a", records: [ProducerRecord(key: nil, value: "x", partition: 1)])
+        try await broker.addPartitions("a", count: 4)
+        let described = try broker.describeTopic("a")
+        #expect(described.partitions.map(\.state.recordCount) == [0, 1, 0, 0])
+        #expect(described.config.retentionMs == 60_000)
+        // A new partition takes records at once.
+        #expect(try await broker.produce(topic: "a", records: [ProducerRecord(key: nil, value: "y", partition: 3)]) == [RecordPosition(partition: 3, offset: 0)])
+        try await broker.alterTopic("a", config: TopicConfig(retentionBytes: 1_000))
+        #expect(try broker.describeTopic("a").config.retentionBytes == 1_000)
+        try await broker.deleteTopic("b")
+        await expectBrookError(.unknownTopic) { try broker.describeTopic("b") }
+        await expectBrookError(.unknownTopic) { try await broker.deleteTopic("b") }
+        await broker.close()
+    }
+
+    @Test func listOffsetsEarliestLatestAndByTime() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        try await broker.produce(topic: "t", records: [10, 20, 30].map { ProducerRecord(key: nil, value: "x", timestamp: $0) })
+        #expect(try await broker.listOffset(topic: "t", partition: 0, .earliest)?.offset == 0)
+        #expect(try await broker.listOffset(topic: "t", partition: 0, .latest)?.offset == 3)
+        #expect(try await broker.listOffset(topic: "t", partition: 0, .timestamp(15)) == ListedOffset(offset: 1, timestamp: 20))
+        #expect(try await broker.listOffset(topic: "t", partition: 0, .timestamp(31)) == nil)
+        await broker.close()
+    }
+
+    @Test func committedOffsetsPersistAndAreChecked() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let broker = try openBroker(dir)
+            try await broker.createTopic("t", partitions: 2)
+            try await broker.commitOffsets(group: "billing", [OffsetCommit(topic: "t", partition: 0, offset: 4, metadata: "m"), OffsetCommit(topic: "t", partition: 1, offset: 2)])
+            try await broker.commitOffsets(group: "billing", [OffsetCommit(topic: "t", partition: 0, offset: 6)], durable: true)
+            await expectBrookError(.unknownTopic) { try await broker.commitOffsets(group: "billing", [OffsetCommit(topic: "x", partition: 0, offset: 1)]) }
+            await expectBrookError(.unknownPartition) { try await broker.commitOffsets(group: "billing", [OffsetCommit(topic: "t", partition: 2, offset: 1)]) }
+            await expectBrookError(.invalidRequest) { try await broker.commitOffsets(group: "billing", [OffsetCommit(topic: "t", partition: 0, offset: -3)]) }
+            await expectBrookError(.invalidRequest) { try await broker.commitOffsets(group: "", [OffsetCommit(topic: "t", partition: 0, offset: 1)]) }
+            await broker.close()
+        }
+        let broker = try openBroker(dir)
+        let offsets = try await broker.committedOffsets(group: "billing")
+        #expect(offsets.map { "\($0.topic)-\($0.partition)@\($0.offset):\($0.metadata)" } == ["t-0@6:", "t-1@2:"])
+        await broker.close()
+    }
+
+    @Test func recordsAndOffsetsSurviveReopen() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let broker = try openBroker(dir)
+            try await broker.createTopic("t", partitions: 2)
+            try await broker.produce(topic: "t", records: (0..<5).map { ProducerRecord(key: nil, value: "v\($0)", partition: 1) }, acks: .all)
+            await broker.close()
+        }
+        let broker = try openBroker(dir)
+        #expect(broker.openReport.appliedMigrations.isEmpty)
+        #expect(try await broker.fetch(topic: "t", partition: 1, offset: 0).records.count == 5)
+        #expect(try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "next", partition: 1)]) == [RecordPosition(partition: 1, offset: 5)])
+        await broker.close()
+    }
+
+    @Test func closedBrokerRefusesRequests() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        await broker.close()
+        await broker.close()
+        await expectBrookError(.brokerNotAvailable) { try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "x")]) }
+        await expectBrookError(.brokerNotAvailable) { try await broker.fetch(topic: "t", partition: 0, offset: 0) }
+    }
+
+    @Test func refusesForeignFiles() throws {
+        let dir = TemporaryDirectory()
+        try Data(repeating: 0x42, count: 4096).write(to: URL(fileURLWithPath: dir.file("junk.db")))
+        do {
+            _ = try openBroker(dir, "junk.db")
+            Issue.record("a junk file was opened")
+        } catch let error as BrookError {
+            #expect(error.code == .notABrookDatabase)
+            #expect(error.message.contains("junk.db"))
+        }
+    }
+}
+
+struct RetentionSchedulerTests {
+    @Test func schedulerPrunesWhileProducersKeepGoing() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir) {
+            $0.retentionCheckIntervalMs = 100
+            $0.retentionChunkRecords = 50
+        }
+        try await broker.createTopic("t", config: TopicConfig(retentionMs: 1_000))
+        let old = WallClock.nowMillis() - 60_000
+        try await broker.produce(topic: "t", records: (0..<500).map { ProducerRecord(key: nil, value: "old\($0)", timestamp: old) })
+        // Fresh records keep arriving while the scheduler prunes the old ones in chunks.
+        for round in 0..<20 {
+            try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "new\(round)")])
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try broker.describeTopic("t").partitions[0].state.logStartOffset < 500, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let state = try broker.describeTopic("t").partitions[0].state
+        #expect(state.logStartOffset == 500, "every old record pruned, no new one")
+        #expect(state.nextOffset == 520)
+        await expectBrookError(.offsetOutOfRange) { try await broker.fetch(topic: "t", partition: 0, offset: 10) }
+        #expect(try await broker.fetch(topic: "t", partition: 0, offset: 500).records.first?.value == bytes("new0"))
+        await broker.close()
+    }
+
+    @Test func emptiedPartitionKeepsItsOffsetsAcrossReopen() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let broker = try openBroker(dir)
+            try await broker.createTopic("t", config: TopicConfig(retentionMs: 1_000))
+            try await broker.produce(topic: "t", records: (0..<30).map { _ in ProducerRecord(key: nil, value: "x", timestamp: 1) })
+            let report = try await broker.runRetention()
+            #expect(report.deletedRecords == 30 && report.partitionsPruned == 1)
+            #expect(try broker.describeTopic("t").partitions[0].state == PartitionState(logStartOffset: 30, nextOffset: 30, bytes: 0))
+            await broker.close()
+        }
+        let broker = try openBroker(dir)
+        #expect(try await broker.listOffset(topic: "t", partition: 0, .earliest)?.offset == 30)
+        #expect(try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "after")]) == [RecordPosition(partition: 0, offset: 30)])
+        await broker.close()
+    }
+
+    @Test func retentionBytesHoldsEachPartitionNearItsLimit() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t", partitions: 2, config: TopicConfig(retentionMs: -1, retentionBytes: 1_000))
+        for partition in 0..<2 {
+            try await broker.produce(topic: "t", records: (0..<100).map { _ in ProducerRecord(key: nil, value: Array(repeating: 7, count: 100), partition: partition) })
+        }
+        try await broker.runRetention()
+        for partition in try broker.describeTopic("t").partitions {
+            #expect(partition.state.bytes == 1_000)
+            #expect(partition.state.logStartOffset == 90)
+        }
+        await broker.close()
+    }
+}
+
+struct BackupAndSQLTests {
+    @Test func backupWhileProducingOpensWithEveryRecordUpToTheBackup() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t", partitions: 2)
+        try await broker.produce(topic: "t", records: (0..<200).map { ProducerRecord(key: "k\($0)", value: "v\($0)") })
+        try await broker.commitOffsets(group: "g", [OffsetCommit(topic: "t", partition: 0, offset: 7)])
+        let producer = Task {
+            var sent = 0
+            while !Task.isCancelled {
+                try await broker.produce(topic: "t", records: (0..<50).map { _ in ProducerRecord(key: nil, value: "during") })
+                sent += 50
+            }
+            return sent
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let report = try await broker.backup(to: dir.file("backup.db"))
+        producer.cancel()
+        _ = try? await producer.value
+        #expect(report.integrity == "ok")
+        await broker.close()
+
+        let restored = try openBroker(dir, "backup.db")
+        let topic = try restored.describeTopic("t")
+        #expect(topic.partitions.map(\.state.recordCount).reduce(0, +) >= 200)
+        for partition in topic.partitions {
+            let records = try await restored.fetch(topic: "t", partition: partition.index, offset: 0, maxRecords: 100_000, maxBytes: 1 << 30).records
+            #expect(Int64(records.count) == partition.state.recordCount, "counters agree with the copied log")
+            #expect(records.map(\.offset) == Array(0..<Int64(records.count)), "no gaps")
+        }
+        #expect(try await restored.committedOffsets(group: "g").map(\.offset) == [7])
+        await restored.close()
+    }
+
+    @Test func readOnlySQLThroughTheBroker() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("orders", partitions: 3)
+        try await broker.produce(topic: "orders", records: (0..<30).map { ProducerRecord(key: "u\($0 % 3)", value: "{\"n\": \($0)}") })
+        let result = try await broker.query("SELECT key, count(*), sum(json_extract(value, '$.n')) FROM orders GROUP BY key ORDER BY key")
+        #expect(result.rows == [
+            [.text("u0"), .integer(10), .integer(135)], [.text("u1"), .integer(10), .integer(145)],
+            [.text("u2"), .integer(10), .integer(155)],
+        ])
+        await expectBrookError(.notAuthorized) { try await broker.query("DELETE FROM __brook_committed_offsets") }
+        #expect(try await broker.query("SELECT * FROM orders", maxRows: 5).rows.count == 5)
+        await broker.close()
+    }
+}
