@@ -10,17 +10,6 @@ func openBroker(_ dir: TemporaryDirectory, _ name: String = "b.db", configure: (
     return try Broker(path: dir.file(name), options: options)
 }
 
-func expectBrookError<T>(_ code: BrookError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> T) async {
-    do {
-        _ = try await body()
-        Issue.record("expected \(code), got success", sourceLocation: sourceLocation)
-    } catch let error as BrookError {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected BrookError \(code), got \(error)", sourceLocation: sourceLocation)
-    }
-}
-
 struct ProduceFetchTests {
     @Test func roundTripsKeysHeadersNullsAndBinary() async throws {
         let dir = TemporaryDirectory()

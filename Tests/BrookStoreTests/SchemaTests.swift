@@ -46,17 +46,6 @@ final class PlainSQLite {
     }
 }
 
-func expectBrookError<T>(_ code: BrookError.Code, _ body: () throws -> T, sourceLocation: SourceLocation = #_sourceLocation) {
-    do {
-        _ = try body()
-        Issue.record("expected \(code), got success", sourceLocation: sourceLocation)
-    } catch let error as BrookError {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected BrookError \(code), got \(error)", sourceLocation: sourceLocation)
-    }
-}
-
 struct SchemaTests {
     @Test func embeddedMigrationsAreTheFilesOnDisk() throws {
         let folder = URL(fileURLWithPath: #filePath)
