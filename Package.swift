@@ -8,9 +8,16 @@ let package = Package(
         .library(name: "BrookModel", targets: ["BrookModel"]),
         .library(name: "BrookStore", targets: ["BrookStore"]),
         .library(name: "BrookBroker", targets: ["BrookBroker"]),
+        .library(name: "BrookWire", targets: ["BrookWire"]),
+        .library(name: "BrookClient", targets: ["BrookClient"]),
+        .library(name: "BrookLineServer", targets: ["BrookLineServer"]),
+        .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The system libsqlite3 (Debian: libsqlite3-dev). No vendored SQLite.
@@ -35,6 +42,44 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The line protocol's codec: framing, requests and replies <-> bytes. Shared by the server
+        // and the client; knows nothing of SQLite.
+        .target(
+            name: "BrookWire",
+            dependencies: ["BrookModel", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The TCP front-end: SwiftNIO server speaking the line protocol to the broker.
+        .target(
+            name: "BrookLineServer",
+            dependencies: [
+                "BrookBroker", "BrookWire", "BrookModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The Swift client: connection with pipelining, producer, fetch consumer, admin.
+        .target(
+            name: "BrookClient",
+            dependencies: [
+                "BrookWire", "BrookModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+            ]
+        ),
+        // The CLI: serve, topics, produce, consume, sql, backup.
+        .executableTarget(
+            name: "brook",
+            dependencies: [
+                "BrookLineServer", "BrookClient", "BrookBroker", "BrookWire", "BrookModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Build-time: turns migrations/*.sql into Swift source compiled into BrookStore.
         .executableTarget(name: "EmbedMigrationsTool"),
         .plugin(
@@ -48,6 +93,22 @@ let package = Package(
         .testTarget(
             name: "BrookBrokerTests",
             dependencies: ["BrookBroker", "BrookStore", "BrookModel", "CSQLite", "BrookTestSupport"]),
+        .testTarget(
+            name: "BrookWireTests",
+            dependencies: [
+                "BrookWire", "BrookModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "BrookEndToEndTests",
+            dependencies: [
+                "BrookLineServer", "BrookClient", "BrookBroker", "BrookWire", "BrookModel", "BrookTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,61 +4,6 @@ import Foundation
 import Logging
 import Synchronization
 
-/// When a produce request is answered, as Kafka's `acks`.
-public enum Acks: String, Sendable, CaseIterable {
-    /// `acks=0`: no answer; the request returns once queued, with offsets of -1.
-    case noAck = "0"
-    /// `acks=1`: once committed to the WAL; survives a process crash, not power loss.
-    case leader = "1"
-    /// `acks=all`: once the commit is fsynced; survives power loss.
-    case all = "all"
-}
-
-/// Where a produced record landed.
-public struct RecordPosition: Sendable, Hashable {
-    public var partition: Int
-    /// The record's offset, or -1 for `acks=0` (as Kafka reports it).
-    public var offset: Int64
-
-    public init(partition: Int, offset: Int64) {
-        self.partition = partition
-        self.offset = offset
-    }
-}
-
-/// Records returned by a fetch, with the partition's counters.
-public struct FetchResult: Sendable, Hashable {
-    public var records: [Record]
-    public var highWatermark: Int64
-    public var logStartOffset: Int64
-
-    /// The offset to fetch next.
-    public func nextOffset(after requested: Int64) -> Int64 {
-        records.last.map { $0.offset + 1 } ?? requested
-    }
-}
-
-/// Which offset a list-offsets request asks for.
-public enum OffsetSpec: Sendable, Hashable {
-    /// The log-start offset.
-    case earliest
-    /// The high watermark: the offset the next record will get.
-    case latest
-    /// The first record whose timestamp is at least this many ms since the epoch.
-    case timestamp(Int64)
-}
-
-/// A listed offset; `timestamp` is the record's for ``OffsetSpec/timestamp(_:)``.
-public struct ListedOffset: Sendable, Hashable {
-    public var offset: Int64
-    public var timestamp: Int64?
-
-    public init(offset: Int64, timestamp: Int64? = nil) {
-        self.offset = offset
-        self.timestamp = timestamp
-    }
-}
-
 /// One offset a consumer group commits.
 public struct OffsetCommit: Sendable, Hashable {
     public var topic: String
@@ -299,32 +244,44 @@ public final class Broker: Sendable {
     ///   ``Acks/noAck``).
     @discardableResult
     public func produce(topic name: String, records: [ProducerRecord], acks: Acks = .leader) async throws -> [RecordPosition] {
+        try await submitProduce(topic: name, records: records, acks: acks).positions()
+    }
+
+    /// Validates a produce request and queues it for the writer before returning, so requests
+    /// submitted one after another are committed in that order (a connection's pipelined
+    /// produces keep their order). Await the ticket for the offsets.
+    public func submitProduce(topic name: String, records: [ProducerRecord], acks: Acks = .leader) throws -> ProduceTicket {
         try checkOpen()
         let plan = try planProduce(topic: name, records: records)
-        let job = { @Sendable (log: LogWriter) throws -> [Int64] in
-            let now = WallClock.nowMillis()
-            // Refuse before writing anything, so a group's other requests are unaffected.
-            for batch in plan.batches {
-                try log.validateAppend(topic: name, topicID: plan.topicID, partition: batch.partition, records: batch.records)
-            }
-            return try plan.batches.map { batch in
-                try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
-            }
-        }
+        let promise = Promise<[RecordPosition]>()
+        let logger = self.logger
+        let bases = ResultBox<[Int64]>()
+        try writer.submit(Writer.Job(
+            kind: .grouped, durable: acks == .all, bytes: plan.bytes,
+            run: { log in
+                let now = WallClock.nowMillis()
+                // Refuse before writing anything, so a group's other requests are unaffected.
+                for batch in plan.batches {
+                    try log.validateAppend(topic: name, topicID: plan.topicID, partition: batch.partition, records: batch.records)
+                }
+                bases.value = try plan.batches.map { batch in
+                    try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
+                }
+            },
+            finish: { error in
+                if let error {
+                    if acks == .noAck { logger.debug("acks=0 produce failed", metadata: ["error": "\(error)"]) }
+                    promise.complete(.failure(error))
+                } else if acks != .noAck, let bases = bases.value {
+                    promise.complete(.success(plan.slots.map { slot in
+                        RecordPosition(partition: plan.batches[slot.batch].partition, offset: bases[slot.batch] + Int64(slot.index))
+                    }))
+                }
+            }))
         if acks == .noAck {
-            let logger = self.logger
-            try writer.submit(Writer.Job(
-                kind: .grouped, durable: false, bytes: plan.bytes,
-                run: { log in _ = try job(log) },
-                finish: { error in
-                    if let error { logger.debug("acks=0 produce failed", metadata: ["error": "\(error)"]) }
-                }))
-            return plan.slots.map { RecordPosition(partition: plan.batches[$0.batch].partition, offset: -1) }
+            promise.complete(.success(plan.slots.map { RecordPosition(partition: plan.batches[$0.batch].partition, offset: -1) }))
         }
-        let bases = try await writer.perform(.grouped, durable: acks == .all, bytes: plan.bytes, job)
-        return plan.slots.map { slot in
-            RecordPosition(partition: plan.batches[slot.batch].partition, offset: bases[slot.batch] + Int64(slot.index))
-        }
+        return ProduceTicket(promise: promise)
     }
 
     /// Records grouped by partition, and where each request record went.
@@ -400,6 +357,20 @@ public final class Broker: Sendable {
         topic name: String, partition index: Int, offset: Int64,
         maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero
     ) async throws -> FetchResult {
+        let fetched = try await fetch(
+            topic: name, partition: index, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: maxWait,
+            into: RecordArraySink.self)
+        return FetchResult(records: fetched.sink.records, highWatermark: fetched.highWatermark, logStartOffset: fetched.logStartOffset)
+    }
+
+    /// The same fetch, handing each record to a `Sink` on the reader thread while it is still in
+    /// SQLite's buffers, so a front-end can encode its reply in one pass with no per-record
+    /// allocation.
+    public func fetch<Sink: FetchSink>(
+        topic name: String, partition index: Int, offset: Int64,
+        maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero,
+        into sinkType: Sink.Type
+    ) async throws -> (sink: Sink, highWatermark: Int64, logStartOffset: Int64) {
         try checkOpen()
         if maxRecords < 1 || maxRecords > options.maxFetchRecords {
             throw BrookError(.invalidRequest, "max records \(maxRecords) is invalid: use 1 to \(options.maxFetchRecords)")
@@ -426,14 +397,15 @@ public final class Broker: Sendable {
                     await state.waitForData(topic: name, partitionID: partition.id, index: index, beyond: offset, timeout: remaining)
                     continue
                 }
-                return FetchResult(records: [], highWatermark: counters.nextOffset, logStartOffset: counters.logStartOffset)
+                return (Sink(), counters.nextOffset, counters.logStartOffset)
             }
             let partitionID = partition.id
             return try await readers.run { reader in
-                let (records, summary) = try reader.readRecords(
-                    partitionID: partitionID, from: offset, maxRecords: maxRecords, maxBytes: maxBytes)
-                return FetchResult(
-                    records: records, highWatermark: summary.state.nextOffset, logStartOffset: summary.state.logStartOffset)
+                var sink = Sink()
+                let summary = try reader.read(partitionID: partitionID, from: offset, maxRecords: maxRecords, maxBytes: maxBytes) {
+                    sink.append($0)
+                }
+                return (sink, summary.state.nextOffset, summary.state.logStartOffset)
             }
         }
     }
@@ -589,4 +561,30 @@ final class Flag: Sendable {
     func lower() {
         value.store(false, ordering: .releasing)
     }
+}
+
+extension TopicMetadata {
+    /// The vocabulary form front-ends send: settings and per-partition counters.
+    public var topicDescription: TopicDescription {
+        TopicDescription(
+            name: name, partitionCount: partitions.count, config: config,
+            partitions: partitions.map {
+                PartitionDescription(
+                    index: $0.index, logStartOffset: $0.state.logStartOffset, nextOffset: $0.state.nextOffset, bytes: $0.state.bytes)
+            })
+    }
+}
+
+/// Receives fetched records on a reader thread while they are still in SQLite's buffers.
+public protocol FetchSink: Sendable {
+    init()
+    /// Called once per record, in offset order; `record`'s buffers are valid only during the call.
+    mutating func append(_ record: RecordView)
+}
+
+/// Copies fetched records into ``Record`` values.
+public struct RecordArraySink: FetchSink {
+    public var records: [Record] = []
+    public init() {}
+    public mutating func append(_ record: RecordView) { records.append(record.record) }
 }

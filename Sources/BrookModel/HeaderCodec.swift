@@ -47,6 +47,27 @@ public enum HeaderCodec {
         return index == bytes.count ? headers : nil
     }
 
+    /// Visits each header of the stored form without copying; `false` when the bytes are not a
+    /// valid encoding (headers visited before the fault have been seen).
+    @discardableResult
+    public static func forEach(
+        _ bytes: UnsafeRawBufferPointer, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void
+    ) rethrows -> Bool {
+        if bytes.isEmpty { return true }
+        var index = 0
+        guard let count = readVarint(bytes, &index), count <= UInt64(bytes.count) else { return false }
+        for _ in 0..<count {
+            guard let keyLength = readVarint(bytes, &index), keyLength <= UInt64(bytes.count - index) else { return false }
+            let key = UnsafeRawBufferPointer(rebasing: bytes[index..<(index + Int(keyLength))])
+            index += Int(keyLength)
+            guard let valueLength = readVarint(bytes, &index), valueLength <= UInt64(bytes.count - index) else { return false }
+            let value = UnsafeRawBufferPointer(rebasing: bytes[index..<(index + Int(valueLength))])
+            index += Int(valueLength)
+            try body(key, value)
+        }
+        return index == bytes.count
+    }
+
     public static func decode(_ bytes: [UInt8]) -> [Header]? {
         bytes.withUnsafeBytes { decode($0) }
     }

@@ -6,23 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-/// One value of a SQL result row.
-public enum SQLValue: Sendable, Hashable {
-    case null
-    case integer(Int64)
-    case real(Double)
-    case text(String)
-    case blob([UInt8])
-}
-
-/// The rows a read-only query returned.
-public struct QueryResult: Sendable, Hashable {
-    public var columns: [String]
-    public var rows: [[SQLValue]]
-    /// More rows were available than the row limit allowed.
-    public var truncated: Bool
-}
-
 /// A connection that can only read, for users' ad-hoc SQL over their messages.
 ///
 /// Four locks, each enough alone for writes: the file is opened read-only, `query_only` is on,

@@ -1,0 +1,160 @@
+import BrookModel
+import BrookWire
+import NIOCore
+import NIOFileSystem
+import NIOPosix
+
+/// A Brook client: admin calls, produce, fetch, list offsets, SQL and backups over one pipelined
+/// connection. Every method may be called from many tasks at once.
+public final class BrookClient: Sendable {
+    public let connection: BrookConnection
+    /// The limits the server announced in its greeting.
+    public let limits: WireLimits
+
+    public init(connection: BrookConnection) {
+        self.connection = connection
+        let greeting = connection.greeting
+        var limits = WireLimits()
+        if let value = try? greeting.int("max_line") { limits.maxLine = Int(value) }
+        if let value = try? greeting.int("max_record_bytes") { limits.maxRecordBytes = Int(value) }
+        if let value = try? greeting.int("max_request_bytes") { limits.maxRequestBytes = Int(value) }
+        if let value = try? greeting.int("max_batch_records") { limits.maxBatchRecords = Int(value) }
+        self.limits = limits
+    }
+
+    /// Connects to the server at `address`.
+    public static func connect(to address: ServerAddress = ServerAddress()) async throws -> BrookClient {
+        BrookClient(connection: try await BrookConnection.connect(to: address))
+    }
+
+    public func close() async {
+        await connection.close()
+    }
+
+    public func ping() async throws {
+        try Reply.check(try await connection.send(.ping(nil)))
+    }
+
+    // MARK: Admin
+
+    @discardableResult
+    public func createTopic(_ name: String, partitions: Int = 1, config: TopicConfig = TopicConfig()) async throws -> TopicDescription {
+        let settings = TopicSettings(
+            partitions: partitions, retentionMs: config.retentionMs, retentionBytes: config.retentionBytes,
+            maxMessageBytes: config.maxMessageBytes)
+        return try single(try Reply.topics(try await connection.send(.topicCreate(name, settings))))
+    }
+
+    public func listTopics() async throws -> [TopicDescription] {
+        try Reply.topics(try await connection.send(.topicList))
+    }
+
+    public func describeTopic(_ name: String) async throws -> TopicDescription {
+        try single(try Reply.topics(try await connection.send(.topicDescribe(name))))
+    }
+
+    /// Raises the partition count and/or changes settings; unnamed settings keep their values.
+    @discardableResult
+    public func alterTopic(_ name: String, _ settings: TopicSettings) async throws -> TopicDescription {
+        try single(try Reply.topics(try await connection.send(.topicAlter(name, settings))))
+    }
+
+    public func deleteTopic(_ name: String) async throws {
+        try Reply.check(try await connection.send(.topicDelete(name)))
+    }
+
+    /// Partition counts of the named topics (all when none are named).
+    public func partitionCounts(_ topics: [String] = []) async throws -> [String: Int] {
+        try Reply.metadata(try await connection.send(.metadata(topics))).topics
+    }
+
+    private func single(_ topics: [TopicDescription]) throws -> TopicDescription {
+        guard let topic = topics.first else { throw BrookError(.invalidRequest, "the server described no topic") }
+        return topic
+    }
+
+    // MARK: Records
+
+    /// Sends one PRODUCE. With ``Acks/noAck`` it returns at once, with offsets of -1.
+    @discardableResult
+    public func produce(topic: String, records: [ProducerRecord], acks: Acks = .leader) async throws -> [RecordPosition] {
+        let request = Request.produce(topic: topic, acks: acks, records: records)
+        if acks == .noAck {
+            try await connection.sendWithoutReply(request)
+            return records.map { RecordPosition(partition: $0.partition ?? -1, offset: -1) }
+        }
+        return try Reply.positions(try await connection.send(request))
+    }
+
+    /// Queues a PRODUCE for writing before returning (so batches submitted in turn are committed
+    /// in turn) and returns its pending acknowledgement.
+    public func submitProduce(topic: String, records: [ProducerRecord], acks: Acks = .leader) -> PendingProduce {
+        PendingProduce(
+            reply: connection.submit(.produce(topic: topic, acks: acks, records: records)), acks: acks,
+            partitions: records.map { $0.partition ?? -1 })
+    }
+
+    /// A stateless fetch of one partition from `offset`, waiting up to `maxWait` for data.
+    public func fetch(
+        topic: String, partition: Int, offset: Int64, maxRecords: Int = Request.defaultMaxRecords,
+        maxBytes: Int = Request.defaultMaxBytes, maxWait: Duration = .zero
+    ) async throws -> FetchResult {
+        let waitMs = maxWait.components.seconds * 1_000 + maxWait.components.attoseconds / 1_000_000_000_000_000
+        return try Reply.fetched(try await connection.send(
+            .fetch(topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWaitMs: waitMs)))
+    }
+
+    /// The earliest or latest offset, or the first at or after a time (`nil` when none is).
+    public func listOffset(topic: String, partition: Int, _ spec: OffsetSpec) async throws -> ListedOffset? {
+        try Reply.listedOffset(try await connection.send(.listOffsets(topic: topic, partition: partition, spec)))
+    }
+
+    // MARK: SQL and backup
+
+    public func query(_ sql: String) async throws -> QueryResult {
+        try Reply.rows(try await connection.send(.sql(sql)))
+    }
+
+    /// Streams a consistent copy of the server's database into a new file at `path`.
+    /// - Returns: the bytes written and the server's integrity check ("ok").
+    @discardableResult
+    public func backup(to path: String) async throws -> (bytes: Int, integrity: String) {
+        try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(path), options: .newFile(replaceExisting: false)) { file in
+            let written = WrittenBytes()
+            let head = try await connection.sendStreaming(.backup) { chunk in
+                let offset = await written.add(chunk.readableBytes)
+                try await file.write(contentsOf: chunk.readableBytesView, toAbsoluteOffset: Int64(offset))
+            }
+            let expected = Int(try head.int("stream") ?? -1)
+            let total = await written.total
+            guard total == expected else {
+                throw BrookError(.storageError, "backup stream ended after \(total) of \(expected) bytes")
+            }
+            return (total, head.option("integrity") ?? "")
+        }
+    }
+}
+
+/// Running total of a streamed reply's bytes.
+actor WrittenBytes {
+    private(set) var total = 0
+
+    /// Adds `count` and returns the total before it (the chunk's file offset).
+    func add(_ count: Int) -> Int {
+        defer { total += count }
+        return total
+    }
+}
+
+/// A PRODUCE on its way: await ``positions()`` for each record's partition and offset.
+public struct PendingProduce: Sendable {
+    let reply: EventLoopFuture<Frame>
+    let acks: Acks
+    let partitions: [Int]
+
+    public func positions() async throws -> [RecordPosition] {
+        let frame = try await reply.get()
+        if acks == .noAck { return partitions.map { RecordPosition(partition: $0, offset: -1) } }
+        return try Reply.positions(frame)
+    }
+}

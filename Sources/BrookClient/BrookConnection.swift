@@ -1,0 +1,222 @@
+import BrookModel
+import BrookWire
+import NIOCore
+import NIOPosix
+
+/// A server address, `HOST:PORT`.
+public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String = "127.0.0.1", port: Int = WireProtocol.defaultPort) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`, `HOST` or `:PORT`.
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":") else {
+            guard !text.isEmpty else { return nil }
+            self.init(host: text)
+            return
+        }
+        let host = String(text[..<colon])
+        guard let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else { return nil }
+        self.init(host: host.isEmpty ? "127.0.0.1" : host, port: port)
+    }
+
+    public var description: String { "\(host):\(port)" }
+}
+
+/// One TCP connection to a Brook server. Requests may be sent from many tasks at once; they are
+/// pipelined, and each gets the reply frame matching it (replies come in request order).
+public final class BrookConnection: Sendable {
+    public let address: ServerAddress
+    /// The server's greeting line (`HELLO brook …` with its limits).
+    public let greeting: Line
+    let channel: any Channel
+
+    private init(address: ServerAddress, channel: any Channel, greeting: Line) {
+        self.address = address
+        self.channel = channel
+        self.greeting = greeting
+    }
+
+    /// Connects and reads the greeting.
+    /// - Throws: `BROKER_NOT_AVAILABLE` naming the address when nothing answers there.
+    public static func connect(
+        to address: ServerAddress, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> BrookConnection {
+        let channel: any Channel
+        // Queued in the handler before the connection exists: the greeting may arrive at once.
+        let greetingPromise = eventLoopGroup.any().makePromise(of: Frame.self)
+        do {
+            channel = try await ClientBootstrap(group: eventLoopGroup)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(10))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: .client)))
+                        try channel.pipeline.syncOperations.addHandler(ClientHandler(greeting: greetingPromise))
+                    }
+                }
+                .connect(host: address.host, port: address.port).get()
+        } catch {
+            greetingPromise.fail(error)
+            throw BrookError(.brokerNotAvailable, "cannot connect to Brook at \(address): \(error)")
+        }
+        let greeting = try await greetingPromise.futureResult.get().line
+        guard greeting.verb == "HELLO" else {
+            channel.close(promise: nil)
+            throw BrookError(.invalidRequest, "\(address) is not a Brook server: it said '\(Line.printable(greeting.text))'")
+        }
+        return BrookConnection(address: address, channel: channel, greeting: greeting)
+    }
+
+    /// Sends a request and returns its reply frame (`ERR` replies are returned, not thrown).
+    public func send(_ request: Request) async throws -> Frame {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        request.encode(into: &buffer)
+        return try await send(encoded: buffer)
+    }
+
+    /// Sends an already-encoded request and returns its reply frame.
+    public func send(encoded buffer: ByteBuffer) async throws -> Frame {
+        try await Self.send(Outgoing(buffer: buffer, reply: .frame(channel.eventLoop.makePromise())), on: channel)
+    }
+
+    /// Queues a request for writing before returning — so requests submitted one after another
+    /// from one task go out in that order — and returns its future reply frame.
+    public func submit(_ request: Request) -> EventLoopFuture<Frame> {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        request.encode(into: &buffer)
+        let promise = channel.eventLoop.makePromise(of: Frame.self)
+        let outgoing = Outgoing(buffer: buffer, reply: request.expectsReply ? .frame(promise) : nil)
+        channel.writeAndFlush(outgoing).whenComplete { result in
+            if case .failure(let error) = result {
+                promise.fail(BrookError(.brokerNotAvailable, "cannot send to \(self.address): \(error)"))
+            } else if !request.expectsReply {
+                promise.succeed(Frame(line: Line("OK")))
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// Sends a request that gets no reply (PRODUCE with acks=0).
+    public func sendWithoutReply(_ request: Request) async throws {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        request.encode(into: &buffer)
+        try await channel.writeAndFlush(Outgoing(buffer: buffer, reply: nil))
+    }
+
+    /// Sends a request whose reply streams (`stream=N`): `onChunk` gets each piece in order.
+    /// - Returns: the reply's status line.
+    public func sendStreaming(_ request: Request, onChunk: @escaping @Sendable (ByteBuffer) async throws -> Void) async throws -> Line {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        request.encode(into: &buffer)
+        let (chunks, continuation) = AsyncThrowingStream.makeStream(of: FrameEvent.self)
+        try await channel.writeAndFlush(Outgoing(buffer: buffer, reply: .stream(continuation)))
+        var head: Line?
+        for try await event in chunks {
+            switch event {
+            case .streamStart(let line, _): head = line
+            case .streamChunk(let chunk): try await onChunk(chunk)
+            case .streamEnd: return head!
+            case .frame(let frame):
+                try Reply.check(frame)
+                return frame.line
+            case .lost(let error), .refused(_, let error): throw error
+            }
+        }
+        throw BrookError(.brokerNotAvailable, "connection to \(address) closed during a streamed reply")
+    }
+
+    private static func send(_ outgoing: Outgoing, on channel: any Channel) async throws -> Frame {
+        guard case .frame(let promise) = outgoing.reply else { preconditionFailure("a frame reply is expected") }
+        try await channel.writeAndFlush(outgoing)
+        return try await promise.futureResult.get()
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// A request on its way out, and where its reply goes.
+struct Outgoing: Sendable {
+    enum ReplyTarget: Sendable {
+        case frame(EventLoopPromise<Frame>)
+        case stream(AsyncThrowingStream<FrameEvent, Error>.Continuation)
+    }
+
+    var buffer: ByteBuffer
+    var reply: ReplyTarget?
+}
+
+/// Matches reply frames to requests, in order, on the channel's event loop.
+final class ClientHandler: ChannelDuplexHandler {
+    typealias InboundIn = FrameEvent
+    typealias OutboundIn = Outgoing
+    typealias OutboundOut = ByteBuffer
+
+    private var waiting = CircularBuffer<Outgoing.ReplyTarget>()
+
+    init(greeting: EventLoopPromise<Frame>) {
+        waiting.append(.frame(greeting))
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let outgoing = unwrapOutboundIn(data)
+        if let reply = outgoing.reply { waiting.append(reply) }
+        context.write(wrapOutboundOut(outgoing.buffer), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let event = unwrapInboundIn(data)
+        guard let head = waiting.first else {
+            // A reply nobody asked for: the stream is out of step.
+            fail(BrookError(.invalidRequest, "unexpected reply from the server"))
+            context.close(promise: nil)
+            return
+        }
+        switch (head, event) {
+        case (.frame(let promise), .frame(let frame)):
+            waiting.removeFirst()
+            promise.succeed(frame)
+        case (.frame(let promise), .lost(let error)), (.frame(let promise), .refused(_, let error)):
+            waiting.removeFirst()
+            promise.fail(error)
+        case (.stream(let continuation), _):
+            continuation.yield(event)
+            switch event {
+            case .streamEnd, .frame, .lost, .refused:
+                waiting.removeFirst()
+                continuation.finish()
+            default:
+                break
+            }
+        default:
+            fail(BrookError(.invalidRequest, "the server streamed a reply to a request that expects none"))
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(BrookError(.brokerNotAvailable, "connection closed by the server"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(BrookError(.brokerNotAvailable, "connection failed: \(error)"))
+        context.close(promise: nil)
+    }
+
+    private func fail(_ error: BrookError) {
+        while let target = waiting.popFirst() {
+            switch target {
+            case .frame(let promise): promise.fail(error)
+            case .stream(let continuation): continuation.finish(throwing: error)
+            }
+        }
+    }
+}

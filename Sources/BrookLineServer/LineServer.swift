@@ -1,0 +1,335 @@
+import BrookBroker
+import BrookWire
+import Foundation
+import Logging
+import NIOCore
+import NIOFileSystem
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Where the line server listens and what it allows.
+public struct LineServerConfiguration: Sendable {
+    /// Loopback by default; "0.0.0.0" opts in to every interface.
+    public var host = "127.0.0.1"
+    /// 7665 ("ROOK" on a phone keypad); 0 picks a free port.
+    public var port = WireProtocol.defaultPort
+    public var limits = WireLimits()
+    /// Replies a connection may have outstanding before the server stops reading its requests.
+    public var maxInFlightRequests = 1_024
+
+    public init() {}
+}
+
+/// The TCP front-end speaking the line protocol (docs/protocol.md) to a ``Broker``. A
+/// swift-service-lifecycle `Service`: on graceful shutdown it stops accepting, stops reading
+/// new requests, finishes the ones in flight (waking long polls) and closes its connections.
+public final class LineServer: Service, Sendable {
+    public let broker: Broker
+    public let configuration: LineServerConfiguration
+    let logger: Logger
+    private let group: any EventLoopGroup
+    private let listening: EventLoopPromise<SocketAddress>
+    private let connectionCount = Atomic<Int>(0)
+
+    public init(
+        broker: Broker, configuration: LineServerConfiguration = LineServerConfiguration(),
+        logger: Logger = Logger(label: "brook.server"),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.broker = broker
+        self.configuration = configuration
+        self.logger = logger
+        self.group = eventLoopGroup
+        self.listening = eventLoopGroup.next().makePromise(of: SocketAddress.self)
+    }
+
+    /// The bound address, once the server listens (useful with port 0).
+    public func localAddress() async throws -> SocketAddress {
+        try await listening.futureResult.get()
+    }
+
+    /// Open connections now.
+    public var connections: Int { connectionCount.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        let limits = configuration.limits
+        let server: NIOAsyncChannel<NIOAsyncChannel<FrameEvent, ByteBuffer>, Never>
+        do {
+            server = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .bind(host: configuration.host, port: configuration.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // The decoder bounds its own buffer; the handler's cap is a backstop.
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: limits.maxRequestBytes + 2 * limits.maxLine))
+                        return try NIOAsyncChannel<FrameEvent, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            listening.fail(error)
+            throw error
+        }
+        let address = server.channel.localAddress!
+        listening.succeed(address)
+        logger.info("listening", metadata: ["address": "\(address)", "db": "\(broker.path)"])
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { inbound in
+                for try await connection in inbound.cancelOnGracefulShutdown() {
+                    group.addTask { await self.serve(connection) }
+                }
+            }
+            logger.info("stopped accepting connections; finishing in-flight requests")
+        }
+        logger.info("line server stopped")
+    }
+
+    // MARK: Connections
+
+    private func serve(_ channel: NIOAsyncChannel<FrameEvent, ByteBuffer>) async {
+        connectionCount.add(1, ordering: .relaxed)
+        defer { connectionCount.subtract(1, ordering: .relaxed) }
+        let peer = channel.channel.remoteAddress.map { "\($0)" } ?? "?"
+        let connection = Connection(server: self, peer: peer)
+        do {
+            try await channel.executeThenClose { inbound, outbound in
+                var greeting = ByteBuffer()
+                Reply.greeting(configuration.limits, into: &greeting)
+                try await outbound.write(greeting)
+                try await connection.run(inbound: inbound, outbound: outbound)
+            }
+        } catch {
+            logger.debug("connection ended", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+}
+
+/// The replies of one connection, written in request order.
+enum PendingReply: Sendable {
+    case now(ByteBuffer)
+    case later(Task<ReplyBody, Never>)
+}
+
+enum ReplyBody: Sendable {
+    case buffer(ByteBuffer)
+    /// A header, then a file streamed and deleted (BACKUP).
+    case file(head: ByteBuffer, path: String, size: Int)
+}
+
+/// One client connection: reads requests, starts each at once (produces are queued to the writer
+/// in arrival order), and writes the replies in request order from a second task.
+final class Connection: Sendable {
+    let server: LineServer
+    let peer: String
+    private let inFlight: InFlightLimit
+    private let tasks = Mutex<[Int: Task<ReplyBody, Never>]>([:])
+    private let nextTask = Atomic<Int>(0)
+
+    init(server: LineServer, peer: String) {
+        self.server = server
+        self.peer = peer
+        self.inFlight = InFlightLimit(server.configuration.maxInFlightRequests)
+    }
+
+    func run(inbound: NIOAsyncChannelInboundStream<FrameEvent>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        let (replies, continuation) = AsyncStream.makeStream(of: PendingReply.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.writeReplies(replies, to: outbound) }
+            defer { continuation.finish() }
+            var order = RequestOrder()
+            reading: for try await event in inbound.cancelOnGracefulShutdown() {
+                await inFlight.acquire()
+                switch event {
+                case .frame(let frame):
+                    await order.waitForTurn(isProduce: frame.line.verb == "PRODUCE")
+                    let (reply, close) = start(frame)
+                    if case .later(let task) = reply { order.started(task, isProduce: frame.line.verb == "PRODUCE") }
+                    if let reply { continuation.yield(reply) } else { inFlight.release() }
+                    if close { break reading }
+                case .refused(_, let error):
+                    continuation.yield(.now(Self.error(error)))
+                case .lost(let error):
+                    continuation.yield(.now(Self.error(error)))
+                    break reading
+                case .streamStart, .streamChunk, .streamEnd:
+                    continuation.yield(.now(Self.error(BrookError(.invalidRequest, "clients may not send stream= data"))))
+                    break reading
+                }
+            }
+            if Task.isShuttingDownGracefully || Task.isCancelled {
+                // Long polls return their (empty) results now rather than at their deadline.
+                for task in tasks.withLock({ Array($0.values) }) { task.cancel() }
+            }
+            continuation.finish()
+            try await group.waitForAll()
+        }
+    }
+
+    private func writeReplies(_ replies: AsyncStream<PendingReply>, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        for await pending in replies {
+            defer { inFlight.release() }
+            let body: ReplyBody
+            switch pending {
+            case .now(let buffer): body = .buffer(buffer)
+            case .later(let task): body = await task.value
+            }
+            switch body {
+            case .buffer(let buffer):
+                try await outbound.write(buffer)
+            case .file(let head, let path, let size):
+                try await streamFile(head: head, path: path, size: size, to: outbound)
+            }
+        }
+    }
+
+    private func streamFile(head: ByteBuffer, path: String, size: Int, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await outbound.write(head)
+        var sent = 0
+        try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path)) { handle in
+            for try await chunk in handle.readChunks(in: 0..<Int64(size), chunkLength: .mebibytes(1)) {
+                sent += chunk.readableBytes
+                try await outbound.write(chunk)
+            }
+        }
+        if sent != size { throw BrookError(.storageError, "backup file ended early at \(sent) of \(size) bytes") }
+        try await outbound.write(ByteBuffer(string: "\r\n"))
+    }
+
+    /// Starts a request; returns its pending reply (nil for acks=0) and whether to close after it.
+    private func start(_ frame: Frame) -> (PendingReply?, close: Bool) {
+        let request: Request
+        do {
+            request = try Request.parse(frame, limits: server.configuration.limits)
+        } catch {
+            return (.now(Self.error(error)), false)
+        }
+        switch request {
+        case .quit:
+            return (.now(ByteBuffer(string: "OK BYE\r\n")), true)
+        case .ping(let word):
+            return (.now(ByteBuffer(string: word.map { "OK PONG \($0)\r\n" } ?? "OK PONG\r\n")), false)
+        case .produce(let topic, let acks, let records):
+            // Queued to the writer now, so this connection's produces commit in order.
+            let ticket: ProduceTicket
+            do {
+                ticket = try server.broker.submitProduce(topic: topic, records: records, acks: acks)
+            } catch {
+                if acks == .noAck {
+                    server.logger.debug("acks=0 produce refused", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                    return (nil, false)
+                }
+                return (.now(Self.error(error)), false)
+            }
+            if acks == .noAck { return (nil, false) }
+            return (later { _ in
+                var buffer = ByteBuffer()
+                Reply.positions(try await ticket.positions(), into: &buffer)
+                return .buffer(buffer)
+            }, false)
+        default:
+            return (later { [server] _ in try await RequestHandler(server: server).respond(to: request) }, false)
+        }
+    }
+
+    /// Runs `body` in a task, turning errors into `ERR` replies.
+    private func later(_ body: @escaping @Sendable (Connection) async throws -> ReplyBody) -> PendingReply {
+        let id = nextTask.add(1, ordering: .relaxed).newValue
+        let task = Task { [self] () -> ReplyBody in
+            defer { _ = tasks.withLock { $0.removeValue(forKey: id) } }
+            do {
+                return try await body(self)
+            } catch {
+                return .buffer(Self.error(error))
+            }
+        }
+        tasks.withLock { $0[id] = task }
+        return .later(task)
+    }
+
+    static func error(_ error: Error) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        let brookError = (error as? BrookError) ?? BrookError(.unknownServerError, "\(error)")
+        Reply.error(brookError, into: &buffer)
+        return buffer
+    }
+}
+
+/// Keeps a connection's requests taking effect in the order they arrived, as Kafka does, while
+/// letting consecutive PRODUCEs overlap: those are queued to the writer in order as they start,
+/// so they commit in order, and group commit needs several in flight. Any other request waits
+/// for every earlier one to finish, and a PRODUCE waits for an earlier request of another kind.
+struct RequestOrder {
+    private var produces: [Task<ReplyBody, Never>] = []
+    private var other: Task<ReplyBody, Never>?
+
+    mutating func waitForTurn(isProduce: Bool) async {
+        if let other {
+            _ = await other.value
+            self.other = nil
+        }
+        if !isProduce {
+            for task in produces { _ = await task.value }
+            produces.removeAll()
+        }
+    }
+
+    mutating func started(_ task: Task<ReplyBody, Never>, isProduce: Bool) {
+        if isProduce {
+            produces.removeAll { $0.isCancelled }
+            produces.append(task)
+            if produces.count > 4_096 { produces.removeFirst(produces.count - 4_096) }
+        } else {
+            other = task
+        }
+    }
+}
+
+/// Bounds a connection's outstanding replies: when a client pipelines without reading, the
+/// server stops reading from it instead of queueing without bound.
+final class InFlightLimit: Sendable {
+    private struct State {
+        var available: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state: Mutex<State>
+
+    init(_ limit: Int) {
+        state = Mutex(State(available: limit))
+    }
+
+    func acquire() async {
+        let acquired = state.withLock { state -> Bool in
+            guard state.available > 0 else { return false }
+            state.available -= 1
+            return true
+        }
+        if acquired { return }
+        await withCheckedContinuation { continuation in
+            let immediate = state.withLock { state -> Bool in
+                if state.available > 0 {
+                    state.available -= 1
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if immediate { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.available += 1
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        waiter?.resume()
+    }
+}

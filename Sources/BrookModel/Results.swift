@@ -1,0 +1,98 @@
+/// Where a produced record landed.
+public struct RecordPosition: Sendable, Hashable {
+    public var partition: Int
+    /// The record's offset, or -1 for `acks=0` (as Kafka reports it).
+    public var offset: Int64
+
+    public init(partition: Int, offset: Int64) {
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
+/// A listed offset; `timestamp` is the record's for ``OffsetSpec/timestamp(_:)``.
+public struct ListedOffset: Sendable, Hashable {
+    public var offset: Int64
+    public var timestamp: Int64?
+
+    public init(offset: Int64, timestamp: Int64? = nil) {
+        self.offset = offset
+        self.timestamp = timestamp
+    }
+}
+
+/// One value of a SQL result row.
+public enum SQLValue: Sendable, Hashable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+}
+
+/// The rows a read-only query returned.
+public struct QueryResult: Sendable, Hashable {
+    public var columns: [String]
+    public var rows: [[SQLValue]]
+    /// More rows were available than the row limit allowed.
+    public var truncated: Bool
+
+    public init(columns: [String], rows: [[SQLValue]], truncated: Bool) {
+        self.columns = columns
+        self.rows = rows
+        self.truncated = truncated
+    }
+}
+
+/// A topic as admin requests describe it: its settings and, when asked, its partitions.
+public struct TopicDescription: Hashable, Sendable {
+    public var name: String
+    public var partitionCount: Int
+    public var config: TopicConfig
+    /// Per-partition counters; empty in a topic listing.
+    public var partitions: [PartitionDescription]
+
+    public init(name: String, partitionCount: Int, config: TopicConfig, partitions: [PartitionDescription] = []) {
+        self.name = name
+        self.partitionCount = partitionCount
+        self.config = config
+        self.partitions = partitions
+    }
+}
+
+/// One partition's counters.
+public struct PartitionDescription: Hashable, Sendable {
+    public var index: Int
+    /// The first offset still held.
+    public var logStartOffset: Int64
+    /// The high watermark: the next record's offset.
+    public var nextOffset: Int64
+    public var bytes: Int64
+
+    public init(index: Int, logStartOffset: Int64, nextOffset: Int64, bytes: Int64) {
+        self.index = index
+        self.logStartOffset = logStartOffset
+        self.nextOffset = nextOffset
+        self.bytes = bytes
+    }
+
+    public var recordCount: Int64 { nextOffset - logStartOffset }
+}
+
+/// Records returned by a fetch, with the partition's counters.
+public struct FetchResult: Sendable, Hashable {
+    public var records: [Record]
+    public var highWatermark: Int64
+    public var logStartOffset: Int64
+
+    public init(records: [Record], highWatermark: Int64, logStartOffset: Int64) {
+        self.records = records
+        self.highWatermark = highWatermark
+        self.logStartOffset = logStartOffset
+    }
+
+    /// The offset to fetch next.
+    public func nextOffset(after requested: Int64) -> Int64 {
+        records.last.map { $0.offset + 1 } ?? requested
+    }
+}

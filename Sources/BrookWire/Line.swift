@@ -1,0 +1,116 @@
+import BrookModel
+
+/// A protocol line split into tokens: words (the verb and positional arguments) and
+/// `name=value` options, in order.
+public struct Line: Hashable, Sendable, CustomStringConvertible {
+    public struct Option: Hashable, Sendable {
+        public var name: String
+        public var value: String
+    }
+
+    public var words: [String]
+    public var options: [Option]
+    /// The line as received, without its terminator (used by `SQL <statement>`).
+    public var text: String
+
+    public init(_ text: String) {
+        self.text = text
+        words = []
+        options = []
+        for token in text.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
+            if let equals = token.firstIndex(of: "=") {
+                options.append(Option(name: String(token[..<equals]), value: String(token[token.index(after: equals)...])))
+            } else {
+                words.append(String(token))
+            }
+        }
+    }
+
+    public var verb: String { words.first ?? "" }
+    public var description: String { text }
+
+    /// The first option of that name.
+    public func option(_ name: String) -> String? {
+        options.first { $0.name == name }?.value
+    }
+
+    /// An integer option, or `nil` when absent.
+    /// - Throws: `INVALID_REQUEST` naming the option when it is not an integer in `range`.
+    public func int(_ name: String, in range: ClosedRange<Int64> = Int64.min...Int64.max) throws(BrookError) -> Int64? {
+        guard let text = option(name) else { return nil }
+        guard let value = Int64(text), range.contains(value) else {
+            throw BrookError(.invalidRequest, "\(name)=\(Self.printable(text)) is invalid: use an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    /// Positional argument `index` (0 is the verb), or `INVALID_REQUEST` naming what is missing.
+    public func word(_ index: Int, _ what: String) throws(BrookError) -> String {
+        guard index < words.count else {
+            throw BrookError(.invalidRequest, "\(verb) needs \(what)")
+        }
+        return words[index]
+    }
+
+    /// Refuses options other than `allowed` and more than `maxWords` words.
+    public func expect(maxWords: Int, options allowed: Set<String>, usage: String) throws(BrookError) {
+        if words.count > maxWords {
+            throw BrookError(.invalidRequest, "\(verb) takes at most \(maxWords - 1) arguments: \(usage)")
+        }
+        for option in options where !allowed.contains(option.name) {
+            throw BrookError(.invalidRequest, "\(verb) does not take \(Self.printable(option.name))=: \(usage)")
+        }
+    }
+
+    /// A bounded, control-character-free rendering of client text for error messages.
+    public static func printable(_ text: String, limit: Int = 64) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars.prefix(limit) {
+            out += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+        }
+        return text.unicodeScalars.count > limit ? out + "…" : out
+    }
+
+    /// The data items this line declares, in order (see docs/protocol.md, "Framing").
+    /// - Throws: `INVALID_REQUEST` when a count is not a non-negative integer: the frame is lost.
+    func dataItems() throws(BrookError) -> [DataItem] {
+        if words.first == "ERR" || words.first == "HELLO" { return [] }
+        if words.first == "SQL", options.first?.name != "bytes" || text.split(separator: " ").count != 2 {
+            return []
+        }
+        var items: [DataItem] = []
+        for option in options {
+            switch option.name {
+            case "key", "value", "bytes", "text", "blob":
+                items.append(DataItem(size: try Self.count(option), stream: false))
+            case "stream":
+                items.append(DataItem(size: try Self.count(option), stream: true))
+            case "header":
+                let parts = option.value.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2 else {
+                    throw BrookError(.invalidRequest, "header=\(Self.printable(option.value)) is invalid: use header=KEYBYTES:VALUEBYTES")
+                }
+                items.append(DataItem(size: try Self.count(Option(name: "header", value: String(parts[0]))), stream: false))
+                items.append(DataItem(size: try Self.count(Option(name: "header", value: String(parts[1]))), stream: false))
+            default:
+                continue
+            }
+        }
+        return items
+    }
+
+    private static func count(_ option: Option) throws(BrookError) -> Int {
+        let digits = option.value.utf8
+        guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = Int(option.value) else {
+            throw BrookError(.invalidRequest, "\(option.name)=\(printable(option.value)) is not a byte count; the frame is lost")
+        }
+        return value
+    }
+}
+
+/// One counted data item a line declares.
+struct DataItem: Hashable, Sendable {
+    var size: Int
+    /// Delivered in chunks as it arrives instead of whole.
+    var stream: Bool
+}

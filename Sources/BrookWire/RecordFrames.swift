@@ -1,0 +1,283 @@
+import BrookModel
+import NIOCore
+
+/// The fields of one `RECORD` frame inside a PRODUCE or FETCH block.
+public struct RecordFields {
+    public var offset: Int64?
+    public var timestamp: Int64?
+    public var partition: Int64?
+    public var key: ByteBuffer?
+    public var headers: [(key: ByteBuffer, value: ByteBuffer)] = []
+    public var value: ByteBuffer?
+}
+
+/// Writes and reads `RECORD` frames. Reading is byte-level (no per-token strings), as fetch
+/// replies and produce batches carry many records.
+public enum RecordFrames {
+    private static let recordWord: [UInt8] = Array("RECORD".utf8)
+
+    // MARK: Writing
+
+    /// A producer's record frame: `RECORD [partition=P] [timestamp=MS] [key=N] [header=K:V]… [value=N]`.
+    public static func write(_ record: ProducerRecord, into buffer: inout ByteBuffer) {
+        buffer.writeBytes(recordWord)
+        if let partition = record.partition { buffer.writeOption("partition", Int64(partition)) }
+        if let timestamp = record.timestamp { buffer.writeOption("timestamp", timestamp) }
+        writeTail(
+            key: record.key.map { $0.count }, headers: record.headers.map { ($0.key.utf8.count, $0.value.count) },
+            value: record.value.map { $0.count }, into: &buffer)
+        if let key = record.key { buffer.writeItem(key) }
+        for header in record.headers {
+            buffer.writeItem(Array(header.key.utf8))
+            buffer.writeItem(header.value)
+        }
+        if let value = record.value { buffer.writeItem(value) }
+    }
+
+    /// A fetched record's frame, from buffers still owned by the store (headers in
+    /// ``HeaderCodec``'s stored form): `RECORD offset=O timestamp=MS [key=N] [header=K:V]… [value=N]`.
+    public static func write(
+        offset: Int64, timestamp: Int64, key: UnsafeRawBufferPointer?, encodedHeaders: UnsafeRawBufferPointer,
+        value: UnsafeRawBufferPointer?, into buffer: inout ByteBuffer
+    ) {
+        buffer.writeBytes(recordWord)
+        buffer.writeOption("offset", offset)
+        buffer.writeOption("timestamp", timestamp)
+        if let key { buffer.writeOption("key", Int64(key.count)) }
+        HeaderCodec.forEach(encodedHeaders) { headerKey, headerValue in
+            buffer.writeStaticString(" header=")
+            buffer.writeDecimal(Int64(headerKey.count))
+            buffer.writeInteger(UInt8(ascii: ":"))
+            buffer.writeDecimal(Int64(headerValue.count))
+        }
+        if let value { buffer.writeOption("value", Int64(value.count)) }
+        buffer.writeStaticString("\r\n")
+        if let key { buffer.writeItem(key) }
+        HeaderCodec.forEach(encodedHeaders) { headerKey, headerValue in
+            buffer.writeItem(headerKey)
+            buffer.writeItem(headerValue)
+        }
+        if let value { buffer.writeItem(value) }
+    }
+
+    private static func writeTail(key: Int?, headers: [(Int, Int)], value: Int?, into buffer: inout ByteBuffer) {
+        if let key { buffer.writeOption("key", Int64(key)) }
+        for (keyCount, valueCount) in headers {
+            buffer.writeStaticString(" header=")
+            buffer.writeDecimal(Int64(keyCount))
+            buffer.writeInteger(UInt8(ascii: ":"))
+            buffer.writeDecimal(Int64(valueCount))
+        }
+        if let value { buffer.writeOption("value", Int64(value)) }
+        buffer.writeStaticString("\r\n")
+    }
+
+    // MARK: Reading
+
+    /// Reads every `RECORD` frame of a block, in order.
+    /// - Throws: `INVALID_REQUEST` naming the fault when the block is not well formed.
+    public static func read(_ block: ByteBuffer, maxItemBytes: Int = .max, _ body: (RecordFields) throws -> Void) throws {
+        var block = block
+        var index = 0
+        while block.readableBytes > 0 {
+            guard let newline = block.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
+                throw BrookError(.invalidRequest, "record \(index) of the block has no line end")
+            }
+            var lineLength = newline - block.readerIndex
+            let lineStart = block.readerIndex
+            if lineLength > 0, block.getInteger(at: lineStart + lineLength - 1, as: UInt8.self) == UInt8(ascii: "\r") {
+                lineLength -= 1
+            }
+            var fields = RecordFields()
+            var sizes: [(kind: UInt8, size: Int)] = []  // k = key, h = header key, H = header value, v = value
+            try block.withUnsafeReadableBytes { raw in
+                let line = UnsafeRawBufferPointer(rebasing: raw[0..<lineLength])
+                try parseLine(line, index: index, into: &fields, sizes: &sizes)
+            }
+            block.moveReaderIndex(forwardBy: newline - block.readerIndex + 1)
+            var headerKey: ByteBuffer?
+            for (kind, size) in sizes {
+                guard size <= maxItemBytes else {
+                    throw BrookError(.messageTooLarge, "record \(index): data item of \(size) bytes exceeds \(maxItemBytes) bytes")
+                }
+                guard block.readableBytes >= size + 1, let item = block.readSlice(length: size) else {
+                    throw BrookError(.invalidRequest, "record \(index): the block ends inside its data (a byte count is wrong)")
+                }
+                switch block.readInteger(as: UInt8.self) {
+                case UInt8(ascii: "\n"): break
+                case UInt8(ascii: "\r") where block.readInteger(as: UInt8.self) == UInt8(ascii: "\n"): break
+                default: throw BrookError(.invalidRequest, "record \(index): data of \(size) bytes is not followed by CRLF (a byte count is wrong)")
+                }
+                switch kind {
+                case UInt8(ascii: "k"): fields.key = item
+                case UInt8(ascii: "h"): headerKey = item
+                case UInt8(ascii: "H"): fields.headers.append((headerKey!, item))
+                default: fields.value = item
+                }
+            }
+            try body(fields)
+            index += 1
+        }
+    }
+
+    private static func parseLine(_ line: UnsafeRawBufferPointer, index: Int, into fields: inout RecordFields, sizes: inout [(kind: UInt8, size: Int)]) throws {
+        var position = 0
+        func token() -> UnsafeRawBufferPointer? {
+            while position < line.count, line[position] == 32 || line[position] == 9 { position += 1 }
+            guard position < line.count else { return nil }
+            let start = position
+            while position < line.count, line[position] != 32, line[position] != 9 { position += 1 }
+            return UnsafeRawBufferPointer(rebasing: line[start..<position])
+        }
+        guard let first = token(), first.elementsEqual(recordWord) else {
+            throw BrookError(.invalidRequest, "record \(index) of the block does not start with RECORD")
+        }
+        while let option = token() {
+            guard let equals = option.firstIndex(of: UInt8(ascii: "=")) else {
+                throw BrookError(.invalidRequest, "record \(index): unexpected word '\(String(decoding: option, as: UTF8.self))'")
+            }
+            let name = UnsafeRawBufferPointer(rebasing: option[0..<equals])
+            let value = UnsafeRawBufferPointer(rebasing: option[(equals + 1)...])
+            func number() throws -> Int64 {
+                guard let parsed = parseDecimal(value) else {
+                    throw BrookError(.invalidRequest, "record \(index): \(String(decoding: name, as: UTF8.self))=\(String(decoding: value, as: UTF8.self)) is not a number")
+                }
+                return parsed
+            }
+            switch name.count {
+            case 3 where name.elementsEqual("key".utf8): sizes.append((UInt8(ascii: "k"), try count(number())))
+            case 5 where name.elementsEqual("value".utf8): sizes.append((UInt8(ascii: "v"), try count(number())))
+            case 6 where name.elementsEqual("offset".utf8): fields.offset = try number()
+            case 9 where name.elementsEqual("timestamp".utf8): fields.timestamp = try number()
+            case 9 where name.elementsEqual("partition".utf8): fields.partition = try number()
+            case 6 where name.elementsEqual("header".utf8):
+                guard let colon = value.firstIndex(of: UInt8(ascii: ":")),
+                    let keySize = parseDecimal(UnsafeRawBufferPointer(rebasing: value[0..<colon])),
+                    let valueSize = parseDecimal(UnsafeRawBufferPointer(rebasing: value[(colon + 1)...]))
+                else {
+                    throw BrookError(.invalidRequest, "record \(index): header=\(String(decoding: value, as: UTF8.self)) is invalid: use header=KEYBYTES:VALUEBYTES")
+                }
+                sizes.append((UInt8(ascii: "h"), try count(keySize)))
+                sizes.append((UInt8(ascii: "H"), try count(valueSize)))
+            default:
+                throw BrookError(.invalidRequest, "record \(index): unknown field '\(String(decoding: name, as: UTF8.self))'")
+            }
+        }
+        func count(_ value: Int64) throws -> Int {
+            guard value >= 0 else { throw BrookError(.invalidRequest, "record \(index): a byte count is negative") }
+            return Int(value)
+        }
+    }
+
+    /// An optionally negative decimal integer of at most 18 digits.
+    static func parseDecimal(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        var position = 0
+        var negative = false
+        if bytes.first == UInt8(ascii: "-") {
+            negative = true
+            position = 1
+        }
+        let digits = bytes.count - position
+        guard digits > 0, digits <= 18 else { return nil }
+        var value: Int64 = 0
+        while position < bytes.count {
+            let digit = bytes[position] &- 48
+            guard digit < 10 else { return nil }
+            value = value * 10 + Int64(digit)
+            position += 1
+        }
+        return negative ? -value : value
+    }
+
+    // MARK: Converting
+
+    /// A producer record from a frame of a PRODUCE block.
+    public static func producerRecord(_ fields: RecordFields) throws -> ProducerRecord {
+        var headers: [Header] = []
+        headers.reserveCapacity(fields.headers.count)
+        for (key, value) in fields.headers {
+            guard let name = String(validating: key.readableBytesView, as: UTF8.self) else {
+                throw BrookError(.invalidRequest, "a header key is not valid UTF-8")
+            }
+            headers.append(Header(name, Array(value.readableBytesView)))
+        }
+        var partition: Int?
+        if let requested = fields.partition {
+            guard requested >= 0, requested <= Int64(Int32.max) else {
+                throw BrookError(.unknownPartition, "partition \(requested) is invalid: partitions are numbered from 0")
+            }
+            partition = Int(requested)
+        }
+        return ProducerRecord(
+            key: fields.key.map { Array($0.readableBytesView) }, value: fields.value.map { Array($0.readableBytesView) },
+            headers: headers, timestamp: fields.timestamp, partition: partition)
+    }
+
+    /// A fetched record from a frame of a FETCH reply.
+    public static func record(_ fields: RecordFields) throws -> Record {
+        guard let offset = fields.offset, let timestamp = fields.timestamp else {
+            throw BrookError(.invalidRequest, "a fetched record lacks its offset or timestamp")
+        }
+        return Record(
+            offset: offset, timestamp: timestamp, key: fields.key.map { Array($0.readableBytesView) },
+            headers: fields.headers.map { Header(String(decoding: $0.key.readableBytesView, as: UTF8.self), Array($0.value.readableBytesView)) },
+            value: fields.value.map { Array($0.readableBytesView) })
+    }
+}
+
+extension ByteBuffer {
+    /// Writes ` name=value` with the integer in decimal, without a String.
+    @inlinable
+    public mutating func writeOption(_ name: StaticString, _ value: Int64) {
+        writeInteger(UInt8(ascii: " "))
+        writeStaticString(name)
+        writeInteger(UInt8(ascii: "="))
+        writeDecimal(value)
+    }
+
+    /// Writes an integer in decimal ASCII.
+    @inlinable
+    public mutating func writeDecimal(_ value: Int64) {
+        if value < 0 {
+            writeInteger(UInt8(ascii: "-"))
+            if value == .min {
+                writeString("9223372036854775808")
+                return
+            }
+        }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, enough for 20 digits
+        let count = withUnsafeMutableBytes(of: &digits) { scratch -> Int in
+            var index = scratch.count
+            repeat {
+                index -= 1
+                scratch[index] = UInt8(48 + magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            let count = scratch.count - index
+            writeBytes(UnsafeRawBufferPointer(rebasing: scratch[index...]))
+            return count
+        }
+        _ = count
+    }
+
+    /// Writes a data item: the bytes, then CRLF.
+    @inlinable
+    public mutating func writeItem(_ bytes: some Collection<UInt8>) {
+        writeBytes(bytes)
+        writeStaticString("\r\n")
+    }
+
+    @inlinable
+    public mutating func writeItem(_ bytes: UnsafeRawBufferPointer) {
+        writeBytes(bytes)
+        writeStaticString("\r\n")
+    }
+
+    /// Writes a line and its terminator.
+    @inlinable
+    public mutating func writeLine(_ text: String) {
+        writeString(text)
+        writeStaticString("\r\n")
+    }
+}

@@ -1,0 +1,272 @@
+import BrookModel
+import NIOCore
+
+/// Topic settings a CREATE or ALTER names; unnamed ones keep their default or current value.
+public struct TopicSettings: Hashable, Sendable {
+    public var partitions: Int?
+    public var retentionMs: Int64?
+    public var retentionBytes: Int64?
+    public var maxMessageBytes: Int?
+
+    public init(partitions: Int? = nil, retentionMs: Int64? = nil, retentionBytes: Int64? = nil, maxMessageBytes: Int? = nil) {
+        self.partitions = partitions
+        self.retentionMs = retentionMs
+        self.retentionBytes = retentionBytes
+        self.maxMessageBytes = maxMessageBytes
+    }
+
+    /// `config` with these settings applied.
+    public func applied(to config: TopicConfig) -> TopicConfig {
+        var config = config
+        if let retentionMs { config.retentionMs = retentionMs }
+        if let retentionBytes { config.retentionBytes = retentionBytes }
+        if let maxMessageBytes { config.maxMessageBytes = maxMessageBytes }
+        return config
+    }
+
+    var isEmpty: Bool { self == TopicSettings() }
+}
+
+/// One request of the line protocol (docs/protocol.md).
+public enum Request: Hashable, Sendable {
+    case ping(String?)
+    case topicCreate(String, TopicSettings)
+    case topicList
+    case topicDescribe(String)
+    case topicAlter(String, TopicSettings)
+    case topicDelete(String)
+    case metadata([String])
+    case produce(topic: String, acks: Acks, records: [ProducerRecord])
+    case fetch(topic: String, partition: Int, offset: Int64, maxRecords: Int, maxBytes: Int, maxWaitMs: Int64)
+    case listOffsets(topic: String, partition: Int, OffsetSpec)
+    case sql(String)
+    case backup
+    case quit
+
+    public static let defaultMaxRecords = 500
+    public static let defaultMaxBytes = 1_048_576
+
+    /// Whether the server answers this request (PRODUCE with acks=0 gets no reply).
+    public var expectsReply: Bool {
+        if case .produce(_, .noAck, _) = self { return false }
+        return true
+    }
+
+    // MARK: Parsing (server)
+
+    /// Parses a frame into a request.
+    /// - Throws: `INVALID_REQUEST` (or a more precise code) naming what is wrong.
+    public static func parse(_ frame: Frame, limits: WireLimits = WireLimits()) throws -> Request {
+        let line = frame.line
+        switch line.verb {
+        case "PING":
+            try line.expect(maxWords: 2, options: [], usage: "PING [WORD]")
+            return .ping(line.words.count > 1 ? line.words[1] : nil)
+        case "TOPIC":
+            return try parseTopic(line)
+        case "METADATA":
+            try line.expect(maxWords: .max, options: [], usage: "METADATA [TOPIC…]")
+            return .metadata(Array(line.words.dropFirst()))
+        case "PRODUCE":
+            return try parseProduce(frame, limits: limits)
+        case "FETCH":
+            let usage = "FETCH <topic> <partition> <offset> [max_records=N] [max_bytes=N] [max_wait_ms=N]"
+            try line.expect(maxWords: 4, options: ["max_records", "max_bytes", "max_wait_ms"], usage: usage)
+            return .fetch(
+                topic: try line.word(1, "a topic: \(usage)"),
+                partition: try partitionNumber(try line.word(2, "a partition: \(usage)")),
+                offset: try integer(try line.word(3, "an offset: \(usage)"), "offset"),
+                maxRecords: Int(try line.int("max_records", in: 1...Int64(Int32.max)) ?? Int64(defaultMaxRecords)),
+                maxBytes: Int(try line.int("max_bytes", in: 1...Int64(Int32.max)) ?? Int64(defaultMaxBytes)),
+                maxWaitMs: try line.int("max_wait_ms", in: 0...300_000) ?? 0)
+        case "LISTOFFSETS":
+            let usage = "LISTOFFSETS <topic> <partition> earliest|latest|<timestamp-ms>"
+            try line.expect(maxWords: 4, options: [], usage: usage)
+            let topic = try line.word(1, "a topic: \(usage)")
+            let partition = try partitionNumber(try line.word(2, "a partition: \(usage)"))
+            let spec: OffsetSpec
+            switch try line.word(3, "earliest, latest or a timestamp: \(usage)") {
+            case "earliest": spec = .earliest
+            case "latest": spec = .latest
+            case let time: spec = .timestamp(try integer(time, "timestamp"))
+            }
+            return .listOffsets(topic: topic, partition: partition, spec)
+        case "SQL":
+            if line.options.first?.name == "bytes", line.words.count == 1, line.options.count == 1 {
+                guard let statement = frame.items.first.map({ String(decoding: $0.readableBytesView, as: UTF8.self) }) else {
+                    throw BrookError(.invalidRequest, "SQL bytes=N must be followed by N bytes of SQL")
+                }
+                return .sql(statement)
+            }
+            let statement = line.text.drop { $0 == " " || $0 == "\t" }.dropFirst(3)
+            guard !statement.allSatisfy({ $0 == " " || $0 == "\t" }) else {
+                throw BrookError(.invalidRequest, "SQL needs a statement: SQL <statement> or SQL bytes=N")
+            }
+            return .sql(String(statement))
+        case "BACKUP":
+            try line.expect(maxWords: 1, options: [], usage: "BACKUP")
+            return .backup
+        case "QUIT":
+            return .quit
+        case "":
+            throw BrookError(.invalidRequest, "empty request")
+        default:
+            throw BrookError(.invalidRequest, "unknown command '\(Line.printable(line.verb, limit: 32))'; see docs/protocol.md")
+        }
+    }
+
+    private static let topicOptions: Set<String> = ["partitions", "retention.ms", "retention.bytes", "max.message.bytes"]
+
+    private static func parseTopic(_ line: Line) throws -> Request {
+        let usage = "TOPIC CREATE|LIST|DESCRIBE|ALTER|DELETE …"
+        switch try line.word(1, "a subcommand: \(usage)") {
+        case "CREATE":
+            let usage = "TOPIC CREATE <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]"
+            try line.expect(maxWords: 3, options: topicOptions, usage: usage)
+            return .topicCreate(try line.word(2, "a name: \(usage)"), try settings(line))
+        case "LIST":
+            try line.expect(maxWords: 2, options: [], usage: "TOPIC LIST")
+            return .topicList
+        case "DESCRIBE":
+            try line.expect(maxWords: 3, options: [], usage: "TOPIC DESCRIBE <name>")
+            return .topicDescribe(try line.word(2, "a name: TOPIC DESCRIBE <name>"))
+        case "ALTER":
+            let usage = "TOPIC ALTER <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]"
+            try line.expect(maxWords: 3, options: topicOptions, usage: usage)
+            let settings = try settings(line)
+            if settings.isEmpty { throw BrookError(.invalidRequest, "TOPIC ALTER needs a setting to change: \(usage)") }
+            return .topicAlter(try line.word(2, "a name: \(usage)"), settings)
+        case "DELETE":
+            try line.expect(maxWords: 3, options: [], usage: "TOPIC DELETE <name>")
+            return .topicDelete(try line.word(2, "a name: TOPIC DELETE <name>"))
+        case let other:
+            throw BrookError(.invalidRequest, "unknown TOPIC subcommand '\(Line.printable(other, limit: 32))': \(usage)")
+        }
+    }
+
+    private static func settings(_ line: Line) throws(BrookError) -> TopicSettings {
+        TopicSettings(
+            partitions: try line.int("partitions", in: Int64(Int32.min)...Int64(Int32.max)).map { Int($0) },
+            retentionMs: try line.int("retention.ms"),
+            retentionBytes: try line.int("retention.bytes"),
+            maxMessageBytes: try line.int("max.message.bytes", in: Int64(Int32.min)...Int64(Int32.max)).map { Int($0) })
+    }
+
+    private static func parseProduce(_ frame: Frame, limits: WireLimits) throws -> Request {
+        let line = frame.line
+        let usage = "PRODUCE <topic> [acks=0|1|all] [partition=P] [timestamp=MS] [key=N] [header=K:V]… [value=N], or PRODUCE <topic> records=N bytes=B [acks=…]"
+        let topic = try line.word(1, "a topic: \(usage)")
+        var acks = Acks.leader
+        if let text = line.option("acks") {
+            guard let parsed = Acks(rawValue: text) else {
+                throw BrookError(.invalidRequest, "acks=\(Line.printable(text)) is invalid: use acks=0, acks=1 or acks=all")
+            }
+            acks = parsed
+        }
+        if let count = try line.int("records", in: 0...Int64.max) {
+            try line.expect(maxWords: 2, options: ["records", "bytes", "acks"], usage: usage)
+            if count > Int64(limits.maxBatchRecords) {
+                throw BrookError(.recordListTooLarge, "batch of \(count) records exceeds max_batch_records \(limits.maxBatchRecords)")
+            }
+            guard let block = frame.items.first, line.option("bytes") != nil else {
+                throw BrookError(.invalidRequest, "PRODUCE records=N needs bytes=B and a block of B bytes")
+            }
+            var records: [ProducerRecord] = []
+            records.reserveCapacity(Int(count))
+            try RecordFrames.read(block) { fields in
+                if records.count == count {
+                    throw BrookError(.invalidRequest, "the block holds more than records=\(count) records")
+                }
+                records.append(try RecordFrames.producerRecord(fields))
+            }
+            if records.count != count {
+                throw BrookError(.invalidRequest, "the block holds \(records.count) records, not records=\(count)")
+            }
+            return .produce(topic: topic, acks: acks, records: records)
+        }
+        try line.expect(maxWords: 2, options: ["acks", "partition", "timestamp", "key", "header", "value"], usage: usage)
+        // The single-record form: the items follow in token order.
+        var fields = RecordFields()
+        fields.partition = try line.int("partition")
+        fields.timestamp = try line.int("timestamp")
+        var items = frame.items.makeIterator()
+        for option in line.options {
+            switch option.name {
+            case "key": fields.key = items.next()
+            case "value": fields.value = items.next()
+            case "header":
+                if let key = items.next(), let value = items.next() { fields.headers.append((key, value)) }
+            default: continue
+            }
+        }
+        return .produce(topic: topic, acks: acks, records: [try RecordFrames.producerRecord(fields)])
+    }
+
+    private static func partitionNumber(_ text: String) throws(BrookError) -> Int {
+        guard let value = Int32(text), value >= 0 else {
+            throw BrookError(.invalidRequest, "partition '\(Line.printable(text))' is invalid: use a number from 0")
+        }
+        return Int(value)
+    }
+
+    private static func integer(_ text: String, _ name: String) throws(BrookError) -> Int64 {
+        guard let value = Int64(text) else {
+            throw BrookError(.invalidRequest, "\(name) '\(Line.printable(text))' is not an integer")
+        }
+        return value
+    }
+
+    // MARK: Encoding (client)
+
+    /// Writes the request in the wire format.
+    public func encode(into buffer: inout ByteBuffer) {
+        switch self {
+        case .ping(let word):
+            buffer.writeLine(word.map { "PING \($0)" } ?? "PING")
+        case .topicCreate(let name, let settings):
+            buffer.writeLine("TOPIC CREATE \(name)" + Self.render(settings))
+        case .topicList:
+            buffer.writeLine("TOPIC LIST")
+        case .topicDescribe(let name):
+            buffer.writeLine("TOPIC DESCRIBE \(name)")
+        case .topicAlter(let name, let settings):
+            buffer.writeLine("TOPIC ALTER \(name)" + Self.render(settings))
+        case .topicDelete(let name):
+            buffer.writeLine("TOPIC DELETE \(name)")
+        case .metadata(let topics):
+            buffer.writeLine((["METADATA"] + topics).joined(separator: " "))
+        case .produce(let topic, let acks, let records):
+            var block = ByteBufferAllocator().buffer(capacity: records.reduce(0) { $0 + $1.size + 48 })
+            for record in records { RecordFrames.write(record, into: &block) }
+            buffer.writeString("PRODUCE \(topic) records=\(records.count) bytes=\(block.readableBytes) acks=\(acks.rawValue)\r\n")
+            buffer.writeBuffer(&block)
+            buffer.writeStaticString("\r\n")
+        case .fetch(let topic, let partition, let offset, let maxRecords, let maxBytes, let maxWaitMs):
+            buffer.writeLine("FETCH \(topic) \(partition) \(offset) max_records=\(maxRecords) max_bytes=\(maxBytes) max_wait_ms=\(maxWaitMs)")
+        case .listOffsets(let topic, let partition, let spec):
+            let what: String
+            switch spec {
+            case .earliest: what = "earliest"
+            case .latest: what = "latest"
+            case .timestamp(let time): what = "\(time)"
+            }
+            buffer.writeLine("LISTOFFSETS \(topic) \(partition) \(what)")
+        case .sql(let statement):
+            buffer.writeLine("SQL bytes=\(statement.utf8.count)")
+            buffer.writeItem(Array(statement.utf8))
+        case .backup:
+            buffer.writeLine("BACKUP")
+        case .quit:
+            buffer.writeLine("QUIT")
+        }
+    }
+
+    private static func render(_ settings: TopicSettings) -> String {
+        var text = ""
+        if let partitions = settings.partitions { text += " partitions=\(partitions)" }
+        if let retentionMs = settings.retentionMs { text += " retention.ms=\(retentionMs)" }
+        if let retentionBytes = settings.retentionBytes { text += " retention.bytes=\(retentionBytes)" }
+        if let maxMessageBytes = settings.maxMessageBytes { text += " max.message.bytes=\(maxMessageBytes)" }
+        return text
+    }
+}

@@ -1,0 +1,28 @@
+/// The protocol's size limits, announced in the greeting and enforced by the frame decoder.
+public struct WireLimits: Sendable, Hashable {
+    /// The longest line, terminator included.
+    public var maxLine: Int
+    /// The largest single data item.
+    public var maxRecordBytes: Int
+    /// The most data one request (or reply) may carry in all.
+    public var maxRequestBytes: Int
+    /// The most records one PRODUCE may carry.
+    public var maxBatchRecords: Int
+
+    public init(maxLine: Int = 65_536, maxRecordBytes: Int = 64 * 1_048_576, maxRequestBytes: Int = 64 * 1_048_576, maxBatchRecords: Int = 10_000) {
+        self.maxLine = maxLine
+        self.maxRecordBytes = maxRecordBytes
+        self.maxRequestBytes = maxRequestBytes
+        self.maxBatchRecords = maxBatchRecords
+    }
+
+    /// Limits for a client reading replies: large results are expected, streams are chunked.
+    public static let client = WireLimits(maxLine: 1_048_576, maxRecordBytes: 1 << 40, maxRequestBytes: 1 << 40, maxBatchRecords: .max)
+}
+
+/// The protocol version and the server's name in the greeting.
+public enum WireProtocol {
+    public static let version = 1
+    public static let serverVersion = "0.1.0"
+    public static let defaultPort = 7665
+}

@@ -1,0 +1,175 @@
+import ArgumentParser
+import BrookClient
+import BrookModel
+import BrookWire
+import Foundation
+
+struct Consume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print records of a topic, one per line.",
+        discussion: """
+            --format placeholders: %k key, %v value, %p partition, %o offset, %t timestamp (ms), \
+            %h headers (k=v,…), %% a percent sign; \\n, \\t and \\\\ are escapes. The default is '%v\\n'.
+            """)
+
+    @OptionGroup var server: ServerOptions
+    @Argument var topic: String
+    @Flag(help: "Start at the earliest offset (default: the end).") var fromBeginning = false
+    @Option(help: "Consume only this partition.") var partition: Int?
+    @Option(help: "Start at this offset.") var offset: Int64?
+    @Option(help: "Stop after this many records.") var maxMessages: Int?
+    @Option(help: "Stop after this many ms with no new record.") var timeoutMs: Int?
+    @Option(help: "Output format.") var format = "%v\\n"
+
+    func run() async throws {
+        try await reportingErrors {
+            if let maxMessages, maxMessages < 1 { throw BrookError(.invalidRequest, "--max-messages must be at least 1") }
+            let formatter = try RecordFormat(format)
+            let admin = try await server.connect()
+            let description = try await admin.describeTopic(topic)
+            let partitions: [Int]
+            if let partition {
+                guard partition >= 0, partition < description.partitionCount else {
+                    throw BrookError(.unknownPartition, "partition \(partition) of topic '\(topic)' does not exist: it has partitions 0 to \(description.partitionCount - 1)")
+                }
+                partitions = [partition]
+            } else {
+                partitions = Array(0..<description.partitionCount)
+            }
+            let start: OffsetSpec = fromBeginning ? .earliest : .latest
+            let address = try server.address()
+            let (events, continuation) = AsyncStream.makeStream(of: ConsumeEvent.self)
+            let idle = timeoutMs.map { Duration.milliseconds($0) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in partitions {
+                    group.addTask {
+                        let client = try await BrookClient.connect(to: address)
+                        var consumer = offset.map { PartitionConsumer(client: client, topic: topic, partition: index, offset: $0) }
+                        if consumer == nil {
+                            consumer = try await PartitionConsumer(client: client, topic: topic, partition: index, from: start)
+                        }
+                        do {
+                            while !Task.isCancelled {
+                                let records = try await consumer!.poll(maxWait: .milliseconds(min(500, timeoutMs ?? 500)))
+                                if !records.isEmpty { continuation.yield(.records(index, records)) }
+                            }
+                        } catch {
+                            if !Task.isCancelled { continuation.yield(.failed(error)) }
+                        }
+                        await client.close()
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .milliseconds(50))
+                        continuation.yield(.tick)
+                    }
+                }
+                var printed = 0
+                var lastRecord = ContinuousClock.now
+                consuming: for await event in events {
+                    switch event {
+                    case .records(let index, let records):
+                        lastRecord = .now
+                        var out: [UInt8] = []
+                        for record in records {
+                            formatter.append(record, partition: index, to: &out)
+                            printed += 1
+                            if let maxMessages, printed >= maxMessages { break }
+                        }
+                        Output.write(out)
+                        if let maxMessages, printed >= maxMessages { break consuming }
+                    case .tick:
+                        if let idle, ContinuousClock.now - lastRecord >= idle { break consuming }
+                    case .failed(let error):
+                        group.cancelAll()
+                        throw error
+                    }
+                }
+                group.cancelAll()
+                continuation.finish()
+            }
+            await admin.close()
+        }
+    }
+}
+
+enum ConsumeEvent: Sendable {
+    case records(Int, [Record])
+    case tick
+    case failed(Error)
+}
+
+/// A compiled `--format`.
+struct RecordFormat {
+    enum Piece {
+        case literal([UInt8])
+        case key, value, partition, offset, timestamp, headers
+    }
+
+    let pieces: [Piece]
+
+    init(_ format: String) throws {
+        var pieces: [Piece] = []
+        var literal: [UInt8] = []
+        var iterator = Array(format.utf8).makeIterator()
+        func flush() {
+            if !literal.isEmpty { pieces.append(.literal(literal)) }
+            literal = []
+        }
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard let next = iterator.next() else { throw BrookError(.invalidRequest, "--format ends with a lone %") }
+                let piece: Piece
+                switch next {
+                case UInt8(ascii: "k"): piece = .key
+                case UInt8(ascii: "v"): piece = .value
+                case UInt8(ascii: "p"): piece = .partition
+                case UInt8(ascii: "o"): piece = .offset
+                case UInt8(ascii: "t"): piece = .timestamp
+                case UInt8(ascii: "h"): piece = .headers
+                case UInt8(ascii: "%"):
+                    literal.append(next)
+                    continue
+                default: throw BrookError(.invalidRequest, "--format has an unknown placeholder %\(UnicodeScalar(next))")
+                }
+                flush()
+                pieces.append(piece)
+            case UInt8(ascii: "\\"):
+                switch iterator.next() {
+                case UInt8(ascii: "n"): literal.append(10)
+                case UInt8(ascii: "t"): literal.append(9)
+                case UInt8(ascii: "r"): literal.append(13)
+                case UInt8(ascii: "\\"): literal.append(UInt8(ascii: "\\"))
+                case let other?: literal += [UInt8(ascii: "\\"), other]
+                case nil: literal.append(UInt8(ascii: "\\"))
+                }
+            default:
+                literal.append(byte)
+            }
+        }
+        flush()
+        self.pieces = pieces
+    }
+
+    func append(_ record: Record, partition: Int, to out: inout [UInt8]) {
+        for piece in pieces {
+            switch piece {
+            case .literal(let bytes): out += bytes
+            case .key: out += record.key ?? []
+            case .value: out += record.value ?? []
+            case .partition: out += Array(String(partition).utf8)
+            case .offset: out += Array(String(record.offset).utf8)
+            case .timestamp: out += Array(String(record.timestamp).utf8)
+            case .headers:
+                for (index, header) in record.headers.enumerated() {
+                    if index > 0 { out.append(UInt8(ascii: ",")) }
+                    out += Array(header.key.utf8)
+                    out.append(UInt8(ascii: "="))
+                    out += header.value
+                }
+            }
+        }
+    }
+}

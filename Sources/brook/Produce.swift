@@ -1,0 +1,114 @@
+import ArgumentParser
+import BrookClient
+import BrookModel
+import BrookWire
+import Foundation
+import NIOCore
+
+struct Produce: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Produce one record per line of standard input.",
+        discussion: "Lines are sent in batches, several batches in flight; order per partition is kept.")
+
+    @OptionGroup var server: ServerOptions
+    @Argument var topic: String
+    @Option(help: "A key for every record.") var key: String?
+    @Flag(help: "Split each line into key and value at the first --key-separator.") var parseKey = false
+    @Option(help: "The key separator for --parse-key.") var keySeparator = "\t"
+    @Option(name: .customLong("header"), help: "A header K=V for every record (repeatable).") var headers: [String] = []
+    @Option(help: "An explicit partition for every record.") var partition: Int?
+    @Option(help: "0, 1 or all.") var acks = "1"
+    @Option(help: "Records per PRODUCE request.") var batchSize = 1_000
+    @Flag(help: "Print PARTITION:OFFSET for each acknowledged record.") var printOffsets = false
+
+    func run() async throws {
+        try await reportingErrors {
+            guard let acks = Acks(rawValue: acks) else { throw BrookError(.invalidRequest, "--acks must be 0, 1 or all, not '\(acks)'") }
+            guard batchSize >= 1 else { throw BrookError(.invalidRequest, "--batch-size must be at least 1") }
+            if key != nil && parseKey { throw BrookError(.invalidRequest, "use --key or --parse-key, not both") }
+            let separator = Array(keySeparator.utf8)
+            if parseKey && separator.isEmpty { throw BrookError(.invalidRequest, "--key-separator must not be empty") }
+            let fixedHeaders = try headers.map { text -> Header in
+                guard let equals = text.firstIndex(of: "=") else { throw BrookError(.invalidRequest, "--header '\(text)' is not K=V") }
+                return Header(String(text[..<equals]), String(text[text.index(after: equals)...]))
+            }
+            let fixedKey = key.map { Array($0.utf8) }
+            let client = try await server.connect()
+            let batchLimit = min(batchSize, client.limits.maxBatchRecords)
+            var window: [PendingProduce] = []
+            var batch: [ProducerRecord] = []
+            batch.reserveCapacity(batchLimit)
+            var sent = 0
+
+            func settle(_ pending: PendingProduce) async throws {
+                let positions = try await pending.positions()
+                if printOffsets && acks != .noAck {
+                    var out: [UInt8] = []
+                    out.reserveCapacity(positions.count * 12)
+                    for position in positions { out += Array("\(position.partition):\(position.offset)\n".utf8) }
+                    Output.write(out)
+                }
+            }
+            func send() async throws {
+                guard !batch.isEmpty else { return }
+                window.append(client.submitProduce(topic: topic, records: batch, acks: acks))
+                sent += batch.count
+                batch.removeAll(keepingCapacity: true)
+                if window.count >= 8 { try await settle(window.removeFirst()) }
+            }
+
+            var reader = LineReader(fd: 0)
+            while let line = reader.next() {
+                var record = ProducerRecord(key: fixedKey, value: line, headers: fixedHeaders, partition: partition)
+                if parseKey, let split = line.firstRange(of: separator) {
+                    record.key = Array(line[..<split.lowerBound])
+                    record.value = Array(line[split.upperBound...])
+                }
+                batch.append(record)
+                if batch.count >= batchLimit { try await send() }
+            }
+            try await send()
+            for pending in window { try await settle(pending) }
+            Output.error("produced \(sent) record\(sent == 1 ? "" : "s") to \(topic)")
+            await client.close()
+        }
+    }
+}
+
+/// Lines of a file descriptor, read in large chunks (a trailing CR is kept off; an empty last
+/// line is not a record).
+struct LineReader {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var done = false
+
+    init(fd: Int32) { self.fd = fd }
+
+    mutating func next() -> [UInt8]? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                var end = newline
+                if end > start && buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                let line = Array(buffer[start..<end])
+                start = newline + 1
+                return line
+            }
+            if done {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                return line
+            }
+            buffer.removeSubrange(0..<start)
+            start = 0
+            var chunk = [UInt8](repeating: 0, count: 1 << 20)
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 {
+                done = true
+            } else {
+                buffer.append(contentsOf: chunk[0..<count])
+            }
+        }
+    }
+}
