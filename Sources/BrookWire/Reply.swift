@@ -18,7 +18,8 @@ public enum Reply {
 
     /// `ERR CODE text`, the text kept to one line.
     public static func error(_ error: BrookError, into buffer: inout ByteBuffer) {
-        let text = String(error.message.map { $0 == "\r" || $0 == "\n" ? " " : $0 })
+        var text = ""
+        text.unicodeScalars.append(contentsOf: error.message.unicodeScalars.map { $0 == "\r" || $0 == "\n" ? " " : $0 })
         buffer.writeLine("ERR \(error.code.rawValue) \(text)")
     }
 
