@@ -48,6 +48,9 @@ public struct BrokerOptions: Sendable {
     public var sqlTimeoutMs: Int64 = 5_000
     /// The most rows a SQL query returns.
     public var sqlMaxRows = 10_000
+    /// The largest the database file may grow, in bytes; writes beyond it fail with
+    /// `STORAGE_ERROR` (disk full). `nil`: only the disk limits it.
+    public var maxDatabaseBytes: Int64?
     /// WAL pages after which the checkpointer copies the WAL into the database file.
     public var checkpointWALPages = 4_096
     public var logger = Logger(label: "brook.broker")
@@ -85,6 +88,7 @@ public final class Broker: Sendable {
         self.path = path
         self.options = options
         let log = try LogWriter(path: path)
+        if let limit = options.maxDatabaseBytes { try log.limitSize(toBytes: limit) }
         openReport = log.openReport
         let state = BrokerState(topics: log.topics)
         self.state = state

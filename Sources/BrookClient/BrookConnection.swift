@@ -75,6 +75,7 @@ public final class BrookConnection: Sendable {
 
     /// Sends a request and returns its reply frame (`ERR` replies are returned, not thrown).
     public func send(_ request: Request) async throws -> Frame {
+        try request.checkEncodable()
         var buffer = channel.allocator.buffer(capacity: 64)
         request.encode(into: &buffer)
         return try await send(encoded: buffer)
@@ -88,6 +89,11 @@ public final class BrookConnection: Sendable {
     /// Queues a request for writing before returning — so requests submitted one after another
     /// from one task go out in that order — and returns its future reply frame.
     public func submit(_ request: Request) -> EventLoopFuture<Frame> {
+        do {
+            try request.checkEncodable()
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
         var buffer = channel.allocator.buffer(capacity: 64)
         request.encode(into: &buffer)
         let promise = channel.eventLoop.makePromise(of: Frame.self)
@@ -104,6 +110,7 @@ public final class BrookConnection: Sendable {
 
     /// Sends a request that gets no reply (PRODUCE with acks=0).
     public func sendWithoutReply(_ request: Request) async throws {
+        try request.checkEncodable()
         var buffer = channel.allocator.buffer(capacity: 64)
         request.encode(into: &buffer)
         try await channel.writeAndFlush(Outgoing(buffer: buffer, reply: nil))

@@ -491,6 +491,17 @@ public final class LogWriter {
         return walCounter.pages
     }
 
+    /// Caps the database file at about `bytes` (SQLite's `max_page_count`): a write that would
+    /// grow it further fails as if the disk were full, and nothing of it is kept.
+    public func limitSize(toBytes bytes: Int64) throws(BrookError) {
+        do {
+            let pageSize = try db.scalarInt("PRAGMA page_size") ?? 4_096
+            try db.execute("PRAGMA max_page_count = \(max(1, bytes / pageSize))")
+        } catch {
+            throw BrookError(error, while: "setting the database size limit")
+        }
+    }
+
     /// Runs SQL on the write connection. For tests and tools; not for the hot path.
     public func execute(_ sql: String) throws(SQLiteError) {
         try db.execute(sql)

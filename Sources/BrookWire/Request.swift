@@ -218,6 +218,27 @@ public enum Request: Hashable, Sendable {
 
     // MARK: Encoding (client)
 
+    /// Refuses names that cannot travel as one protocol token (empty, or holding whitespace or
+    /// control characters), with `INVALID_TOPIC`, before anything is sent.
+    public func checkEncodable() throws(BrookError) {
+        let names: [String]
+        switch self {
+        case .topicCreate(let name, _), .topicDescribe(let name), .topicAlter(let name, _), .topicDelete(let name):
+            names = [name]
+        case .metadata(let topics):
+            names = topics
+        case .produce(let topic, _, _), .fetch(let topic, _, _, _, _, _), .listOffsets(let topic, _, _):
+            names = [topic]
+        case .ping(let word):
+            names = word.map { [$0] } ?? []
+        case .sql, .backup, .quit, .topicList:
+            names = []
+        }
+        for name in names where name.isEmpty || name.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0 == "=" }) {
+            throw BrookError(.invalidTopic, "name \(name.isEmpty ? "''" : "'\(Line.printable(name))'") cannot be sent: it is empty or holds whitespace, '=' or control characters")
+        }
+    }
+
     /// Writes the request in the wire format.
     public func encode(into buffer: inout ByteBuffer) {
         switch self {

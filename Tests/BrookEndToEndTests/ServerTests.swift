@@ -1,1 +1,340 @@
+import BrookBroker
+import BrookClient
+import BrookLineServer
+import BrookTestSupport
+import BrookWire
+import Foundation
 import Testing
+
+struct ServerProtocolTests {
+    @Test func greetingAnnouncesVersionAndLimits() async throws {
+        let server = try await TestServer.start()
+        let raw = try await RawConnection(port: server.address.port)
+        let greeting = try #require(try await raw.line())
+        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000")
+        try await raw.send("PING x\r\nQUIT\r\n")
+        #expect(try await raw.line() == "OK PONG x")
+        #expect(try await raw.line() == "OK BYE")
+        #expect(try await raw.isClosedByServer())
+        await server.stop()
+    }
+
+    @Test func pipelinedProducesCommitInOrderAndFetchesMatchTheirRequests() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t", partitions: 2)
+        // 200 batches written back to back before any reply is read.
+        let pending = (0..<200).map { batch in
+            client.submitProduce(topic: "t", records: (0..<10).map { ProducerRecord(key: nil, value: "\(batch)-\($0)", partition: batch % 2) })
+        }
+        var next = [Int64](repeating: 0, count: 2)
+        for (batch, reply) in pending.enumerated() {
+            let positions = try await reply.positions()
+            let partition = batch % 2
+            #expect(positions == (0..<10).map { RecordPosition(partition: partition, offset: next[partition] + Int64($0)) })
+            next[partition] += 10
+        }
+        // Concurrent fetches on the one connection each get their own reply.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for start in stride(from: Int64(0), to: 1000, by: 50) {
+                group.addTask {
+                    let fetched = try await client.fetch(topic: "t", partition: 1, offset: start, maxRecords: 7)
+                    #expect(fetched.records.map(\.offset) == Array(start..<(start + 7)))
+                    #expect(fetched.records.first?.value == bytes("\(Int(start) / 10 * 2 + 1)-\(Int(start) % 10)"))
+                }
+            }
+            try await group.waitForAll()
+        }
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func longPollWakesOnProduceFromAnotherConnection() async throws {
+        let server = try await TestServer.start()
+        let consumer = try await server.client()
+        let producer = try await server.client()
+        try await producer.createTopic("t")
+        let started = ContinuousClock.now
+        async let fetched = consumer.fetch(topic: "t", partition: 0, offset: 0, maxWait: .seconds(20))
+        try await Task.sleep(for: .milliseconds(150))
+        try await producer.produce(topic: "t", records: [ProducerRecord(key: nil, value: "wake")])
+        let result = try await fetched
+        #expect(result.records.map(\.value) == [bytes("wake")])
+        #expect(ContinuousClock.now - started < .seconds(10), "woken by the produce, not the 20 s deadline")
+        let empty = try await consumer.fetch(topic: "t", partition: 0, offset: 1, maxWait: .milliseconds(200))
+        #expect(empty.records.isEmpty && empty.highWatermark == 1)
+        await consumer.close()
+        await producer.close()
+        await server.stop()
+    }
+
+    @Test func binaryKeysValuesAndHeadersRoundTrip() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("bin")
+        let nasty: [UInt8] = [0, 13, 10, 13, 10, 0, 255, 254, 82, 69, 67, 79, 82, 68, 32]
+        let records = [
+            ProducerRecord(key: nasty, value: nasty + nasty, headers: [Header("h\r\nk", nasty), Header("empty", [])]),
+            ProducerRecord(key: [], value: []),
+            ProducerRecord(key: nil, value: nil, headers: [Header("only", "header")]),
+        ]
+        try await client.produce(topic: "bin", records: records)
+        let fetched = try await client.fetch(topic: "bin", partition: 0, offset: 0).records
+        #expect(fetched.map(\.key) == records.map(\.key))
+        #expect(fetched.map(\.value) == records.map(\.value))
+        #expect(fetched.map(\.headers) == records.map(\.headers))
+        // The single-record form, typed by hand.
+        let raw = try await RawConnection(port: server.address.port)
+        _ = try await raw.line()
+        try await raw.send(Array("PRODUCE bin key=3 value=4\r\n".utf8) + [0, 13, 10] + [13, 10] + [10, 13, 0, 10] + [13, 10])
+        #expect(try await raw.line() == "OK 1 0:3")
+        let single = try await client.fetch(topic: "bin", partition: 0, offset: 3).records
+        #expect(single.first?.key == [0, 13, 10] && single.first?.value == [10, 13, 0, 10])
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func acksZeroGetsNoReply() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t")
+        let raw = try await RawConnection(port: server.address.port)
+        _ = try await raw.line()
+        try await raw.send("PRODUCE t acks=0 value=1\r\na\r\nPRODUCE nope acks=0 value=1\r\nb\r\nPING after\r\n")
+        #expect(try await raw.line() == "OK PONG after", "neither the acks=0 produce nor its failure is answered")
+        #expect(try await client.fetch(topic: "t", partition: 0, offset: 0, maxWait: .seconds(5)).records.map(\.value) == [bytes("a")])
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func twoMebibyteRecordIsRefusedAndTheConnectionKeepsWorking() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t")
+        await expectBrookError(.messageTooLarge) {
+            try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: [UInt8](repeating: 7, count: 2 * 1_048_576))])
+        }
+        #expect(try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "small")]) == [RecordPosition(partition: 0, offset: 0)])
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func dataOverTheServerLimitIsDrainedThenRefused() async throws {
+        let server = try await TestServer.start(server: { $0.limits.maxRecordBytes = 1_048_576 })
+        let raw = try await RawConnection(port: server.address.port)
+        #expect(try await raw.line()?.contains("max_record_bytes=1048576") == true)
+        try await raw.send("PRODUCE t value=2097152\r\n")
+        try await raw.send([UInt8](repeating: 65, count: 2_097_152) + [13, 10])
+        try await raw.send("PING still-here\r\n")
+        let refusal = try #require(try await raw.line())
+        #expect(refusal.hasPrefix("ERR MESSAGE_TOO_LARGE data item of 2097152 bytes exceeds max_record_bytes 1048576"))
+        #expect(try await raw.line() == "OK PONG still-here")
+        await server.stop()
+    }
+
+    @Test func lostFramesAreAnsweredThenClosed() async throws {
+        let server = try await TestServer.start(server: { $0.limits.maxLine = 128 })
+        do {
+            let raw = try await RawConnection(port: server.address.port)
+            _ = try await raw.line()
+            try await raw.send(String(repeating: "X", count: 200) + "\r\n")
+            #expect(try await raw.line()?.hasPrefix("ERR LINE_TOO_LONG line exceeds max_line 128 bytes") == true)
+            #expect(try await raw.isClosedByServer())
+        }
+        do {
+            let raw = try await RawConnection(port: server.address.port)
+            _ = try await raw.line()
+            try await raw.send("PRODUCE t value=2\r\nabc\r\nPING\r\n")
+            #expect(try await raw.line()?.hasPrefix("ERR INVALID_REQUEST data item of 2 bytes was not followed by CRLF") == true)
+            #expect(try await raw.isClosedByServer())
+        }
+        // Other connections are unaffected.
+        let client = try await server.client()
+        try await client.ping()
+        await client.close()
+        await server.stop()
+    }
+}
+
+/// Every error code docs/protocol.md lists, provoked through a real server.
+struct ServerErrorCodeTests {
+    @Test func clientErrorsCarryTheirCodes() async throws {
+        let server = try await TestServer.start(broker: { $0.sqlTimeoutMs = 200 })
+        let client = try await server.client()
+        try await client.createTopic("t", partitions: 2, config: TopicConfig(maxMessageBytes: 100))
+        try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "x", partition: 0)])
+
+        let raw = try await RawConnection(port: server.address.port)
+        _ = try await raw.line()
+        try await raw.send("BOGUS\r\n")
+        #expect(try await raw.line()?.hasPrefix("ERR INVALID_REQUEST unknown command 'BOGUS'") == true)
+
+        await expectBrookError(.unknownTopic) { try await client.describeTopic("missing") }
+        await expectBrookError(.unknownTopic) { _ = try await client.fetch(topic: "missing", partition: 0, offset: 0) }
+        await expectBrookError(.unknownPartition) { _ = try await client.fetch(topic: "t", partition: 2, offset: 0) }
+        await expectBrookError(.unknownPartition) { try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "x", partition: 5)]) }
+        await expectBrookError(.invalidTopic) { try await client.createTopic("bad/name") }
+        await expectBrookError(.invalidTopic) { try await client.createTopic("x'; DROP TABLE __brook_topics; --") }
+        await expectBrookError(.topicAlreadyExists) { try await client.createTopic("t") }
+        await expectBrookError(.topicAlreadyExists) { try await client.createTopic("T") }
+        await expectBrookError(.invalidPartitions) { try await client.createTopic("zero", partitions: 0) }
+        await expectBrookError(.invalidPartitions) { try await client.alterTopic("t", TopicSettings(partitions: 1)) }
+        await expectBrookError(.invalidConfig) { try await client.createTopic("cfg", config: TopicConfig(retentionMs: 0)) }
+        await expectBrookError(.offsetOutOfRange) { _ = try await client.fetch(topic: "t", partition: 0, offset: 2) }
+        await expectBrookError(.messageTooLarge) { try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: [UInt8](repeating: 1, count: 101))]) }
+        await expectBrookError(.recordListTooLarge) { try await client.produce(topic: "t", records: (0..<10_001).map { _ in ProducerRecord(key: nil, value: "x") }) }
+        await expectBrookError(.invalidSQL) { _ = try await client.query("SELEKT 1") }
+        await expectBrookError(.notAuthorized) { _ = try await client.query("DELETE FROM __brook_topics") }
+        await expectBrookError(.requestTimedOut) {
+            _ = try await client.query("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n")
+        }
+        // After all of that, the same connection still works and nothing was written.
+        #expect(try await client.describeTopic("t").partitions.map(\.recordCount) == [1, 0])
+        #expect(try await client.listTopics().map(\.name) == ["t"])
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func fullDatabaseIsAStorageErrorAndNothingIsLost() async throws {
+        let server = try await TestServer.start(broker: { $0.maxDatabaseBytes = 256 * 1024 })
+        let client = try await server.client()
+        try await client.createTopic("t")
+        var acked = 0
+        var failure: BrookError?
+        for batch in 0..<200 {
+            do {
+                try await client.produce(topic: "t", records: (0..<10).map { ProducerRecord(key: nil, value: Array(repeating: UInt8(batch % 256), count: 1_000) + Array("\($0)".utf8)) })
+                acked += 10
+            } catch let error as BrookError {
+                failure = error
+                break
+            }
+        }
+        let error = try #require(failure, "the database never filled")
+        #expect(error.code == .storageError)
+        #expect(error.message.contains("full"))
+        #expect(acked > 0)
+        // Every acknowledged record is intact, and the broker keeps serving reads.
+        let fetched = try await client.fetch(topic: "t", partition: 0, offset: 0, maxRecords: 100_000, maxBytes: 1 << 30)
+        #expect(fetched.records.count == acked)
+        #expect(fetched.highWatermark == Int64(acked))
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func damagedPagesAreReportedAsCorruptDatabase() async throws {
+        let dir = TemporaryDirectory("brook-corrupt")
+        let path = dir.file("brook.db")
+        do {
+            let broker = try Broker(path: path)
+            try await broker.createTopic("t")
+            for _ in 0..<10 {
+                try await broker.produce(topic: "t", records: (0..<100).map { _ in ProducerRecord(key: nil, value: Array(repeating: 66, count: 500)) })
+            }
+            await broker.close()  // checkpoints everything into the file
+        }
+        let plain = PlainSQLite(path)
+        let leaf = try #require(plain.rows("SELECT pageno FROM dbstat WHERE name = '__brook_log_1' AND pagetype = 'leaf' ORDER BY path LIMIT 1").first?.first.flatMap { Int($0) })
+        let pageSize = try #require(plain.rows("PRAGMA page_size").first?.first.flatMap { Int($0) })
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64((leaf - 1) * pageSize))
+        try handle.write(contentsOf: Data(repeating: 0xEE, count: pageSize))
+        try handle.close()
+
+        let broker = try Broker(path: path)
+        let server = LineServer(broker: broker, configuration: { var c = LineServerConfiguration(); c.port = 0; return c }())
+        let task = Task { try await server.run() }
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: try await server.localAddress().port!))
+        await expectBrookError(.corruptDatabase) { _ = try await client.fetch(topic: "t", partition: 0, offset: 0) }
+        try await client.ping()
+        await client.close()
+        task.cancel()
+        _ = await task.result
+        await broker.close()
+    }
+
+    @Test func closedBrokerIsNotAvailable() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t")
+        await server.broker.close()
+        await expectBrookError(.brokerNotAvailable) { try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "x")]) }
+        await expectBrookError(.brokerNotAvailable) { _ = try await client.fetch(topic: "t", partition: 0, offset: 0) }
+        await client.close()
+        await server.stop()
+        await expectBrookError(.brokerNotAvailable) { _ = try await BrookClient.connect(to: server.address) }
+    }
+}
+
+struct ClientFeatureTests {
+    @Test func producerPartitionsLikeTheBrokerAndBatches() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t", partitions: 12)
+        var configuration = ProducerConfiguration()
+        configuration.batchRecords = 50
+        configuration.lingerMs = 2
+        let producer = try await Producer(client: client, topic: "t", configuration: configuration)
+        let keys = ["21", "foobar", "u1", "user-42", "abc", "a-little-bit-longer-string"]
+        let positions = try await withThrowingTaskGroup(of: (Int, RecordPosition).self) { group in
+            for (index, key) in keys.enumerated() {
+                group.addTask { (index, try await producer.send(ProducerRecord(key: key, value: "v"))) }
+            }
+            return try await group.reduce(into: [Int: RecordPosition]()) { $0[$1.0] = $1.1 }
+        }
+        // Kafka's partitions for these keys (see PartitionerTests).
+        #expect(keys.indices.map { positions[$0]!.partition } == [0, 6, 4, 4, 3, 11])
+        // Unkeyed records: many sent, flushed, all acknowledged in order per partition.
+        for index in 0..<500 { await producer.sendAsync(ProducerRecord(key: nil, value: "n\(index)")) }
+        try await producer.flush()
+        let total = try await client.describeTopic("t").partitions.reduce(Int64(0)) { $0 + $1.recordCount }
+        #expect(total == 506)
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func partitionConsumerFollowsTheLog() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t")
+        try await client.produce(topic: "t", records: (0..<5).map { ProducerRecord(key: nil, value: "a\($0)") })
+        var fromStart = try await PartitionConsumer(client: client, topic: "t", partition: 0, from: .earliest)
+        var fromEnd = try await PartitionConsumer(client: client, topic: "t", partition: 0, from: .latest)
+        #expect(try await fromStart.poll().map(\.offset) == [0, 1, 2, 3, 4])
+        try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "b")])
+        #expect(try await fromEnd.poll(maxWait: .seconds(5)).map(\.value) == [bytes("b")])
+        #expect(try await fromStart.poll().map(\.offset) == [5])
+        fromStart.seek(to: 2)
+        #expect(try await fromStart.poll().first?.offset == 2)
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func metadataListOffsetsSQLAndBackupThroughTheServer() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("orders", partitions: 3)
+        try await client.produce(topic: "orders", records: (0..<30).map { ProducerRecord(key: "u\($0 % 3)", value: "{\"n\":\($0)}", timestamp: Int64(1_000 + $0)) })
+        #expect(try await client.partitionCounts() == ["orders": 3])
+        let partition = Partitioner.partition(forKey: bytes("u1"), partitionCount: 3)
+        #expect(try await client.listOffset(topic: "orders", partition: partition, .earliest)?.offset == 0)
+        #expect(try await client.listOffset(topic: "orders", partition: partition, .latest)?.offset == 10)
+        #expect(try await client.listOffset(topic: "orders", partition: partition, .timestamp(1_005)) == ListedOffset(offset: 2, timestamp: 1_007))
+        #expect(try await client.listOffset(topic: "orders", partition: partition, .timestamp(5_000)) == nil)
+        let rows = try await client.query("SELECT key, sum(json_extract(value, '$.n')) AS total FROM orders GROUP BY key ORDER BY key")
+        #expect(rows.columns == ["key", "total"])
+        #expect(rows.rows == [[.text("u0"), .integer(135)], [.text("u1"), .integer(145)], [.text("u2"), .integer(155)]])
+
+        let copy = server.dir.file("copy.db")
+        let (size, integrity) = try await client.backup(to: copy)
+        #expect(integrity == "ok")
+        #expect(size == (try FileManager.default.attributesOfItem(atPath: copy)[.size] as? Int))
+        let restored = try Broker(path: copy)
+        #expect(try restored.describeTopic("orders").partitions.map(\.state.recordCount).reduce(0, +) == 30)
+        await restored.close()
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: server.dir.path).filter { $0.hasPrefix(".brook-backup") }
+        #expect(leftovers.isEmpty, "the server deletes its temporary copy")
+        await client.close()
+        await server.stop()
+    }
+}

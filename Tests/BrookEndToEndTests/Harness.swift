@@ -1,0 +1,111 @@
+import BrookBroker
+import BrookClient
+import BrookLineServer
+import BrookTestSupport
+import BrookWire
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+/// A broker and a line server on an ephemeral loopback port, in this process.
+final class TestServer: Sendable {
+    let dir: TemporaryDirectory
+    let broker: Broker
+    let server: LineServer
+    let task: Task<Void, Error>
+    let address: ServerAddress
+
+    private init(dir: TemporaryDirectory, broker: Broker, server: LineServer, task: Task<Void, Error>, address: ServerAddress) {
+        self.dir = dir
+        self.broker = broker
+        self.server = server
+        self.task = task
+        self.address = address
+    }
+
+    static func start(
+        broker configureBroker: (inout BrokerOptions) -> Void = { _ in },
+        server configureServer: (inout LineServerConfiguration) -> Void = { _ in }
+    ) async throws -> TestServer {
+        let dir = TemporaryDirectory("brook-e2e")
+        var options = BrokerOptions()
+        options.retentionCheckIntervalMs = 0
+        options.logger = Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() })
+        configureBroker(&options)
+        let broker = try Broker(path: dir.file("brook.db"), options: options)
+        var configuration = LineServerConfiguration()
+        configuration.port = 0
+        configureServer(&configuration)
+        let server = LineServer(broker: broker, configuration: configuration, logger: Logger(label: "test.server", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let task = Task { try await server.run() }
+        let port = try await server.localAddress().port!
+        return TestServer(dir: dir, broker: broker, server: server, task: task, address: ServerAddress(host: "127.0.0.1", port: port))
+    }
+
+    func client() async throws -> BrookClient {
+        try await BrookClient.connect(to: address)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+        await broker.close()
+    }
+}
+
+/// A raw TCP connection for sending exactly the bytes a test wants, as `nc` would. Built on NIO
+/// so waiting for bytes never blocks the cooperative thread pool the in-process server runs on.
+final class RawConnection {
+    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private var pending: [UInt8] = []
+
+    init(port: Int) async throws {
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        iterator = channel.inbound.makeAsyncIterator()
+    }
+
+    deinit { channel.channel.close(promise: nil) }
+
+    func send(_ text: String) async throws { try await send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await channel.outbound.write(ByteBuffer(bytes: bytes))
+    }
+
+    /// The next line without its terminator; nil once the server has closed the connection.
+    func line() async throws -> String? {
+        while true {
+            if let newline = pending.firstIndex(of: 10) {
+                var line = Array(pending[..<newline])
+                pending.removeSubrange(...newline)
+                if line.last == 13 { line.removeLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+            guard try await fill() else { return nil }
+        }
+    }
+
+    /// True once the server has closed its side.
+    func isClosedByServer() async throws -> Bool {
+        while try await fill() {}
+        return true
+    }
+
+    private func fill() async throws -> Bool {
+        do {
+            guard let chunk = try await iterator.next() else { return false }
+            pending += chunk.readableBytesView
+            return true
+        } catch {
+            return false  // reset by the server: closed
+        }
+    }
+}
