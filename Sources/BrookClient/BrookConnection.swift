@@ -2,6 +2,7 @@ import BrookModel
 import BrookWire
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A server address, `HOST:PORT`.
 public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
@@ -83,7 +84,7 @@ public final class BrookConnection: Sendable {
 
     /// Sends an already-encoded request and returns its reply frame.
     public func send(encoded buffer: ByteBuffer) async throws -> Frame {
-        try await Self.send(Outgoing(buffer: buffer, reply: .frame(channel.eventLoop.makePromise())), on: channel)
+        try await Self.send(Outgoing(buffer: buffer, reply: ReplySlot(.frame(channel.eventLoop.makePromise()))), on: channel)
     }
 
     /// Queues a request for writing before returning — so requests submitted one after another
@@ -97,11 +98,13 @@ public final class BrookConnection: Sendable {
         var buffer = channel.allocator.buffer(capacity: 64)
         request.encode(into: &buffer)
         let promise = channel.eventLoop.makePromise(of: Frame.self)
-        let outgoing = Outgoing(buffer: buffer, reply: request.expectsReply ? .frame(promise) : nil)
-        channel.writeAndFlush(outgoing).whenComplete { result in
+        let slot = request.expectsReply ? ReplySlot(.frame(promise)) : nil
+        let address = self.address
+        channel.writeAndFlush(Outgoing(buffer: buffer, reply: slot)).whenComplete { result in
             if case .failure(let error) = result {
-                promise.fail(BrookError(.brokerNotAvailable, "cannot send to \(self.address): \(error)"))
-            } else if !request.expectsReply {
+                let failure = BrookError(.brokerNotAvailable, "cannot send to \(address): \(error)")
+                if let slot { slot.failIfUnclaimed(failure) } else { promise.fail(failure) }
+            } else if slot == nil {
                 promise.succeed(Frame(line: Line("OK")))
             }
         }
@@ -113,7 +116,11 @@ public final class BrookConnection: Sendable {
         try request.checkEncodable()
         var buffer = channel.allocator.buffer(capacity: 64)
         request.encode(into: &buffer)
-        try await channel.writeAndFlush(Outgoing(buffer: buffer, reply: nil))
+        do {
+            try await channel.writeAndFlush(Outgoing(buffer: buffer, reply: nil))
+        } catch {
+            throw BrookError(.brokerNotAvailable, "cannot send to \(address): \(error)")
+        }
     }
 
     /// Sends a request whose reply streams (`stream=N`): `onChunk` gets each piece in order.
@@ -122,7 +129,14 @@ public final class BrookConnection: Sendable {
         var buffer = channel.allocator.buffer(capacity: 64)
         request.encode(into: &buffer)
         let (chunks, continuation) = AsyncThrowingStream.makeStream(of: FrameEvent.self)
-        try await channel.writeAndFlush(Outgoing(buffer: buffer, reply: .stream(continuation)))
+        let slot = ReplySlot(.stream(continuation))
+        do {
+            try await channel.writeAndFlush(Outgoing(buffer: buffer, reply: slot))
+        } catch {
+            let failure = BrookError(.brokerNotAvailable, "cannot send to \(address): \(error)")
+            slot.failIfUnclaimed(failure)
+            throw failure
+        }
         var head: Line?
         for try await event in chunks {
             switch event {
@@ -139,8 +153,12 @@ public final class BrookConnection: Sendable {
     }
 
     private static func send(_ outgoing: Outgoing, on channel: any Channel) async throws -> Frame {
-        guard case .frame(let promise) = outgoing.reply else { preconditionFailure("a frame reply is expected") }
-        try await channel.writeAndFlush(outgoing)
+        guard let slot = outgoing.reply, case .frame(let promise) = slot.target else { preconditionFailure("a frame reply is expected") }
+        do {
+            try await channel.writeAndFlush(outgoing)
+        } catch {
+            slot.failIfUnclaimed(BrookError(.brokerNotAvailable, "cannot send: \(error)"))
+        }
         return try await promise.futureResult.get()
     }
 
@@ -157,7 +175,36 @@ struct Outgoing: Sendable {
     }
 
     var buffer: ByteBuffer
-    var reply: ReplyTarget?
+    var reply: ReplySlot?
+}
+
+/// Where one reply goes, completed exactly once: by the handler once it has claimed the slot (on
+/// write), or by the sender when the write never reached the handler (connection closed).
+final class ReplySlot: Sendable {
+    let target: Outgoing.ReplyTarget
+    private let claimed = Atomic<Bool>(false)
+
+    init(_ target: Outgoing.ReplyTarget) {
+        self.target = target
+    }
+
+    /// True for the first caller only.
+    func claim() -> Bool {
+        !claimed.exchange(true, ordering: .acquiringAndReleasing)
+    }
+
+    func failIfUnclaimed(_ error: BrookError) {
+        if claim() { target.fail(error) }
+    }
+}
+
+extension Outgoing.ReplyTarget {
+    func fail(_ error: BrookError) {
+        switch self {
+        case .frame(let promise): promise.fail(error)
+        case .stream(let continuation): continuation.finish(throwing: error)
+        }
+    }
 }
 
 /// Matches reply frames to requests, in order, on the channel's event loop.
@@ -167,6 +214,7 @@ final class ClientHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private var waiting = CircularBuffer<Outgoing.ReplyTarget>()
+    private var closed: BrookError?
 
     init(greeting: EventLoopPromise<Frame>) {
         waiting.append(.frame(greeting))
@@ -174,7 +222,14 @@ final class ClientHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let outgoing = unwrapOutboundIn(data)
-        if let reply = outgoing.reply { waiting.append(reply) }
+        if let slot = outgoing.reply, slot.claim() {
+            if let closed {
+                slot.target.fail(closed)
+                promise?.fail(closed)
+                return
+            }
+            waiting.append(slot.target)
+        }
         context.write(wrapOutboundOut(outgoing.buffer), promise: promise)
     }
 
@@ -219,11 +274,7 @@ final class ClientHandler: ChannelDuplexHandler {
     }
 
     private func fail(_ error: BrookError) {
-        while let target = waiting.popFirst() {
-            switch target {
-            case .frame(let promise): promise.fail(error)
-            case .stream(let continuation): continuation.finish(throwing: error)
-            }
-        }
+        closed = closed ?? error
+        while let target = waiting.popFirst() { target.fail(error) }
     }
 }

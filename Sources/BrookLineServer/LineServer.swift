@@ -75,7 +75,9 @@ public final class LineServer: Service, Sendable {
         }
         let address = server.channel.localAddress!
         listening.succeed(address)
-        logger.info("listening", metadata: ["address": "\(address)", "db": "\(broker.path)"])
+        logger.info("listening", metadata: [
+            "host": "\(configuration.host)", "port": "\(address.port ?? configuration.port)", "db": "\(broker.path)",
+        ])
         try await withThrowingDiscardingTaskGroup { group in
             try await server.executeThenClose { inbound in
                 for try await connection in inbound.cancelOnGracefulShutdown() {

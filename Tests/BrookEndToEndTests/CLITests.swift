@@ -1,0 +1,209 @@
+import BrookBroker
+import BrookClient
+import BrookTestSupport
+import Foundation
+import Testing
+
+/// Runs the `brook` executable that `swift test` builds beside the test bundle.
+enum CLI {
+    static var executable: String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("brook").path
+    }
+
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `brook ARGS` to completion, feeding `stdinFile`, without blocking a cooperative thread.
+    static func run(_ arguments: [String], stdinFile: String? = nil, in dir: TemporaryDirectory) async throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = dir.file("out-\(UUID().uuidString)")
+        let err = dir.file("err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        process.standardInput = stdinFile.map { FileHandle(forReadingAtPath: $0)! } ?? FileHandle.nullDevice
+        try await exit(of: process)
+        return Outcome(
+            status: process.terminationStatus, stdout: try String(contentsOfFile: out, encoding: .utf8),
+            stderr: try String(contentsOfFile: err, encoding: .utf8))
+    }
+
+    static func exit(of process: Process) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            process.terminationHandler = { _ in continuation.resume() }
+            do {
+                if !process.isRunning { try process.run() }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    /// A `brook serve` process on a free port.
+    final class Server: @unchecked Sendable {
+        let process = Process()
+        let log: String
+        private(set) var port = 0
+        private var exited: Task<Void, Error>?
+
+        init(db: String, in dir: TemporaryDirectory) async throws {
+            log = dir.file("serve-\(UUID().uuidString).log")
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process.executableURL = URL(fileURLWithPath: CLI.executable)
+            process.arguments = ["serve", "--db", db, "--port", "0", "--retention-check-interval-ms", "0"]
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardOutput = FileHandle.nullDevice
+            let process = self.process
+            exited = Task { try await CLI.exit(of: process) }
+            for _ in 0..<300 {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                if let range = text.range(of: "port=") {
+                    port = Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
+                    if port > 0 { return }
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            process.terminate()
+            throw BrookError(.brokerNotAvailable, "brook serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
+
+        var address: String { "127.0.0.1:\(port)" }
+
+        /// Sends a signal and waits for the process to exit.
+        func stop(signal: Int32 = SIGTERM) async throws -> Int32 {
+            kill(process.processIdentifier, signal)
+            try await exited?.value
+            return process.terminationStatus
+        }
+    }
+}
+
+struct CLITests {
+    @Test func tenThousandKeyedLinesComeBackOnePartitionPerKeyInOrder() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        let created = try await CLI.run(["topics", "create", "events", "--partitions", "3", "--server", server.address], in: dir)
+        #expect(created.status == 0, "\(created.stderr)")
+
+        let input = dir.file("lines.txt")
+        let lines = (0..<10_000).map { "key-\($0 % 37)\tvalue-\($0)" }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let produced = try await CLI.run(
+            ["produce", "events", "--parse-key", "--print-offsets", "--batch-size", "500", "--server", server.address], stdinFile: input, in: dir)
+        #expect(produced.status == 0, "\(produced.stderr)")
+        #expect(produced.stdout.split(separator: "\n").count == 10_000, "one PARTITION:OFFSET per acknowledged line")
+
+        let consumed = try await CLI.run(
+            ["consume", "events", "--from-beginning", "--max-messages", "10000", "--timeout-ms", "10000",
+             "--format", "%p\\t%o\\t%k\\t%v\\n", "--server", server.address], in: dir)
+        #expect(consumed.status == 0, "\(consumed.stderr)")
+        let rows = consumed.stdout.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.count == 10_000)
+        #expect(Set(rows.map { "\($0[2])\t\($0[3])" }) == Set(lines), "every line came back")
+        var partitionOfKey: [String: String] = [:]
+        var lastSequenceOfKey: [String: Int] = [:]
+        for row in rows {
+            let (partition, key, sequence) = (row[0], row[2], Int(row[3].dropFirst("value-".count))!)
+            #expect(partitionOfKey[key, default: partition] == partition, "key \(key) stayed on one partition")
+            partitionOfKey[key] = partition
+            #expect(sequence > lastSequenceOfKey[key, default: -1], "order per key held")
+            lastSequenceOfKey[key] = sequence
+            #expect(String(Partitioner.partition(forKey: Array(key.utf8), partitionCount: 3)) == partition, "Kafka's partition for \(key)")
+        }
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test func clientCommandsFailWithOneClearLine() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let unreachable = try await CLI.run(["topics", "list", "--server", "127.0.0.1:1"], in: dir)
+        #expect(unreachable.status != 0)
+        #expect(unreachable.stderr.hasPrefix("brook: BROKER_NOT_AVAILABLE cannot connect to Brook at 127.0.0.1:1"))
+        #expect(unreachable.stderr.split(separator: "\n").count == 1)
+
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        let unknown = try await CLI.run(["consume", "nope", "--server", server.address], in: dir)
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr == "brook: UNKNOWN_TOPIC topic 'nope' does not exist\n")
+        let invalid = try await CLI.run(["topics", "create", "bad/name", "--server", server.address], in: dir)
+        #expect(invalid.status != 0 && invalid.stderr.hasPrefix("brook: INVALID_TOPIC"))
+        let acks = try await CLI.run(["produce", "t", "--acks", "2", "--server", server.address], in: dir)
+        #expect(acks.status != 0 && acks.stderr.hasPrefix("brook: INVALID_REQUEST --acks must be 0, 1 or all"))
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test func sqlAndBackupThroughTheServerAndOnAFile() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        _ = try await CLI.run(["topics", "create", "orders", "--server", server.address], in: dir)
+        try "u1\t{\"total\":5}\nu2\t{\"total\":7}\n".write(toFile: dir.file("in.txt"), atomically: true, encoding: .utf8)
+        _ = try await CLI.run(["produce", "orders", "--parse-key", "--server", server.address], stdinFile: dir.file("in.txt"), in: dir)
+        let csv = try await CLI.run(["sql", "SELECT key, json_extract(value, '$.total') AS total FROM orders ORDER BY key", "--format", "csv", "--server", server.address], in: dir)
+        #expect(csv.stdout == "key,total\nu1,5\nu2,7\n", "\(csv.stderr)")
+        let backup = try await CLI.run(["backup", dir.file("copy.db"), "--server", server.address], in: dir)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(try await server.stop() == 0)
+        let json = try await CLI.run(["sql", "SELECT count(*) AS n FROM orders", "--db", dir.file("copy.db"), "--format", "json"], in: dir)
+        #expect(json.stdout == "[{\"n\":2}]\n", "\(json.stderr)")
+        let fileBackup = try await CLI.run(["backup", dir.file("copy2.db"), "--db", dir.file("brook.db")], in: dir)
+        #expect(fileBackup.status == 0 && fileBackup.stdout.contains("integrity ok"), "\(fileBackup.stderr)")
+    }
+
+    @Test func sigtermShutdownLosesNoAcknowledgedRecord() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let db = dir.file("brook.db")
+        let server = try await CLI.Server(db: db, in: dir)
+        let address = ServerAddress(host: "127.0.0.1", port: server.port)
+        let setup = try await BrookClient.connect(to: address)
+        try await setup.createTopic("t", partitions: 2)
+        await setup.close()
+
+        // Four producers write numbered records until the server goes away; each keeps what was
+        // acknowledged.
+        let acknowledged = try await withThrowingTaskGroup(of: [RecordPosition: String].self) { group in
+            for producer in 0..<4 {
+                group.addTask {
+                    let client = try await BrookClient.connect(to: address)
+                    var acked: [RecordPosition: String] = [:]
+                    var sequence = 0
+                    while true {
+                        let values = (0..<20).map { "p\(producer)-\(sequence + $0)" }
+                        do {
+                            let positions = try await client.produce(topic: "t", records: values.map { ProducerRecord(key: nil, value: $0) })
+                            for (position, value) in zip(positions, values) { acked[position] = value }
+                        } catch {
+                            break
+                        }
+                        sequence += 20
+                    }
+                    await client.close()
+                    return acked
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(700))
+                #expect(try await server.stop(signal: SIGTERM) == 0, "a clean exit on SIGTERM")
+                return [:]
+            }
+            return try await group.reduce(into: [RecordPosition: String]()) { $0.merge($1) { a, _ in a } }
+        }
+        #expect(acknowledged.count > 100, "producers were running when the signal came")
+        let log = try String(contentsOfFile: server.log, encoding: .utf8)
+        #expect(log.contains("closed Brook database"), "the broker closed the file: \(log)")
+
+        let broker = try Broker(path: db)
+        for partition in 0..<2 {
+            let stored = try await broker.fetch(topic: "t", partition: partition, offset: 0, maxRecords: 100_000, maxBytes: 1 << 30).records
+            let byOffset = Dictionary(uniqueKeysWithValues: stored.map { ($0.offset, String(decoding: $0.value ?? [], as: UTF8.self)) })
+            for (position, value) in acknowledged where position.partition == partition {
+                #expect(byOffset[position.offset] == value, "acknowledged \(value) at \(partition):\(position.offset) survived")
+            }
+        }
+        await broker.close()
+    }
+}
