@@ -1,7 +1,8 @@
 # Build: docker build -t brook .
-# Run:   docker run -v brook-data:/data -p 127.0.0.1:7411:7411 brook
+# Run:   docker run -v brook-data:/data -p 127.0.0.1:7665:7665 brook
 FROM swift:6.1-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-dev pkg-config \
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libsqlite3-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -9,16 +10,19 @@ COPY Sources ./Sources
 COPY Plugins ./Plugins
 COPY migrations ./migrations
 COPY Tests ./Tests
-RUN swift build -c release --static-swift-stdlib \
-    && mkdir -p /out \
-    && (cp "$(swift build -c release --show-bin-path)/brook" /out/ 2>/dev/null || true)
+RUN swift build -c release --product brook --static-swift-stdlib \
+    && install -m 0755 "$(swift build -c release --show-bin-path)/brook" /usr/local/bin/brook
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-0 ca-certificates \
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libsqlite3-0 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home /data brook \
-    && mkdir -p /data && chown brook /data
-COPY --from=build /out/ /usr/local/bin/
+    && useradd --system --create-home --home-dir /data brook
+COPY --from=build /usr/local/bin/brook /usr/local/bin/brook
 USER brook
 WORKDIR /data
 VOLUME ["/data"]
+EXPOSE 7665
+ENTRYPOINT ["brook"]
+# Inside a container, listening on every interface is what publishing a port needs.
+CMD ["serve", "--db", "/data/brook.db", "--host", "0.0.0.0"]

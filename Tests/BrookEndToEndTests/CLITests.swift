@@ -75,6 +75,11 @@ enum CLI {
 
         var address: String { "127.0.0.1:\(port)" }
 
+        /// A test that fails before ``stop(signal:)`` must not leave a server running.
+        deinit {
+            if process.isRunning { process.terminate() }
+        }
+
         /// Sends a signal and waits for the process to exit.
         func stop(signal: Int32 = SIGTERM) async throws -> Int32 {
             kill(process.processIdentifier, signal)
