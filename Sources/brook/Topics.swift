@@ -54,7 +54,7 @@ struct Topics: AsyncParsableCommand {
             try await reportingErrors {
                 let client = try await server.connect()
                 let topic = try await client.describeTopic(name)
-                Output.line("topic \(topic.name): \(topic.partitionCount) partitions, retention.ms=\(topic.config.retentionMs) retention.bytes=\(topic.config.retentionBytes) max.message.bytes=\(topic.config.maxMessageBytes)")
+                Output.line("topic \(summary(topic))")
                 Output.line(table(
                     ["PARTITION", "LOG-START", "NEXT-OFFSET", "RECORDS", "BYTES"],
                     topic.partitions.map { ["\($0.index)", "\($0.logStartOffset)", "\($0.nextOffset)", "\($0.recordCount)", "\($0.bytes)"] }))
@@ -80,7 +80,7 @@ struct Topics: AsyncParsableCommand {
                 }
                 let client = try await server.connect()
                 let topic = try await client.alterTopic(name, settings)
-                Output.line("altered topic \(topic.name): \(topic.partitionCount) partitions, retention.ms=\(topic.config.retentionMs) retention.bytes=\(topic.config.retentionBytes) max.message.bytes=\(topic.config.maxMessageBytes)")
+                Output.line("altered topic \(summary(topic))")
                 await client.close()
             }
         }
@@ -100,4 +100,10 @@ struct Topics: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// `NAME: N partitions, retention.ms=… retention.bytes=… max.message.bytes=…`
+func summary(_ topic: TopicDescription) -> String {
+    "\(topic.name): \(topic.partitionCount) partitions, retention.ms=\(topic.config.retentionMs) "
+        + "retention.bytes=\(topic.config.retentionBytes) max.message.bytes=\(topic.config.maxMessageBytes)"
 }
