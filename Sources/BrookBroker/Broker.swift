@@ -54,6 +54,8 @@ public struct BrokerOptions: Sendable {
     /// WAL pages after which the checkpointer copies the WAL into the database file.
     public var checkpointWALPages = 4_096
     public var logger = Logger(label: "brook.broker")
+    /// The group coordinator's settings (`group.initial.rebalance.delay.ms`, session limits).
+    public var groups = GroupCoordinator.Options()
 
     public init() {}
 }
@@ -79,6 +81,10 @@ public final class Broker: Sendable {
     private let checkpointPending = Flag()
     private let closed = Atomic<Bool>(false)
     private let retentionTask = Mutex<Task<Void, Never>?>(nil)
+    private let coordinator = Mutex<GroupCoordinator?>(nil)
+
+    /// The consumer-group coordinator of this broker.
+    public var groups: GroupCoordinator { coordinator.withLock { $0! } }
     private var logger: Logger { options.logger }
 
     /// Opens (or creates) the database at `path` and starts the broker's threads.
@@ -114,6 +120,7 @@ public final class Broker: Sendable {
                 }
                 if !accepted { checkpointPending.lower() }
             })
+        coordinator.withLock { $0 = GroupCoordinator(broker: self, options: options.groups, logger: options.logger) }
         logOpen()
         startRetention()
     }
@@ -151,6 +158,7 @@ public final class Broker: Sendable {
         }
         task?.cancel()
         await task?.value
+        await groups.shutdown()
         await Self.offThread { [writer] in writer.shutdown() }
         state.wakeAll()
         await Self.offThread { [readers, sql, checkpointer] in
@@ -210,11 +218,13 @@ public final class Broker: Sendable {
     @discardableResult
     public func addPartitions(_ name: String, count: Int) async throws -> TopicMetadata {
         try checkOpen()
-        return try await writer.perform(.exclusive) { [state] log in
+        let topic = try await writer.perform(.exclusive) { [state] log in
             let topic = try log.addPartitions(name, count: count)
             state.publish(topic: name, topic)
             return topic
         }
+        await groups.topicChanged(name)
+        return topic
     }
 
     /// Changes a topic's retention and record-size settings.
@@ -235,6 +245,7 @@ public final class Broker: Sendable {
             try log.deleteTopic(name)
             state.publish(topic: name, nil)
         }
+        await groups.topicChanged(name)
     }
 
     // MARK: Produce
@@ -458,6 +469,18 @@ public final class Broker: Sendable {
                     metadata: commit.metadata, now: now)
             }
         }
+    }
+
+    /// Deletes every committed offset of a group.
+    public func deleteCommittedOffsets(group: String) async throws {
+        try checkOpen()
+        try await writer.perform(.grouped) { log in try log.deleteCommittedOffsets(group: group) }
+    }
+
+    /// Groups that have committed offsets.
+    public func groupsWithCommittedOffsets() async throws -> [String] {
+        try checkOpen()
+        return try await readers.run { reader in try reader.groupsWithCommittedOffsets() }
     }
 
     /// A group's committed offsets, optionally for one topic.

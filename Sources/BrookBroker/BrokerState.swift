@@ -14,6 +14,8 @@ final class BrokerState: Sendable {
     private struct Storage {
         var topics: [String: TopicMetadata] = [:]
         var waiters: [Int64: [UInt64: Waiter]] = [:]
+        /// The partitions each multi-partition waiter is registered on.
+        var waiterPartitions: [UInt64: [Int64]] = [:]
         var nextWaiterID: UInt64 = 0
         var stickyPartition = 0
     }
@@ -40,7 +42,7 @@ final class BrokerState: Sendable {
             storage.topics[name] = topic
             // Waiters on a deleted topic's partitions wake to find it gone.
             guard topic == nil, let old else { return [] }
-            return old.partitions.flatMap { storage.waiters.removeValue(forKey: $0.id).map { Array($0.values) } ?? [] }
+            return Self.takeAll(old.partitions.map(\.id), from: &storage)
         }
         resume(woken)
     }
@@ -53,9 +55,7 @@ final class BrokerState: Sendable {
                 if storage.topics[change.topic]?.partitions.indices.contains(change.partition) == true {
                     storage.topics[change.topic]!.partitions[change.partition].state = change.state
                 }
-                if let waiters = storage.waiters.removeValue(forKey: change.partitionID) {
-                    woken.append(contentsOf: waiters.values)
-                }
+                woken += Self.takeAll([change.partitionID], from: &storage)
             }
             return woken
         }
@@ -120,16 +120,112 @@ final class BrokerState: Sendable {
         if let waiter { resume([waiter]) }
     }
 
-    /// Wakes every waiter (at shutdown).
-    func wakeAll() {
-        let woken = storage.withLock { storage -> [Waiter] in
-            defer { storage.waiters.removeAll() }
-            return storage.waiters.values.flatMap { Array($0.values) }
+    // MARK: Waiting on several partitions
+
+    /// One partition a multi-partition wait watches, and the offset it waits beyond.
+    struct Watch: Sendable {
+        var topic: String
+        var index: Int
+        var partitionID: Int64
+        var offset: Int64
+    }
+
+    /// Waits until any watched partition's high watermark passes its offset, one of them is
+    /// woken (``wake(partitionIDs:)``), `timeout` passes or the task is cancelled.
+    func waitForAny(_ watches: [Watch], timeout: Duration) async {
+        guard !watches.isEmpty else {
+            try? await Task.sleep(for: timeout)
+            return
         }
+        let id = storage.withLock { storage -> UInt64 in
+            storage.nextWaiterID += 1
+            return storage.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let registered = storage.withLock { storage -> Bool in
+                    for watch in watches {
+                        guard let partition = storage.topics[watch.topic]?.partitions[safe: watch.index], partition.id == watch.partitionID,
+                            partition.state.nextOffset <= watch.offset
+                        else { return false }
+                    }
+                    // One waiter value is registered under each partition; removing it from all
+                    // of them (``takeMulti``) guarantees a single resume.
+                    for watch in watches {
+                        storage.waiters[watch.partitionID, default: [:]][id] = Waiter(continuation: continuation)
+                    }
+                    storage.waiterPartitions[id] = watches.map(\.partitionID)
+                    return true
+                }
+                guard registered else {
+                    continuation.resume()
+                    return
+                }
+                let timer = Task { [self] in
+                    try? await Task.sleep(for: timeout)
+                    self.expireMulti(id)
+                }
+                let stillWaiting = storage.withLock { $0.waiterPartitions[id] != nil }
+                if !stillWaiting { timer.cancel() } else { storage.withLock { storage in
+                    for partitionID in storage.waiterPartitions[id] ?? [] { storage.waiters[partitionID]?[id]?.timer = timer }
+                } }
+            }
+        } onCancel: {
+            expireMulti(id)
+        }
+    }
+
+    private func expireMulti(_ id: UInt64) {
+        let waiter = storage.withLock { storage in Self.takeMulti(id, from: &storage) }
+        if let waiter { resume([waiter]) }
+    }
+
+    /// Removes a multi-partition waiter from every partition it watches.
+    private static func takeMulti(_ id: UInt64, from storage: inout Storage) -> Waiter? {
+        guard let partitions = storage.waiterPartitions.removeValue(forKey: id) else { return nil }
+        var waiter: Waiter?
+        for partitionID in partitions {
+            if let found = storage.waiters[partitionID]?.removeValue(forKey: id) { waiter = waiter ?? found }
+            if storage.waiters[partitionID]?.isEmpty == true { storage.waiters[partitionID] = nil }
+        }
+        return waiter
+    }
+
+    /// Wakes every wait on these partitions (they re-check and usually wait again).
+    func wake(partitionIDs: [Int64]) {
+        let woken = storage.withLock { storage in Self.takeAll(partitionIDs, from: &storage) }
         resume(woken)
     }
 
-    var waiterCount: Int { storage.withLock { $0.waiters.values.reduce(0) { $0 + $1.count } } }
+    /// Removes the waiters of these partitions, multi-partition ones from all their partitions.
+    private static func takeAll(_ partitionIDs: [Int64], from storage: inout Storage) -> [Waiter] {
+        var woken: [Waiter] = []
+        for partitionID in partitionIDs {
+            guard let waiters = storage.waiters.removeValue(forKey: partitionID) else { continue }
+            for (id, waiter) in waiters {
+                if storage.waiterPartitions[id] != nil {
+                    if let multi = takeMulti(id, from: &storage) { woken.append(multi) } else { woken.append(waiter) }
+                } else {
+                    woken.append(waiter)
+                }
+            }
+        }
+        return woken
+    }
+
+    /// Wakes every waiter (at shutdown).
+    func wakeAll() {
+        let woken = storage.withLock { storage in Self.takeAll(Array(storage.waiters.keys), from: &storage) }
+        resume(woken)
+    }
+
+    var waiterCount: Int {
+        storage.withLock { storage in
+            let single = storage.waiters.values.reduce(0) { $0 + $1.count }
+            let multiRegistrations = storage.waiterPartitions.values.reduce(0) { $0 + $1.count }
+            return single - multiRegistrations + storage.waiterPartitions.count
+        }
+    }
 
     private func resume(_ waiters: [Waiter]) {
         for waiter in waiters {

@@ -44,6 +44,26 @@ public struct BrookError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let notABrookDatabase = Code(rawValue: "NOT_A_BROOK_DATABASE")
         /// The file was written by a newer Brook whose schema this build does not know.
         public static let unsupportedVersion = Code(rawValue: "UNSUPPORTED_VERSION")
+        /// The group is rebalancing: rejoin (JOIN) to get the new assignment.
+        public static let rebalanceInProgress = Code(rawValue: "REBALANCE_IN_PROGRESS")
+        /// The request carries a generation that is not the group's current one.
+        public static let illegalGeneration = Code(rawValue: "ILLEGAL_GENERATION")
+        /// The member id is not (or no longer) a member of the group.
+        public static let unknownMemberID = Code(rawValue: "UNKNOWN_MEMBER_ID")
+        /// Another member with the same group.instance.id replaced this one.
+        public static let fencedInstanceID = Code(rawValue: "FENCED_INSTANCE_ID")
+        /// The member's assignment mode or strategies do not match the group's.
+        public static let inconsistentGroupProtocol = Code(rawValue: "INCONSISTENT_GROUP_PROTOCOL")
+        /// The group has live members, so it cannot be reset or deleted.
+        public static let nonEmptyGroup = Code(rawValue: "NON_EMPTY_GROUP")
+        /// The group does not exist.
+        public static let groupIDNotFound = Code(rawValue: "GROUP_ID_NOT_FOUND")
+        /// A session or rebalance timeout outside the allowed range.
+        public static let invalidSessionTimeout = Code(rawValue: "INVALID_SESSION_TIMEOUT")
+        /// The group has reached its member limit.
+        public static let groupMaxSizeReached = Code(rawValue: "GROUP_MAX_SIZE_REACHED")
+        /// No committed offset and `auto.offset.reset=none`.
+        public static let noOffset = Code(rawValue: "NO_OFFSET")
         /// The broker is shutting down or closed.
         public static let brokerNotAvailable = Code(rawValue: "BROKER_NOT_AVAILABLE")
         /// Something unexpected failed inside the broker.

@@ -354,6 +354,14 @@ public final class LogWriter {
         stagedCommits += 1
     }
 
+    /// Deletes every committed offset of a group, inside the open transaction.
+    public func deleteCommittedOffsets(group: String) throws {
+        precondition(db.isInTransaction, "deleteCommittedOffsets runs inside begin()/commit()")
+        let statement = try db.cached("DELETE FROM __brook_committed_offsets WHERE group_id = ?")
+        try statement.bind(group, at: 1)
+        try statement.run()
+    }
+
     /// Commits the open transaction and publishes the new partition counters.
     /// - Returns: the partitions whose counters changed.
     public func commit() throws(SQLiteError) -> [PartitionChange] {
