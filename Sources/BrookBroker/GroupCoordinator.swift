@@ -2,37 +2,6 @@ import BrookModel
 import BrookStore
 import Logging
 
-/// Who computes a group's assignment.
-public enum AssignmentMode: String, Sendable {
-    /// The coordinator, with a built-in ``AssignmentStrategy``.
-    case coordinator
-    /// The group leader (a client), as in Kafka's classic JoinGroup/SyncGroup flow, so custom
-    /// strategies live in clients.
-    case leader
-}
-
-/// How a group moves partitions in a rebalance.
-public enum RebalanceProtocol: String, Sendable {
-    /// Every member gives up everything; nobody consumes until the new assignment.
-    case eager
-    /// Only partitions that move are revoked (first), the rest keep being consumed.
-    case cooperative
-}
-
-/// Where a member starts in a partition that has no committed offset (`auto.offset.reset`).
-public enum OffsetResetPolicy: String, Sendable {
-    case earliest, latest, none
-}
-
-/// Kafka's group states.
-public enum GroupState: String, Sendable {
-    case empty = "Empty"
-    case preparingRebalance = "PreparingRebalance"
-    case completingRebalance = "CompletingRebalance"
-    case stable = "Stable"
-    case dead = "Dead"
-}
-
 /// A JoinGroup request.
 public struct JoinRequest: Sendable {
     public var group: String
@@ -63,61 +32,12 @@ public struct JoinRequest: Sendable {
     }
 }
 
-/// A member as the leader sees it in the join result.
-public struct GroupMemberInfo: Sendable, Hashable {
-    public var memberID: String
-    public var instanceID: String?
-    public var topics: [String]
-    public var metadata: [UInt8]
-}
-
-/// The answer to a JoinGroup.
-public struct JoinResult: Sendable, Hashable {
-    public var generation: Int
-    public var memberID: String
-    public var leaderID: String
-    public var protocolName: String
-    /// For the leader in leader mode: every member with its subscription and metadata.
-    public var members: [GroupMemberInfo]
-    /// In coordinator mode: this member's partitions.
-    public var assignment: [TopicPartition]?
-}
-
 /// Records a POLL returned, by partition.
 public struct PollResult: Sendable {
     public var records: [(partition: TopicPartition, records: [Record])]
     /// The group is rebalancing: rejoin soon (cooperative members keep what they own meanwhile).
     public var rebalancing: Bool
     public var count: Int { records.reduce(0) { $0 + $1.records.count } }
-}
-
-/// A group as `describe` shows it.
-public struct GroupDescription: Sendable, Hashable {
-    public struct Member: Sendable, Hashable {
-        public var memberID: String
-        public var instanceID: String?
-        public var clientID: String
-        public var clientHost: String
-        public var assignment: [TopicPartition]
-    }
-
-    public struct Offset: Sendable, Hashable {
-        public var partition: TopicPartition
-        /// nil: no commit yet.
-        public var committed: Int64?
-        public var logEndOffset: Int64
-        public var lag: Int64?
-        public var memberID: String?
-    }
-
-    public var group: String
-    public var state: GroupState
-    public var generation: Int
-    public var protocolName: String
-    public var mode: AssignmentMode?
-    public var rebalance: RebalanceProtocol?
-    public var members: [Member]
-    public var offsets: [Offset]
 }
 
 /// Kafka's group coordinator: membership by heartbeat and session timeout, rebalances with a new

@@ -109,6 +109,32 @@ public final class BrookClient: Sendable {
         try Reply.listedOffset(try await connection.send(.listOffsets(topic: topic, partition: partition, spec)))
     }
 
+    // MARK: Groups
+
+    public func listGroups() async throws -> [(group: String, state: String, members: Int)] {
+        try Reply.groups(try await connection.send(.groupList))
+    }
+
+    public func describeGroup(_ group: String) async throws -> GroupDescription {
+        try Reply.group(try await connection.send(.groupDescribe(group)))
+    }
+
+    /// Rewrites a group's committed offsets on a topic to `target` ("earliest", "latest",
+    /// "offset=N" or "timestamp=MS"); refused while the group has live members.
+    @discardableResult
+    public func resetGroup(_ group: String, topic: String, to target: String) async throws -> [(TopicPartition, Int64)] {
+        try Reply.committedOffsets(try await connection.send(.groupReset(group: group, topic: topic, target: target)))
+    }
+
+    public func deleteGroup(_ group: String) async throws {
+        try Reply.check(try await connection.send(.groupDelete(group)))
+    }
+
+    /// A group's committed offsets (next offset to read), optionally for one topic.
+    public func committedOffsets(group: String, topic: String? = nil) async throws -> [(TopicPartition, Int64)] {
+        try Reply.committedOffsets(try await connection.send(.offsets(group: group, topic: topic)))
+    }
+
     // MARK: SQL and backup
 
     public func query(_ sql: String) async throws -> QueryResult {

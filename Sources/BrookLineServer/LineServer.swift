@@ -31,6 +31,7 @@ public final class LineServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let listening: EventLoopPromise<SocketAddress>
     private let connectionCount = Atomic<Int>(0)
+    private let connectionIDs = Atomic<UInt64>(0)
 
     public init(
         broker: Broker, configuration: LineServerConfiguration = LineServerConfiguration(),
@@ -94,8 +95,13 @@ public final class LineServer: Service, Sendable {
     private func serve(_ channel: NIOAsyncChannel<FrameEvent, ByteBuffer>) async {
         connectionCount.add(1, ordering: .relaxed)
         defer { connectionCount.subtract(1, ordering: .relaxed) }
-        let peer = channel.channel.remoteAddress.map { "\($0)" } ?? "?"
-        let connection = Connection(server: self, peer: peer)
+        let peer = channel.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let id = connectionIDs.add(1, ordering: .relaxed).newValue
+        let connection = Connection(server: self, peer: peer, id: id)
+        defer {
+            // A dropped connection is a leave for its dynamic group members.
+            Task { [broker] in await broker.groups.connectionClosed(id) }
+        }
         do {
             try await channel.executeThenClose { inbound, outbound in
                 var greeting = ByteBuffer()
@@ -126,13 +132,15 @@ enum ReplyBody: Sendable {
 final class Connection: Sendable {
     let server: LineServer
     let peer: String
+    let id: UInt64
     private let inFlight: InFlightLimit
     private let tasks = Mutex<[Int: Task<ReplyBody, Never>]>([:])
     private let nextTask = Atomic<Int>(0)
 
-    init(server: LineServer, peer: String) {
+    init(server: LineServer, peer: String, id: UInt64) {
         self.server = server
         self.peer = peer
+        self.id = id
         self.inFlight = InFlightLimit(server.configuration.maxInFlightRequests)
     }
 
@@ -233,7 +241,9 @@ final class Connection: Sendable {
                 return .buffer(buffer)
             }, false)
         default:
-            return (later { [server] _ in try await RequestHandler(server: server).respond(to: request) }, false)
+            return (later { [server, id, peer] _ in
+                try await RequestHandler(server: server, connection: id, peer: peer).respond(to: request)
+            }, false)
         }
     }
 

@@ -6,6 +6,9 @@ import NIOCore
 /// Answers one parsed request by calling the broker, and encodes the reply.
 struct RequestHandler: Sendable {
     let server: LineServer
+    /// The connection's id and peer, for group membership.
+    var connection: UInt64 = 0
+    var peer = ""
     var broker: Broker { server.broker }
 
     func respond(to request: Request) async throws -> ReplyBody {
@@ -52,8 +55,82 @@ struct RequestHandler: Sendable {
             return try await backup()
         case .ping, .produce, .quit:
             preconditionFailure("answered by the connection")
+        default:
+            try await respondToGroup(request, into: &buffer)
         }
         return .buffer(buffer)
+    }
+
+    private func respondToGroup(_ request: Request, into buffer: inout ByteBuffer) async throws {
+        let groups = broker.groups
+        switch request {
+        case .join(let options):
+            var join = JoinRequest(group: options.group, topics: options.topics)
+            join.memberID = options.member
+            join.instanceID = options.instance
+            join.clientID = options.client
+            join.clientHost = peer
+            join.sessionTimeoutMs = options.sessionTimeoutMs
+            join.rebalanceTimeoutMs = options.rebalanceTimeoutMs
+            join.mode = AssignmentMode(rawValue: options.assignment) ?? .coordinator
+            join.protocols = options.strategies.map { ($0, options.metadata ?? []) }
+            join.rebalance = RebalanceProtocol(rawValue: options.rebalance) ?? .eager
+            join.autoCommitMs = options.autoCommitMs
+            join.autoOffsetReset = OffsetResetPolicy(rawValue: options.autoOffsetReset) ?? .latest
+            join.connection = connection
+            Reply.joined(try await groups.join(join), into: &buffer)
+        case .sync(let group, let member, let generation, let assignments):
+            let partitions = try await groups.sync(group: group, memberID: member, generation: generation, assignments: assignments)
+            Reply.assigned(generation: generation, partitions, into: &buffer)
+        case .heartbeat(let group, let member, let generation):
+            try await groups.heartbeat(group: group, memberID: member, generation: generation)
+            Reply.ok(into: &buffer)
+        case .leave(let group, let member):
+            try await groups.leave(group: group, memberID: member)
+            Reply.ok(into: &buffer)
+        case .commit(let group, let member, let generation, let offsets):
+            try await groups.commit(
+                group: group, memberID: member, generation: generation,
+                offsets: offsets.map { OffsetCommit(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset) })
+            Reply.ok(into: &buffer)
+        case .offsets(let group, let topic):
+            let offsets = try await broker.committedOffsets(group: group, topic: topic)
+            Reply.committedOffsets(offsets.map { (TopicPartition($0.topic, $0.partition), $0.offset) }, into: &buffer)
+        case .poll(let group, let member, let generation, let maxRecords, let maxBytes, let maxWaitMs):
+            let polled = try await groups.poll(
+                group: group, memberID: member, generation: generation, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: .milliseconds(maxWaitMs))
+            Reply.polled(polled.records, rebalancing: polled.rebalancing, into: &buffer)
+        case .seek(let group, let member, let partition, let offset):
+            try await groups.seek(group: group, memberID: member, partition: partition, offset: offset)
+            Reply.ok(into: &buffer)
+        case .pause(let group, let member, let partitions, let paused):
+            try await groups.pause(group: group, memberID: member, partitions: partitions, paused: paused)
+            Reply.ok(into: &buffer)
+        case .groupList:
+            Reply.groups(try await groups.listGroups(), into: &buffer)
+        case .groupDescribe(let group):
+            Reply.group(try await groups.describe(group: group), into: &buffer)
+        case .groupReset(let group, let topic, let target):
+            let resetTarget: GroupCoordinator.ResetTarget
+            if target == "earliest" {
+                resetTarget = .earliest
+            } else if target == "latest" {
+                resetTarget = .latest
+            } else if target.hasPrefix("offset="), let offset = Int64(target.dropFirst(7)) {
+                resetTarget = .offset(offset)
+            } else if target.hasPrefix("timestamp="), let time = Int64(target.dropFirst(10)) {
+                resetTarget = .timestamp(time)
+            } else {
+                throw BrookError(.invalidRequest, "'\(target)' is not a reset target: earliest, latest, offset=N or timestamp=MS")
+            }
+            let commits = try await groups.reset(group: group, topic: topic, to: resetTarget)
+            Reply.committedOffsets(commits.map { (TopicPartition($0.topic, $0.partition), $0.offset) }, into: &buffer)
+        case .groupDelete(let group):
+            try await groups.delete(group: group)
+            Reply.ok(into: &buffer)
+        default:
+            preconditionFailure("not a group request: \(request)")
+        }
     }
 
     /// Writes a checked copy beside the database, to be streamed and then deleted.

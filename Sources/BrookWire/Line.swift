@@ -81,7 +81,7 @@ public struct Line: Hashable, Sendable, CustomStringConvertible {
         var items: [DataItem] = []
         for option in options {
             switch option.name {
-            case "key", "value", "bytes", "text", "blob":
+            case "key", "value", "bytes", "text", "blob", "metadata":
                 items.append(DataItem(size: try Self.count(option), stream: false))
             case "stream":
                 items.append(DataItem(size: try Self.count(option), stream: true))

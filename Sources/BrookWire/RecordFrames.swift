@@ -3,6 +3,8 @@ import NIOCore
 
 /// The fields of one `RECORD` frame inside a PRODUCE or FETCH block.
 public struct RecordFields {
+    /// Set in POLL replies, which span topics.
+    public var topic: String?
     public var offset: Int64?
     public var timestamp: Int64?
     public var partition: Int64?
@@ -58,6 +60,25 @@ public enum RecordFrames {
             buffer.writeItem(headerValue)
         }
         if let value { buffer.writeItem(value) }
+    }
+
+    /// A record frame with its topic and partition, for POLL replies.
+    public static func write(_ record: Record, topic: String, partition: Int, into buffer: inout ByteBuffer) {
+        buffer.writeBytes(recordWord)
+        buffer.writeStaticString(" topic=")
+        buffer.writeString(topic)
+        buffer.writeOption("partition", Int64(partition))
+        buffer.writeOption("offset", record.offset)
+        buffer.writeOption("timestamp", record.timestamp)
+        writeTail(
+            key: record.key.map { $0.count }, headers: record.headers.map { ($0.key.utf8.count, $0.value.count) },
+            value: record.value.map { $0.count }, into: &buffer)
+        if let key = record.key { buffer.writeItem(key) }
+        for header in record.headers {
+            buffer.writeItem(Array(header.key.utf8))
+            buffer.writeItem(header.value)
+        }
+        if let value = record.value { buffer.writeItem(value) }
     }
 
     private static func writeTail(key: Int?, headers: [(Int, Int)], value: Int?, into buffer: inout ByteBuffer) {
@@ -150,6 +171,7 @@ public enum RecordFrames {
             case 6 where name.elementsEqual("offset".utf8): fields.offset = try number()
             case 9 where name.elementsEqual("timestamp".utf8): fields.timestamp = try number()
             case 9 where name.elementsEqual("partition".utf8): fields.partition = try number()
+            case 5 where name.elementsEqual("topic".utf8): fields.topic = String(decoding: value, as: UTF8.self)
             case 6 where name.elementsEqual("header".utf8):
                 guard let colon = value.firstIndex(of: UInt8(ascii: ":")),
                     let keySize = parseDecimal(UnsafeRawBufferPointer(rebasing: value[0..<colon])),

@@ -28,6 +28,43 @@ public struct TopicSettings: Hashable, Sendable {
 }
 
 /// One request of the line protocol (docs/protocol.md).
+/// An offset a COMMIT stores: the next offset to read in a partition.
+public struct CommittedPosition: Hashable, Sendable {
+    public var partition: TopicPartition
+    public var offset: Int64
+
+    public init(_ partition: TopicPartition, _ offset: Int64) {
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
+/// The options of a JOIN (docs/protocol.md, "JOIN").
+public struct JoinOptions: Hashable, Sendable {
+    public var group: String
+    public var topics: [String]
+    public var member = ""
+    public var instance: String?
+    public var client = "brook"
+    public var sessionTimeoutMs: Int64 = 45_000
+    public var rebalanceTimeoutMs: Int64 = 60_000
+    /// "coordinator" or "leader".
+    public var assignment = "coordinator"
+    public var strategies = ["range"]
+    /// "eager" or "cooperative".
+    public var rebalance = "eager"
+    public var autoCommitMs: Int64 = 0
+    /// "earliest", "latest" or "none".
+    public var autoOffsetReset = "latest"
+    /// Opaque member metadata the leader sees (leader mode).
+    public var metadata: [UInt8]?
+
+    public init(group: String, topics: [String]) {
+        self.group = group
+        self.topics = topics
+    }
+}
+
 public enum Request: Hashable, Sendable {
     case ping(String?)
     case topicCreate(String, TopicSettings)
@@ -42,6 +79,20 @@ public enum Request: Hashable, Sendable {
     case sql(String)
     case backup
     case quit
+    // Consumer groups.
+    case join(JoinOptions)
+    case sync(group: String, member: String, generation: Int, assignments: [String: [TopicPartition]]?)
+    case heartbeat(group: String, member: String, generation: Int)
+    case leave(group: String, member: String)
+    case commit(group: String, member: String, generation: Int, offsets: [CommittedPosition])
+    case offsets(group: String, topic: String?)
+    case poll(group: String, member: String, generation: Int, maxRecords: Int, maxBytes: Int, maxWaitMs: Int64)
+    case seek(group: String, member: String, TopicPartition, offset: Int64)
+    case pause(group: String, member: String, [TopicPartition], paused: Bool)
+    case groupList
+    case groupDescribe(String)
+    case groupReset(group: String, topic: String, target: String)
+    case groupDelete(String)
 
     public static let defaultMaxRecords = 500
     public static let defaultMaxBytes = 1_048_576
@@ -108,6 +159,8 @@ public enum Request: Hashable, Sendable {
             return .backup
         case "QUIT":
             return .quit
+        case "JOIN", "SYNC", "HEARTBEAT", "LEAVE", "COMMIT", "OFFSETS", "POLL", "SEEK", "PAUSE", "RESUME", "GROUP":
+            return try GroupRequests.parse(frame)
         case "":
             throw BrookError(.invalidRequest, "empty request")
         default:
@@ -231,8 +284,26 @@ public enum Request: Hashable, Sendable {
             names = [topic]
         case .ping(let word):
             names = word.map { [$0] } ?? []
-        case .sql, .backup, .quit, .topicList:
+        case .sql, .backup, .quit, .topicList, .groupList:
             names = []
+        case .join(let options):
+            names = [options.group, options.member.isEmpty ? "x" : options.member, options.client] + options.topics + (options.instance.map { [$0] } ?? []) + options.strategies
+        case .sync(let group, let member, _, let assignments):
+            names = [group, member] + (assignments.map { Array($0.keys) + $0.values.flatMap { $0.map(\.topic) } } ?? [])
+        case .heartbeat(let group, let member, _), .leave(let group, let member), .poll(let group, let member, _, _, _, _):
+            names = [group, member]
+        case .commit(let group, let member, _, let offsets):
+            names = [group, member.isEmpty ? "-" : member] + offsets.map(\.partition.topic)
+        case .offsets(let group, let topic):
+            names = [group] + (topic.map { [$0] } ?? [])
+        case .seek(let group, let member, let partition, _):
+            names = [group, member, partition.topic]
+        case .pause(let group, let member, let partitions, _):
+            names = [group, member] + partitions.map(\.topic)
+        case .groupDescribe(let group), .groupDelete(let group):
+            names = [group]
+        case .groupReset(let group, let topic, let target):
+            names = [group, topic, target]
         }
         for name in names where name.isEmpty || name.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0 == "=" }) {
             throw BrookError(.invalidTopic, "name \(name.isEmpty ? "''" : "'\(Line.printable(name))'") cannot be sent: it is empty or holds whitespace, '=' or control characters")
@@ -279,6 +350,8 @@ public enum Request: Hashable, Sendable {
             buffer.writeLine("BACKUP")
         case .quit:
             buffer.writeLine("QUIT")
+        default:
+            GroupRequests.encode(self, into: &buffer)
         }
     }
 

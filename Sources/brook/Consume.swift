@@ -20,11 +20,17 @@ struct Consume: AsyncParsableCommand {
     @Option(help: "Stop after this many records.") var maxMessages: Int?
     @Option(help: "Stop after this many ms with no new record.") var timeoutMs: Int?
     @Option(help: "Output format.") var format = "%v\\n"
+    @Option(help: "Consume as a member of this consumer group, committing as it goes.") var group: String?
+    @Option(help: "With --group: auto (every 5 s and on exit), sync (after each batch) or none.") var commit = "auto"
 
     func run() async throws {
         try await reportingErrors {
             if let maxMessages, maxMessages < 1 { throw BrookError(.invalidRequest, "--max-messages must be at least 1") }
             let formatter = try RecordFormat(format)
+            if let group {
+                try await consumeAsMember(of: group, formatter)
+                return
+            }
             let admin = try await server.connect()
             let description = try await admin.describeTopic(topic)
             let partitions: [Int]
@@ -91,6 +97,50 @@ struct Consume: AsyncParsableCommand {
             }
             await admin.close()
         }
+    }
+}
+
+extension Consume {
+    /// `--group`: join, print what the group assigns, commit per `--commit`, leave on exit.
+    func consumeAsMember(of group: String, _ formatter: RecordFormat) async throws {
+        guard ["auto", "sync", "none"].contains(commit) else {
+            throw BrookError(.invalidRequest, "--commit must be auto, sync or none, not '\(commit)'")
+        }
+        if partition != nil || offset != nil {
+            throw BrookError(.invalidRequest, "--partition and --offset do not go with --group: the group assigns partitions and keeps offsets")
+        }
+        let client = try await server.connect()
+        var configuration = ConsumerConfiguration(group: group, topics: [topic])
+        configuration.enableAutoCommit = commit == "auto"
+        configuration.autoOffsetReset = fromBeginning ? .earliest : .latest
+        configuration.pollWaitMs = Int64(min(500, timeoutMs ?? 500))
+        let consumer = GroupConsumer(client: client, configuration: configuration)
+        var printed = 0
+        var lastRecord = ContinuousClock.now
+        let idle = timeoutMs.map { Duration.milliseconds($0) }
+        while true {
+            var batch = try await consumer.poll()
+            if let maxMessages, printed + batch.count > maxMessages {
+                // Records past the limit are not printed, so they must not count as consumed.
+                let unprinted = batch[(maxMessages - printed)...]
+                var firsts: [TopicPartition: Int64] = [:]
+                for item in unprinted where firsts[item.partition] == nil { firsts[item.partition] = item.record.offset }
+                for (partition, offset) in firsts { try await consumer.seek(partition, to: offset) }
+                batch = Array(batch.prefix(maxMessages - printed))
+            }
+            if !batch.isEmpty {
+                lastRecord = .now
+                var out: [UInt8] = []
+                for item in batch { formatter.append(item.record, partition: item.partition.partition, to: &out) }
+                Output.write(out)
+                printed += batch.count
+                if commit == "sync" { try await consumer.commitSync() }
+            }
+            if let maxMessages, printed >= maxMessages { break }
+            if let idle, ContinuousClock.now - lastRecord >= idle { break }
+        }
+        await consumer.close()
+        await client.close()
     }
 }
 

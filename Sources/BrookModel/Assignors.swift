@@ -1,4 +1,4 @@
-import BrookModel
+
 
 /// The coordinator's built-in partition assignment strategies, as Kafka's consumer assignors.
 public enum AssignmentStrategy: String, Sendable, CaseIterable {

@@ -1,0 +1,206 @@
+import BrookModel
+import NIOCore
+
+/// Parsing and encoding of the consumer-group commands (docs/protocol.md, "Consumer groups").
+enum GroupRequests {
+    static func parse(_ frame: Frame) throws -> Request {
+        let line = frame.line
+        switch line.verb {
+        case "JOIN":
+            let usage = "JOIN <group> <topic>[,<topic>…] [member=ID] [instance=ID] [client=ID] [session_timeout_ms=N] [rebalance_timeout_ms=N] [assignment=coordinator|leader] [strategies=S,…] [rebalance=eager|cooperative] [auto_commit_ms=N] [auto_offset_reset=earliest|latest|none] [metadata=N]"
+            try line.expect(maxWords: 3, options: [
+                "member", "instance", "client", "session_timeout_ms", "rebalance_timeout_ms", "assignment", "strategies", "rebalance",
+                "auto_commit_ms", "auto_offset_reset", "metadata",
+            ], usage: usage)
+            var options = JoinOptions(group: try line.word(1, "a group: \(usage)"), topics: list(try line.word(2, "topics: \(usage)")))
+            options.member = line.option("member") ?? ""
+            options.instance = line.option("instance")
+            options.client = line.option("client") ?? "brook"
+            options.sessionTimeoutMs = try line.int("session_timeout_ms", in: 1...Int64(Int32.max)) ?? options.sessionTimeoutMs
+            options.rebalanceTimeoutMs = try line.int("rebalance_timeout_ms", in: 1...Int64(Int32.max)) ?? options.rebalanceTimeoutMs
+            options.assignment = try choice(line, "assignment", ["coordinator", "leader"]) ?? options.assignment
+            options.strategies = line.option("strategies").map(list) ?? options.strategies
+            options.rebalance = try choice(line, "rebalance", ["eager", "cooperative"]) ?? options.rebalance
+            options.autoCommitMs = try line.int("auto_commit_ms", in: 0...Int64(Int32.max)) ?? 0
+            options.autoOffsetReset = try choice(line, "auto_offset_reset", ["earliest", "latest", "none"]) ?? options.autoOffsetReset
+            if line.option("metadata") != nil { options.metadata = frame.items.first.map { Array($0.readableBytesView) } ?? [] }
+            return .join(options)
+        case "SYNC":
+            let usage = "SYNC <group> <member> <generation> [bytes=N with ASSIGN lines]"
+            try line.expect(maxWords: 4, options: ["bytes"], usage: usage)
+            var assignments: [String: [TopicPartition]]?
+            if let block = frame.items.first {
+                var parsed: [String: [TopicPartition]] = [:]
+                for inner in try Reply.blockFrames(Frame(line: line, items: [block])) {
+                    guard inner.line.verb == "ASSIGN", inner.line.words.count >= 2 else {
+                        throw BrookError(.invalidRequest, "a SYNC block holds ASSIGN <member> <topic>:<partition>… lines, not '\(Line.printable(inner.line.text))'")
+                    }
+                    parsed[inner.line.words[1], default: []] += try inner.line.words.dropFirst(2).map(topicPartition)
+                }
+                assignments = parsed
+            }
+            return .sync(
+                group: try line.word(1, "a group: \(usage)"), member: try line.word(2, "a member: \(usage)"),
+                generation: try generation(try line.word(3, "a generation: \(usage)")), assignments: assignments)
+        case "HEARTBEAT":
+            let usage = "HEARTBEAT <group> <member> <generation>"
+            try line.expect(maxWords: 4, options: [], usage: usage)
+            return .heartbeat(
+                group: try line.word(1, "a group: \(usage)"), member: try line.word(2, "a member: \(usage)"),
+                generation: try generation(try line.word(3, "a generation: \(usage)")))
+        case "LEAVE":
+            let usage = "LEAVE <group> <member>"
+            try line.expect(maxWords: 3, options: [], usage: usage)
+            return .leave(group: try line.word(1, "a group: \(usage)"), member: try line.word(2, "a member: \(usage)"))
+        case "COMMIT":
+            let usage = "COMMIT <group> <member|-> <generation> <topic>:<partition>:<offset>…"
+            try line.expect(maxWords: .max, options: [], usage: usage)
+            guard line.words.count >= 5 else { throw BrookError(.invalidRequest, "COMMIT needs at least one offset: \(usage)") }
+            let member = try line.word(2, "a member: \(usage)")
+            return .commit(
+                group: try line.word(1, "a group: \(usage)"), member: member == "-" ? "" : member,
+                generation: try generation(try line.word(3, "a generation: \(usage)")),
+                offsets: try line.words.dropFirst(4).map { text in
+                    guard let colon = text.lastIndex(of: ":"), let offset = Int64(text[text.index(after: colon)...]) else {
+                        throw BrookError(.invalidRequest, "'\(Line.printable(text))' is not <topic>:<partition>:<offset>")
+                    }
+                    return CommittedPosition(try topicPartition(String(text[..<colon])), offset)
+                })
+        case "OFFSETS":
+            try line.expect(maxWords: 3, options: [], usage: "OFFSETS <group> [topic]")
+            return .offsets(group: try line.word(1, "a group: OFFSETS <group> [topic]"), topic: line.words.count > 2 ? line.words[2] : nil)
+        case "POLL":
+            let usage = "POLL <group> <member> <generation> [max_records=N] [max_bytes=N] [max_wait_ms=N]"
+            try line.expect(maxWords: 4, options: ["max_records", "max_bytes", "max_wait_ms"], usage: usage)
+            return .poll(
+                group: try line.word(1, "a group: \(usage)"), member: try line.word(2, "a member: \(usage)"),
+                generation: try generation(try line.word(3, "a generation: \(usage)")),
+                maxRecords: Int(try line.int("max_records", in: 1...100_000) ?? 500),
+                maxBytes: Int(try line.int("max_bytes", in: 1...Int64(Int32.max)) ?? 1_048_576),
+                maxWaitMs: try line.int("max_wait_ms", in: 0...300_000) ?? 0)
+        case "SEEK":
+            let usage = "SEEK <group> <member> <topic>:<partition> <offset>"
+            try line.expect(maxWords: 5, options: [], usage: usage)
+            guard let offset = Int64(try line.word(4, "an offset: \(usage)")) else { throw BrookError(.invalidRequest, "the offset of \(usage) is not an integer") }
+            return .seek(
+                group: try line.word(1, "a group: \(usage)"), member: try line.word(2, "a member: \(usage)"),
+                try topicPartition(try line.word(3, "a partition: \(usage)")), offset: offset)
+        case "PAUSE", "RESUME":
+            let usage = "\(line.verb) <group> <member> <topic>:<partition>…"
+            try line.expect(maxWords: .max, options: [], usage: usage)
+            guard line.words.count >= 4 else { throw BrookError(.invalidRequest, "\(line.verb) needs a partition: \(usage)") }
+            return .pause(
+                group: try line.word(1, "a group: \(usage)"), member: try line.word(2, "a member: \(usage)"),
+                try line.words.dropFirst(3).map(topicPartition), paused: line.verb == "PAUSE")
+        default:  // GROUP
+            let usage = "GROUP LIST|DESCRIBE|RESET|DELETE …"
+            switch try line.word(1, "a subcommand: \(usage)") {
+            case "LIST":
+                try line.expect(maxWords: 2, options: [], usage: "GROUP LIST")
+                return .groupList
+            case "DESCRIBE":
+                try line.expect(maxWords: 3, options: [], usage: "GROUP DESCRIBE <group>")
+                return .groupDescribe(try line.word(2, "a group: GROUP DESCRIBE <group>"))
+            case "RESET":
+                let usage = "GROUP RESET <group> <topic> earliest|latest|offset=N|timestamp=MS"
+                try line.expect(maxWords: 5, options: ["offset", "timestamp"], usage: usage)
+                let target: String
+                if let offset = try line.int("offset") {
+                    target = "offset=\(offset)"
+                } else if let time = try line.int("timestamp") {
+                    target = "timestamp=\(time)"
+                } else {
+                    target = try line.word(4, "a target: \(usage)")
+                    guard target == "earliest" || target == "latest" else { throw BrookError(.invalidRequest, "'\(Line.printable(target))' is not a target: \(usage)") }
+                }
+                return .groupReset(group: try line.word(2, "a group: \(usage)"), topic: try line.word(3, "a topic: \(usage)"), target: target)
+            case "DELETE":
+                try line.expect(maxWords: 3, options: [], usage: "GROUP DELETE <group>")
+                return .groupDelete(try line.word(2, "a group: GROUP DELETE <group>"))
+            case let other:
+                throw BrookError(.invalidRequest, "unknown GROUP subcommand '\(Line.printable(other, limit: 32))': \(usage)")
+            }
+        }
+    }
+
+    static func encode(_ request: Request, into buffer: inout ByteBuffer) {
+        switch request {
+        case .join(let options):
+            var text = "JOIN \(options.group) \(options.topics.joined(separator: ","))"
+            if !options.member.isEmpty { text += " member=\(options.member)" }
+            if let instance = options.instance { text += " instance=\(instance)" }
+            text += " client=\(options.client) session_timeout_ms=\(options.sessionTimeoutMs) rebalance_timeout_ms=\(options.rebalanceTimeoutMs)"
+            text += " assignment=\(options.assignment) strategies=\(options.strategies.joined(separator: ",")) rebalance=\(options.rebalance)"
+            text += " auto_commit_ms=\(options.autoCommitMs) auto_offset_reset=\(options.autoOffsetReset)"
+            if let metadata = options.metadata {
+                buffer.writeLine(text + " metadata=\(metadata.count)")
+                buffer.writeItem(metadata)
+            } else {
+                buffer.writeLine(text)
+            }
+        case .sync(let group, let member, let generation, let assignments):
+            guard let assignments else { return buffer.writeLine("SYNC \(group) \(member) \(generation)") }
+            var block = ByteBuffer()
+            for (memberID, partitions) in assignments.sorted(by: { $0.key < $1.key }) {
+                block.writeLine((["ASSIGN", memberID] + partitions.map(\.wire)).joined(separator: " "))
+            }
+            buffer.writeLine("SYNC \(group) \(member) \(generation) bytes=\(block.readableBytes)")
+            buffer.writeBuffer(&block)
+            buffer.writeStaticString("\r\n")
+        case .heartbeat(let group, let member, let generation):
+            buffer.writeLine("HEARTBEAT \(group) \(member) \(generation)")
+        case .leave(let group, let member):
+            buffer.writeLine("LEAVE \(group) \(member)")
+        case .commit(let group, let member, let generation, let offsets):
+            buffer.writeLine((["COMMIT", group, member.isEmpty ? "-" : member, "\(generation)"] + offsets.map { "\($0.partition.wire):\($0.offset)" }).joined(separator: " "))
+        case .offsets(let group, let topic):
+            buffer.writeLine("OFFSETS \(group)" + (topic.map { " \($0)" } ?? ""))
+        case .poll(let group, let member, let generation, let maxRecords, let maxBytes, let maxWaitMs):
+            buffer.writeLine("POLL \(group) \(member) \(generation) max_records=\(maxRecords) max_bytes=\(maxBytes) max_wait_ms=\(maxWaitMs)")
+        case .seek(let group, let member, let partition, let offset):
+            buffer.writeLine("SEEK \(group) \(member) \(partition.wire) \(offset)")
+        case .pause(let group, let member, let partitions, let paused):
+            buffer.writeLine(([paused ? "PAUSE" : "RESUME", group, member] + partitions.map(\.wire)).joined(separator: " "))
+        case .groupList:
+            buffer.writeLine("GROUP LIST")
+        case .groupDescribe(let group):
+            buffer.writeLine("GROUP DESCRIBE \(group)")
+        case .groupReset(let group, let topic, let target):
+            buffer.writeLine("GROUP RESET \(group) \(topic) \(target)")
+        case .groupDelete(let group):
+            buffer.writeLine("GROUP DELETE \(group)")
+        default:
+            preconditionFailure("not a group request: \(request)")
+        }
+    }
+
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map(String.init)
+    }
+
+    /// `topic-N` is ambiguous with dashes in names, so the wire form is `topic:N`.
+    static func topicPartition(_ text: String) throws -> TopicPartition {
+        guard let colon = text.lastIndex(of: ":"), let partition = Int(text[text.index(after: colon)...]), partition >= 0 else {
+            throw BrookError(.invalidRequest, "'\(Line.printable(text))' is not <topic>:<partition>")
+        }
+        return TopicPartition(String(text[..<colon]), partition)
+    }
+
+    static func generation(_ text: String) throws -> Int {
+        guard let value = Int32(text) else { throw BrookError(.invalidRequest, "generation '\(Line.printable(text))' is not an integer") }
+        return Int(value)
+    }
+
+    static func choice(_ line: Line, _ name: String, _ allowed: [String]) throws -> String? {
+        guard let value = line.option(name) else { return nil }
+        guard allowed.contains(value) else {
+            throw BrookError(.invalidRequest, "\(name)=\(Line.printable(value)) is invalid: use \(allowed.joined(separator: ", "))")
+        }
+        return value
+    }
+}
+
+extension TopicPartition {
+    /// The wire form, `topic:partition`.
+    public var wire: String { "\(topic):\(partition)" }
+}
