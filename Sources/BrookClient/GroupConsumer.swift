@@ -109,17 +109,29 @@ public actor GroupConsumer {
     private func fill() async throws {
         guard !closed else { throw BrookError(.brokerNotAvailable, "the consumer is closed") }
         try await autoCommitIfDue()
-        if needsRejoin { try await rejoin() }
+        if needsRejoin {
+            do {
+                try await rejoin()
+            } catch let error as BrookError where Self.retriable.contains(error.code) {
+                // The group moved on while this member rejoined (another member arrived, the
+                // leader's assignment came too late): rejoin again on the next call.
+                try await lose(error)
+                return
+            }
+        }
         do {
             let polled = try Reply.polled(try await client.connection.send(.poll(
                 group: configuration.group, member: memberID, generation: generation, maxRecords: configuration.maxPollRecords,
                 maxBytes: 16 * 1_048_576, maxWaitMs: configuration.pollWaitMs)))
             buffered += polled.records.filter { assignment.contains($0.0) }.map { ConsumedRecord(partition: $0.0, record: $0.1) }
             if polled.rebalancing { needsRejoin = true }
-        } catch let error as BrookError where [.rebalanceInProgress, .illegalGeneration, .unknownMemberID].contains(error.code) {
+        } catch let error as BrookError where Self.retriable.contains(error.code) {
             try await lose(error)
         }
     }
+
+    /// Errors that mean "rejoin", not "fail".
+    static let retriable: Set<BrookError.Code> = [.rebalanceInProgress, .illegalGeneration, .unknownMemberID]
 
     /// Handles the coordinator's word that this member's generation is over.
     private func lose(_ error: BrookError) async throws {
@@ -153,13 +165,7 @@ public actor GroupConsumer {
             options.assignment = "leader"
             options.strategies = [assignor.name]
         }
-        let joined: JoinResult
-        do {
-            joined = try Reply.joined(try await client.connection.send(.join(options)))
-        } catch let error as BrookError where error.code == .unknownMemberID {
-            memberID = ""
-            throw error
-        }
+        let joined = try Reply.joined(try await client.connection.send(.join(options)))
         memberID = joined.memberID
         generation = joined.generation
         isLeader = joined.leaderID == joined.memberID
@@ -228,7 +234,7 @@ public actor GroupConsumer {
         lastAutoCommit = .now
         do {
             try await commitSync(only: nil)
-        } catch let error as BrookError where [.rebalanceInProgress, .illegalGeneration, .unknownMemberID].contains(error.code) {
+        } catch let error as BrookError where Self.retriable.contains(error.code) {
             try await lose(error)
         }
     }

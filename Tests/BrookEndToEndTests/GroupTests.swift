@@ -1,0 +1,365 @@
+import BrookBroker
+import BrookClient
+import BrookTestSupport
+import BrookWire
+import Foundation
+import Testing
+
+/// Records consumed by a group, by whom.
+actor Collector {
+    private(set) var deliveries: [TopicPartition: [Int64]] = [:]
+    private(set) var byConsumer: [String: Set<TopicPartition>] = [:]
+
+    func add(_ consumer: String, _ records: [ConsumedRecord]) {
+        for item in records {
+            deliveries[item.partition, default: []].append(item.record.offset)
+            byConsumer[consumer, default: []].insert(item.partition)
+        }
+    }
+
+    var total: Int { deliveries.values.reduce(0) { $0 + $1.count } }
+    var unique: Int { deliveries.values.reduce(0) { $0 + Set($1).count } }
+}
+
+func groupServer() async throws -> TestServer {
+    try await TestServer.start(broker: { $0.groups.initialRebalanceDelayMs = 0 })
+}
+
+func consumerConfiguration(_ group: String, _ topics: [String], rebalance: RebalanceProtocol = .eager) -> ConsumerConfiguration {
+    var configuration = ConsumerConfiguration(group: group, topics: topics)
+    configuration.sessionTimeoutMs = 10_000
+    configuration.heartbeatIntervalMs = 100
+    configuration.pollWaitMs = 100
+    configuration.autoCommitIntervalMs = 200
+    configuration.autoOffsetReset = .earliest
+    configuration.rebalance = rebalance
+    return configuration
+}
+
+/// Polls until cancelled, handing every batch to the collector.
+func run(_ consumer: GroupConsumer, _ name: String, into collector: Collector) -> Task<Void, Error> {
+    Task {
+        while !Task.isCancelled {
+            let batch = try await consumer.poll()
+            await collector.add(name, batch)
+        }
+    }
+}
+
+/// Waits until `condition` holds, up to `seconds`.
+func eventually(_ seconds: Double = 20, _ condition: () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
+
+func produce(_ client: BrookClient, _ topic: String, partitions: Int, perPartition: Int, tag: String) async throws {
+    for partition in 0..<partitions {
+        try await client.produce(topic: topic, records: (0..<perPartition).map { ProducerRecord(key: nil, value: "\(tag)-\(partition)-\($0)", partition: partition) })
+    }
+}
+
+struct GroupMembershipTests {
+    @Test func twoThenThreeConsumersSplitSixPartitionsAndConsumeEachRecordOnce() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 6)
+        try await produce(admin, "t", partitions: 6, perPartition: 50, tag: "a")
+        let collector = Collector()
+        var consumers: [GroupConsumer] = []
+        var tasks: [Task<Void, Error>] = []
+        for index in 0..<2 {
+            let consumer = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
+            consumers.append(consumer)
+            tasks.append(run(consumer, "c\(index)", into: collector))
+        }
+        #expect(try await eventually { await collector.unique == 300 })
+        #expect(try await eventually {
+            let a = await consumers[0].assignment, b = await consumers[1].assignment
+            return a.count == 3 && b.count == 3 && a.isDisjoint(with: b)
+        }, "two consumers split six partitions")
+
+        let third = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
+        consumers.append(third)
+        tasks.append(run(third, "c2", into: collector))
+        #expect(try await eventually {
+            let sets = await [consumers[0].assignment, consumers[1].assignment, consumers[2].assignment]
+            return sets.allSatisfy { $0.count == 2 } && Set(sets.flatMap { $0 }).count == 6
+        }, "three consumers split six partitions")
+        try await produce(admin, "t", partitions: 6, perPartition: 50, tag: "b")
+        #expect(try await eventually { await collector.unique == 600 })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await collector.total == 600, "every record consumed exactly once")
+        #expect(await collector.deliveries.values.allSatisfy { $0 == $0.sorted() }, "in order within each partition")
+        for task in tasks { task.cancel() }
+        for consumer in consumers { await consumer.close() }
+        await server.stop()
+    }
+
+    @Test func aSilentMemberLosesItsPartitionsAfterTheSessionTimeoutAndOthersResumeFromItsCommit() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        try await produce(admin, "t", partitions: 2, perPartition: 20, tag: "a")
+
+        // The victim, by hand: joins with a 1 s session, takes everything, commits 5 and 7, then
+        // goes silent with its connection open (a hung process).
+        let victim = try await BrookConnection.connect(to: server.address)
+        var join = JoinOptions(group: "g", topics: ["t"])
+        join.sessionTimeoutMs = 1_000
+        join.autoOffsetReset = "earliest"
+        let joined = try Reply.joined(try await victim.send(.join(join)))
+        #expect(joined.assignment?.count == 2)
+        try Reply.check(try await victim.send(.commit(group: "g", member: joined.memberID, generation: joined.generation, offsets: [
+            CommittedPosition(TopicPartition("t", 0), 5), CommittedPosition(TopicPartition("t", 1), 7),
+        ])))
+
+        let survivor = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
+        let collector = Collector()
+        let task = run(survivor, "survivor", into: collector)
+        #expect(try await eventually { await survivor.assignment.count == 2 }, "the survivor gets both partitions once the victim's session expires")
+        #expect(try await eventually { await collector.unique == (20 - 5) + (20 - 7) })
+        let deliveries = await collector.deliveries
+        #expect(deliveries[TopicPartition("t", 0)]?.first == 5, "resumed at the victim's commit")
+        #expect(deliveries[TopicPartition("t", 1)]?.first == 7)
+        await expectBrookError(.unknownMemberID) {
+            try Reply.check(try await victim.send(.heartbeat(group: "g", member: joined.memberID, generation: joined.generation)))
+        }
+        task.cancel()
+        await survivor.close()
+        await victim.close()
+        await server.stop()
+    }
+
+    @Test func autoCommitThenCrashRedeliversOnlyWhatWasNotCommitted() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t")
+        try await admin.produce(topic: "t", records: (1...10).map { ProducerRecord(key: nil, value: "record-\($0)") })
+
+        // A takes records one at a time; auto-commit fires after the 8th, while it asks for the 9th.
+        let aClient = try await server.client()
+        var configuration = consumerConfiguration("g", ["t"])
+        configuration.autoCommitIntervalMs = 300
+        let a = GroupConsumer(client: aClient, configuration: configuration)
+        var processed: [Int64] = []
+        for _ in 1...8 { processed.append(try await a.next().record.offset) }
+        try await Task.sleep(for: .milliseconds(400))
+        processed.append(try await a.next().record.offset)  // the 9th: commit of 8 happened first
+        _ = try await a.next()  // the 10th arrives, and A dies processing it
+        #expect(processed == Array(0...8))
+        await a.abandon()
+        await aClient.close()
+        #expect(try await admin.committedOffsets(group: "g").map(\.1) == [8], "auto-commit stored the position after the 8th")
+
+        let b = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
+        var survivor: [Int64] = []
+        while survivor.count < 2 { survivor += try await b.poll().map(\.record.offset) }
+        #expect(survivor == [8, 9], "the 9th is delivered twice, the 10th once more, nothing is lost")
+        await b.close()
+        await server.stop()
+    }
+
+    @Test func addingPartitionsTriggersARebalanceThatAssignsThem() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        let collector = Collector()
+        let consumers = [
+            GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"])),
+            GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"])),
+        ]
+        let tasks = consumers.enumerated().map { run($1, "c\($0)", into: collector) }
+        #expect(try await eventually { await consumers[0].assignment.count + consumers[1].assignment.count == 2 })
+        try await admin.alterTopic("t", TopicSettings(partitions: 4))
+        #expect(try await eventually {
+            let a = await consumers[0].assignment, b = await consumers[1].assignment
+            return a.count == 2 && b.count == 2 && a.union(b).count == 4
+        }, "the new partitions are assigned")
+        try await admin.produce(topic: "t", records: [ProducerRecord(key: nil, value: "new", partition: 3)])
+        #expect(try await eventually { await collector.deliveries[TopicPartition("t", 3)] == [0] })
+        for task in tasks { task.cancel() }
+        for consumer in consumers { await consumer.close() }
+        await server.stop()
+    }
+
+    @Test func commitsFromAnOldGenerationAreRefused() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        let first = try await BrookConnection.connect(to: server.address)
+        let one = try Reply.joined(try await first.send(.join(JoinOptions(group: "g", topics: ["t"]))))
+        let second = try await BrookConnection.connect(to: server.address)
+        async let two = second.send(.join(JoinOptions(group: "g", topics: ["t"])))
+        try await Task.sleep(for: .milliseconds(100))
+        var rejoin = JoinOptions(group: "g", topics: ["t"])
+        rejoin.member = one.memberID
+        let rejoined = try Reply.joined(try await first.send(.join(rejoin)))
+        _ = try Reply.joined(try await two)
+        #expect(rejoined.generation == one.generation + 1)
+        await expectBrookError(.illegalGeneration) {
+            try Reply.check(try await first.send(.commit(group: "g", member: one.memberID, generation: one.generation, offsets: [CommittedPosition(TopicPartition("t", 0), 1)])))
+        }
+        try Reply.check(try await first.send(.commit(group: "g", member: one.memberID, generation: rejoined.generation, offsets: [CommittedPosition(TopicPartition("t", 0), 1)])))
+        await first.close()
+        await second.close()
+        await server.stop()
+    }
+}
+
+struct GroupProtocolTests {
+    @Test func cooperativeMembersKeepConsumingWhatTheyKeepDuringARebalance() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 4)
+        let first = try await BrookConnection.connect(to: server.address)
+        var options = JoinOptions(group: "g", topics: ["t"])
+        options.rebalance = "cooperative"
+        options.strategies = ["sticky"]
+        options.autoOffsetReset = "earliest"
+        let one = try Reply.joined(try await first.send(.join(options)))
+        #expect(one.assignment?.count == 4)
+
+        // A second member asks to join; its JOIN waits while the first has not rejoined.
+        let second = try await BrookConnection.connect(to: server.address)
+        let secondOptions = options
+        let secondJoin = Task { try Reply.joined(try await second.send(.join(secondOptions))) }
+        try await Task.sleep(for: .milliseconds(200))
+        try await produce(admin, "t", partitions: 4, perPartition: 3, tag: "during")
+        let during = try Reply.polled(try await first.send(.poll(group: "g", member: one.memberID, generation: one.generation, maxRecords: 100, maxBytes: 1 << 20, maxWaitMs: 0)))
+        #expect(during.rebalancing, "the reply says to rejoin")
+        #expect(during.records.count == 12, "but the member keeps consuming its partitions meanwhile")
+
+        // It rejoins: it keeps two partitions (and their positions); two move to the newcomer,
+        // revoked first (generation N) and assigned in a follow-up generation (N + 1).
+        var rejoin = options
+        rejoin.member = one.memberID
+        let kept = try Reply.joined(try await first.send(.join(rejoin)))
+        let newcomer = try await secondJoin.value
+        #expect(kept.assignment?.count == 2)
+        #expect(newcomer.assignment == [], "nothing moves to the newcomer until its old owner has let go")
+        var secondRejoin = options
+        secondRejoin.member = newcomer.memberID
+        let rejoinOptions = rejoin
+        async let firstAgain = first.send(.join(rejoinOptions))
+        async let secondAgain = second.send(.join(secondRejoin))
+        let followUpFirst = try Reply.joined(try await firstAgain)
+        let followUpSecond = try Reply.joined(try await secondAgain)
+        #expect(followUpFirst.generation == kept.generation + 1)
+        #expect(Set(followUpFirst.assignment ?? []) == Set(kept.assignment ?? []), "the first member kept its two partitions")
+        #expect(followUpSecond.assignment?.count == 2)
+        #expect(Set(followUpFirst.assignment ?? []).isDisjoint(with: followUpSecond.assignment ?? []))
+
+        try await produce(admin, "t", partitions: 4, perPartition: 1, tag: "after")
+        let later = try Reply.polled(try await first.send(.poll(
+            group: "g", member: one.memberID, generation: followUpFirst.generation, maxRecords: 100, maxBytes: 1 << 20, maxWaitMs: 0)))
+        #expect(later.records.count == 2, "positions of kept partitions survived: only the new records come")
+        await first.close()
+        await second.close()
+        await server.stop()
+    }
+
+    @Test func eagerMembersStopDuringARebalance() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        let first = try await BrookConnection.connect(to: server.address)
+        let one = try Reply.joined(try await first.send(.join(JoinOptions(group: "g", topics: ["t"]))))
+        let second = try await BrookConnection.connect(to: server.address)
+        let secondJoin = Task { try await second.send(.join(JoinOptions(group: "g", topics: ["t"]))) }
+        try await Task.sleep(for: .milliseconds(200))
+        await expectBrookError(.rebalanceInProgress) {
+            _ = try Reply.polled(try await first.send(.poll(group: "g", member: one.memberID, generation: one.generation, maxRecords: 10, maxBytes: 1 << 20, maxWaitMs: 0)))
+        }
+        var rejoin = JoinOptions(group: "g", topics: ["t"])
+        rejoin.member = one.memberID
+        _ = try Reply.joined(try await first.send(.join(rejoin)))
+        _ = try await secondJoin.value
+        await first.close()
+        await second.close()
+        await server.stop()
+    }
+
+    @Test func staticMemberRestartingWithinItsTimeoutKeepsItsPartitionsAndGeneration() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 4)
+        func staticJoin(_ instance: String, member: String = "") -> JoinOptions {
+            var options = JoinOptions(group: "g", topics: ["t"])
+            options.instance = instance
+            options.member = member
+            options.sessionTimeoutMs = 10_000
+            return options
+        }
+        let a = try await BrookConnection.connect(to: server.address)
+        let b = try await BrookConnection.connect(to: server.address)
+        let aFirst = try Reply.joined(try await a.send(.join(staticJoin("a"))))
+        async let bJoin = b.send(.join(staticJoin("b")))
+        try await Task.sleep(for: .milliseconds(100))
+        let aStable = try Reply.joined(try await a.send(.join(staticJoin("a", member: aFirst.memberID))))
+        let bStable = try Reply.joined(try await bJoin)
+        #expect(aStable.generation == bStable.generation)
+
+        // "a" restarts: its connection drops (a static member does not leave) and it comes back.
+        await a.close()
+        try await Task.sleep(for: .milliseconds(300))
+        let restarted = try await BrookConnection.connect(to: server.address)
+        let back = try Reply.joined(try await restarted.send(.join(staticJoin("a"))))
+        #expect(back.generation == aStable.generation, "no rebalance")
+        #expect(Set(back.assignment ?? []) == Set(aStable.assignment ?? []), "the same partitions")
+        #expect(back.memberID != aStable.memberID)
+        try Reply.check(try await b.send(.heartbeat(group: "g", member: bStable.memberID, generation: bStable.generation)))
+        await expectBrookError(.fencedInstanceID) {
+            try Reply.check(try await restarted.send(.heartbeat(group: "g", member: aStable.memberID, generation: aStable.generation)))
+        }
+        await restarted.close()
+        await b.close()
+        await server.stop()
+    }
+
+    /// Gives even partitions to the member whose id sorts first and odd ones to the rest — a
+    /// strategy the coordinator does not know.
+    struct EvenOddAssignor: PartitionAssignor {
+        let name = "even-odd"
+        func assign(members: [GroupMemberInfo], partitions: [String: Int]) -> [String: [TopicPartition]] {
+            let ids = members.map(\.memberID).sorted()
+            var result: [String: [TopicPartition]] = [:]
+            for (topic, count) in partitions {
+                for partition in 0..<count {
+                    let owner = partition % 2 == 0 ? ids[0] : ids[1 % ids.count]
+                    result[owner, default: []].append(TopicPartition(topic, partition))
+                }
+            }
+            return result
+        }
+    }
+
+    @Test func leaderAssignedGroupUsesTheClientsCustomAssignor() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 6)
+        var configuration = consumerConfiguration("g", ["t"])
+        configuration.assignment = .leader(EvenOddAssignor())
+        let consumers = [
+            GroupConsumer(client: try await server.client(), configuration: configuration),
+            GroupConsumer(client: try await server.client(), configuration: configuration),
+        ]
+        let collector = Collector()
+        let tasks = consumers.enumerated().map { run($1, "c\($0)", into: collector) }
+        #expect(try await eventually {
+            let a = await consumers[0].assignment, b = await consumers[1].assignment
+            return a.count == 3 && b.count == 3
+        })
+        let ids = [await consumers[0].memberID, await consumers[1].memberID]
+        let first = ids[0] < ids[1] ? 0 : 1
+        #expect(await consumers[first].assignment.map(\.partition).sorted() == [0, 2, 4])
+        #expect(await consumers[1 - first].assignment.map(\.partition).sorted() == [1, 3, 5])
+        #expect(try await admin.describeGroup("g").mode == .leader)
+        for task in tasks { task.cancel() }
+        for consumer in consumers { await consumer.close() }
+        await server.stop()
+    }
+}
