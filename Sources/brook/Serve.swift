@@ -21,6 +21,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How often retention runs, in ms.")
     var retentionCheckIntervalMs: Int64 = 300_000
 
+    @Option(help: "group.initial.rebalance.delay.ms: how long a new group waits for more members.")
+    var groupInitialRebalanceDelayMs: Int64 = 3_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -36,6 +39,7 @@ struct Serve: AsyncParsableCommand {
         try await reportingErrors {
             var options = BrokerOptions()
             options.retentionCheckIntervalMs = retentionCheckIntervalMs
+            options.groups.initialRebalanceDelayMs = groupInitialRebalanceDelayMs
             options.logger = Logger(label: "brook.broker")
             let broker = try Broker(path: db, options: options)
             var configuration = LineServerConfiguration()

@@ -52,11 +52,11 @@ enum CLI {
         private(set) var port = 0
         private var exited: Task<Void, Error>?
 
-        init(db: String, in dir: TemporaryDirectory) async throws {
+        init(db: String, in dir: TemporaryDirectory, extra: [String] = []) async throws {
             log = dir.file("serve-\(UUID().uuidString).log")
             FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.executable)
-            process.arguments = ["serve", "--db", db, "--port", "0", "--retention-check-interval-ms", "0"]
+            process.arguments = ["serve", "--db", db, "--port", "0", "--retention-check-interval-ms", "0"] + extra
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = FileHandle.nullDevice
             let process = self.process
@@ -210,5 +210,42 @@ struct CLITests {
             }
         }
         await broker.close()
+    }
+
+    @Test func groupConsumeDescribeShowsNoLagAndResetReplays() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir, extra: ["--group-initial-rebalance-delay-ms", "0"])
+        _ = try await CLI.run(["topics", "create", "t", "--partitions", "3", "--server", server.address], in: dir)
+        // Keyed, so every partition gets records.
+        try (0..<30).map { "k\($0)\tline-\($0)" }.joined(separator: "\n").appending("\n").write(toFile: dir.file("in.txt"), atomically: true, encoding: .utf8)
+        _ = try await CLI.run(["produce", "t", "--parse-key", "--server", server.address], stdinFile: dir.file("in.txt"), in: dir)
+        let sizes = try await CLI.run(["sql", "SELECT count(DISTINCT partition) FROM t", "--format", "csv", "--server", server.address], in: dir)
+        #expect(sizes.stdout.hasSuffix("\n3\n"), "records in all three partitions")
+
+        let consumed = try await CLI.run(
+            ["consume", "t", "--group", "billing", "--from-beginning", "--max-messages", "30", "--timeout-ms", "5000", "--server", server.address], in: dir)
+        #expect(consumed.status == 0, "\(consumed.stderr)")
+        #expect(Set(consumed.stdout.split(separator: "\n").map(String.init)) == Set((0..<30).map { "line-\($0)" }))
+
+        let described = try await CLI.run(["groups", "describe", "billing", "--server", server.address], in: dir)
+        #expect(described.status == 0, "\(described.stderr)")
+        let rows = described.stdout.split(separator: "\n").dropFirst(2).map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(rows.count == 3, "\(described.stdout)")
+        #expect(rows.allSatisfy { $0[4] == "0" }, "LAG 0 everywhere: \(described.stdout)")
+        #expect(rows.map { Int($0[2]) ?? -1 }.reduce(0, +) == 30, "committed offsets add up to every record")
+        let listed = try await CLI.run(["groups", "list", "--server", server.address], in: dir)
+        #expect(listed.stdout.contains("billing"))
+
+        let reset = try await CLI.run(["groups", "reset", "billing", "--topic", "t", "--to-earliest", "--server", server.address], in: dir)
+        #expect(reset.status == 0, "\(reset.stderr)")
+        let replayed = try await CLI.run(
+            ["consume", "t", "--group", "billing", "--max-messages", "30", "--timeout-ms", "5000", "--server", server.address], in: dir)
+        #expect(replayed.stdout.split(separator: "\n").count == 30, "reset --to-earliest replays everything: \(replayed.stderr)")
+
+        let deleted = try await CLI.run(["groups", "delete", "billing", "--server", server.address], in: dir)
+        #expect(deleted.status == 0, "\(deleted.stderr)")
+        let gone = try await CLI.run(["groups", "describe", "billing", "--server", server.address], in: dir)
+        #expect(gone.status != 0 && gone.stderr.hasPrefix("brook: GROUP_ID_NOT_FOUND"))
+        #expect(try await server.stop() == 0)
     }
 }

@@ -363,3 +363,61 @@ struct GroupProtocolTests {
         await server.stop()
     }
 }
+
+struct GroupConsumerFeatureTests {
+    actor Events {
+        var assigned: [[TopicPartition]] = []
+        var revoked: [[TopicPartition]] = []
+        func assign(_ partitions: [TopicPartition]) { assigned.append(partitions) }
+        func revoke(_ partitions: [TopicPartition]) { revoked.append(partitions) }
+    }
+
+    @Test func seekPauseResumeCommitAsyncAndCallbacks() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        try await produce(admin, "t", partitions: 2, perPartition: 10, tag: "a")
+        let events = Events()
+        let consumer = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
+        await consumer.onRebalance(revoked: { await events.revoke($0) }, assigned: { await events.assign($0) })
+        var seen: [TopicPartition: [Int64]] = [:]
+        while seen.values.reduce(0, { $0 + $1.count }) < 20 {
+            for item in try await consumer.poll() { seen[item.partition, default: []].append(item.record.offset) }
+        }
+        #expect(await events.assigned == [[TopicPartition("t", 0), TopicPartition("t", 1)]])
+
+        // Seek back on t:0.
+        try await consumer.seek(TopicPartition("t", 0), to: 5)
+        var again: [Int64] = []
+        while again.count < 5 { again += try await consumer.poll().filter { $0.partition.partition == 0 }.map(\.record.offset) }
+        #expect(again == [5, 6, 7, 8, 9])
+
+        // Pause t:1: its new records wait until it is resumed.
+        try await consumer.pause([TopicPartition("t", 1)])
+        try await produce(admin, "t", partitions: 2, perPartition: 1, tag: "b")
+        var whilePaused: [ConsumedRecord] = []
+        while whilePaused.isEmpty { whilePaused += try await consumer.poll() }
+        #expect(whilePaused.map(\.partition) == [TopicPartition("t", 0)])
+        try await consumer.resume([TopicPartition("t", 1)])
+        var resumed: [ConsumedRecord] = []
+        while resumed.isEmpty { resumed += try await consumer.poll() }
+        #expect(resumed.map(\.partition) == [TopicPartition("t", 1)])
+
+        await consumer.commitAsync()
+        #expect(try await eventually { try await admin.committedOffsets(group: "g").map(\.1) == [11, 11] })
+
+        // A second member makes the first give up (eager) everything, then take one partition back.
+        let other = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
+        let task = run(other, "other", into: Collector())
+        #expect(try await eventually {
+            _ = try await consumer.poll()
+            return await consumer.assignment.count == 1
+        })
+        #expect(await events.revoked.first == [TopicPartition("t", 0), TopicPartition("t", 1)], "eager: everything revoked")
+        #expect(await events.assigned.count == 2)
+        task.cancel()
+        await other.close()
+        await consumer.close()
+        await server.stop()
+    }
+}
