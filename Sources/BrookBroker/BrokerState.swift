@@ -77,47 +77,7 @@ final class BrokerState: Sendable {
     /// `timeout` passes, or the task is cancelled; returns at once if the data is already there.
     /// Costs one suspended continuation and one sleeping timer task while it waits.
     func waitForData(topic: String, partitionID: Int64, index: Int, beyond offset: Int64, timeout: Duration) async {
-        let id = storage.withLock { storage -> UInt64 in
-            storage.nextWaiterID += 1
-            return storage.nextWaiterID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let registered = storage.withLock { storage -> Bool in
-                    guard let partition = storage.topics[topic]?.partitions[safe: index], partition.id == partitionID,
-                        partition.state.nextOffset <= offset
-                    else { return false }
-                    storage.waiters[partitionID, default: [:]][id] = Waiter(continuation: continuation)
-                    return true
-                }
-                guard registered else {
-                    continuation.resume()
-                    return
-                }
-                let timer = Task { [self] in
-                    try? await Task.sleep(for: timeout)
-                    self.expire(partitionID: partitionID, id: id)
-                }
-                let stillWaiting = storage.withLock { storage -> Bool in
-                    guard storage.waiters[partitionID]?[id] != nil else { return false }
-                    storage.waiters[partitionID]![id]!.timer = timer
-                    return true
-                }
-                if !stillWaiting { timer.cancel() }
-            }
-        } onCancel: {
-            expire(partitionID: partitionID, id: id)
-        }
-    }
-
-    /// Resumes one waiter if it is still waiting (timeout or cancellation).
-    private func expire(partitionID: Int64, id: UInt64) {
-        let waiter = storage.withLock { storage -> Waiter? in
-            let waiter = storage.waiters[partitionID]?.removeValue(forKey: id)
-            if storage.waiters[partitionID]?.isEmpty == true { storage.waiters[partitionID] = nil }
-            return waiter
-        }
-        if let waiter { resume([waiter]) }
+        await waitForAny([Watch(topic: topic, index: index, partitionID: partitionID, offset: offset)], timeout: timeout)
     }
 
     // MARK: Waiting on several partitions

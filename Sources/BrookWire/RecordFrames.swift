@@ -25,15 +25,7 @@ public enum RecordFrames {
         buffer.writeBytes(recordWord)
         if let partition = record.partition { buffer.writeOption("partition", Int64(partition)) }
         if let timestamp = record.timestamp { buffer.writeOption("timestamp", timestamp) }
-        writeTail(
-            key: record.key.map { $0.count }, headers: record.headers.map { ($0.key.utf8.count, $0.value.count) },
-            value: record.value.map { $0.count }, into: &buffer)
-        if let key = record.key { buffer.writeItem(key) }
-        for header in record.headers {
-            buffer.writeItem(Array(header.key.utf8))
-            buffer.writeItem(header.value)
-        }
-        if let value = record.value { buffer.writeItem(value) }
+        writeCountsAndItems(key: record.key, headers: record.headers, value: record.value, into: &buffer)
     }
 
     /// A fetched record's frame, from buffers still owned by the store (headers in
@@ -70,15 +62,18 @@ public enum RecordFrames {
         buffer.writeOption("partition", Int64(partition))
         buffer.writeOption("offset", record.offset)
         buffer.writeOption("timestamp", record.timestamp)
-        writeTail(
-            key: record.key.map { $0.count }, headers: record.headers.map { ($0.key.utf8.count, $0.value.count) },
-            value: record.value.map { $0.count }, into: &buffer)
-        if let key = record.key { buffer.writeItem(key) }
-        for header in record.headers {
+        writeCountsAndItems(key: record.key, headers: record.headers, value: record.value, into: &buffer)
+    }
+
+    /// The `key=`, `header=` and `value=` counts ending a RECORD line, then the items.
+    private static func writeCountsAndItems(key: [UInt8]?, headers: [Header], value: [UInt8]?, into buffer: inout ByteBuffer) {
+        writeTail(key: key.map { $0.count }, headers: headers.map { ($0.key.utf8.count, $0.value.count) }, value: value.map { $0.count }, into: &buffer)
+        if let key { buffer.writeItem(key) }
+        for header in headers {
             buffer.writeItem(Array(header.key.utf8))
             buffer.writeItem(header.value)
         }
-        if let value = record.value { buffer.writeItem(value) }
+        if let value { buffer.writeItem(value) }
     }
 
     private static func writeTail(key: Int?, headers: [(Int, Int)], value: Int?, into buffer: inout ByteBuffer) {
