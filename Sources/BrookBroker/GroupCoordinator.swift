@@ -379,7 +379,12 @@ public actor GroupCoordinator {
             let start = partitions.isEmpty ? 0 : member.pollCursor % partitions.count
             for step in 0..<partitions.count where budget > 0 && bytes < maxBytes {
                 let tp = partitions[(start + step) % partitions.count]
-                let position = try await position(of: tp, for: member, in: group)
+                let position: Int64
+                do {
+                    position = try await self.position(of: tp, for: member, in: group)
+                } catch let error as BrookError where error.code == .unknownTopic || error.code == .unknownPartition {
+                    continue  // deleted since the assignment; the rebalance it triggers drops it
+                }
                 // The group may have changed while this actor awaited.
                 guard group.generation == generation, member.assignment.contains(tp), groups[groupID] === group else { break }
                 let fetched: FetchResult
@@ -845,7 +850,9 @@ public actor GroupCoordinator {
                 throw BrookError(.inconsistentGroupProtocol, "'\(name)' is not a built-in strategy (range, roundrobin, sticky); use assignment=leader for custom ones")
             }
         }
-        for topic in request.topics { _ = try broker.state.topic(topic) }
+        // As Kafka: a topic that does not exist (yet, or any more) is a valid subscription with no
+        // partitions; only the name must be one.
+        for topic in request.topics { try TopicName.validate(topic) }
     }
 
     private func existingGroup(_ id: String) throws -> Group {

@@ -123,7 +123,7 @@ public final class BrookClient: Sendable {
     /// "offset=N" or "timestamp=MS"); refused while the group has live members.
     @discardableResult
     public func resetGroup(_ group: String, topic: String, to target: String) async throws -> [(TopicPartition, Int64)] {
-        try Reply.committedOffsets(try await connection.send(.groupReset(group: group, topic: topic, target: target)))
+        try Reply.committedOffsets(try await connection.send(.groupReset(group: group, topic: topic, target: target))).map { ($0.0, $0.1) }
     }
 
     public func deleteGroup(_ group: String) async throws {
@@ -131,7 +131,7 @@ public final class BrookClient: Sendable {
     }
 
     /// A group's committed offsets (next offset to read), optionally for one topic.
-    public func committedOffsets(group: String, topic: String? = nil) async throws -> [(TopicPartition, Int64)] {
+    public func committedOffsets(group: String, topic: String? = nil) async throws -> [(TopicPartition, Int64, metadata: String)] {
         try Reply.committedOffsets(try await connection.send(.offsets(group: group, topic: topic)))
     }
 

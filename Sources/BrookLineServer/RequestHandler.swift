@@ -88,14 +88,14 @@ struct RequestHandler: Sendable {
         case .leave(let group, let member):
             try await groups.leave(group: group, memberID: member)
             Reply.ok(into: &buffer)
-        case .commit(let group, let member, let generation, let offsets):
+        case .commit(let group, let member, let generation, let offsets, let metadata):
             try await groups.commit(
                 group: group, memberID: member, generation: generation,
-                offsets: offsets.map { OffsetCommit(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset) })
+                offsets: offsets.map { OffsetCommit(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset, metadata: metadata) })
             Reply.ok(into: &buffer)
         case .offsets(let group, let topic):
             let offsets = try await broker.committedOffsets(group: group, topic: topic)
-            Reply.committedOffsets(offsets.map { (TopicPartition($0.topic, $0.partition), $0.offset) }, into: &buffer)
+            Reply.committedOffsets(offsets.map { (TopicPartition($0.topic, $0.partition), $0.offset, $0.metadata) }, into: &buffer)
         case .poll(let group, let member, let generation, let maxRecords, let maxBytes, let maxWaitMs):
             let polled = try await groups.poll(
                 group: group, memberID: member, generation: generation, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: .milliseconds(maxWaitMs))
@@ -124,7 +124,7 @@ struct RequestHandler: Sendable {
                 throw BrookError(.invalidRequest, "'\(target)' is not a reset target: earliest, latest, offset=N or timestamp=MS")
             }
             let commits = try await groups.reset(group: group, topic: topic, to: resetTarget)
-            Reply.committedOffsets(commits.map { (TopicPartition($0.topic, $0.partition), $0.offset) }, into: &buffer)
+            Reply.committedOffsets(commits.map { (TopicPartition($0.topic, $0.partition), $0.offset, "") }, into: &buffer)
         case .groupDelete(let group):
             try await groups.delete(group: group)
             Reply.ok(into: &buffer)

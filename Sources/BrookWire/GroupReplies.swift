@@ -33,9 +33,17 @@ extension Reply {
         }
     }
 
-    public static func committedOffsets(_ offsets: [(TopicPartition, Int64)], into buffer: inout ByteBuffer) {
+    /// `OFFSET <topic>:<partition> <offset> [metadata=N]` lines, the metadata as a counted item.
+    public static func committedOffsets(_ offsets: [(TopicPartition, Int64, metadata: String)], into buffer: inout ByteBuffer) {
         block("offsets=\(offsets.count)", into: &buffer) { block in
-            for (partition, offset) in offsets { block.writeLine("OFFSET \(partition.wire) \(offset)") }
+            for (partition, offset, metadata) in offsets {
+                if metadata.isEmpty {
+                    block.writeLine("OFFSET \(partition.wire) \(offset)")
+                } else {
+                    block.writeLine("OFFSET \(partition.wire) \(offset) metadata=\(metadata.utf8.count)")
+                    block.writeItem(Array(metadata.utf8))
+                }
+            }
         }
     }
 
@@ -107,13 +115,14 @@ extension Reply {
         return (records, line.option("rebalancing") == "1")
     }
 
-    public static func committedOffsets(_ frame: Frame) throws -> [(TopicPartition, Int64)] {
+    public static func committedOffsets(_ frame: Frame) throws -> [(TopicPartition, Int64, metadata: String)] {
         try check(frame)
         return try blockFrames(frame).map { inner in
             guard inner.line.words.count == 3, let offset = Int64(inner.line.words[2]) else {
                 throw BrookError(.invalidRequest, "unexpected line in an OFFSETS reply: \(Line.printable(inner.line.text))")
             }
-            return (try GroupRequests.topicPartition(inner.line.words[1]), offset)
+            let metadata = inner.items.first.map { String(decoding: $0.readableBytesView, as: UTF8.self) } ?? ""
+            return (try GroupRequests.topicPartition(inner.line.words[1]), offset, metadata)
         }
     }
 

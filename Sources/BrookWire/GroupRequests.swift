@@ -53,8 +53,8 @@ enum GroupRequests {
             try line.expect(maxWords: 3, options: [], usage: usage)
             return .leave(group: try line.word(1, "a group: \(usage)"), member: try line.word(2, "a member: \(usage)"))
         case "COMMIT":
-            let usage = "COMMIT <group> <member|-> <generation> <topic>:<partition>:<offset>…"
-            try line.expect(maxWords: .max, options: [], usage: usage)
+            let usage = "COMMIT <group> <member|-> <generation> <topic>:<partition>:<offset>… [metadata=N]"
+            try line.expect(maxWords: .max, options: ["metadata"], usage: usage)
             guard line.words.count >= 5 else { throw BrookError(.invalidRequest, "COMMIT needs at least one offset: \(usage)") }
             let member = try line.word(2, "a member: \(usage)")
             return .commit(
@@ -65,7 +65,8 @@ enum GroupRequests {
                         throw BrookError(.invalidRequest, "'\(Line.printable(text))' is not <topic>:<partition>:<offset>")
                     }
                     return CommittedPosition(try topicPartition(String(text[..<colon])), offset)
-                })
+                },
+                metadata: frame.items.first.map { String(decoding: $0.readableBytesView, as: UTF8.self) } ?? "")
         case "OFFSETS":
             try line.expect(maxWords: 3, options: [], usage: "OFFSETS <group> [topic]")
             return .offsets(group: try line.word(1, "a group: OFFSETS <group> [topic]"), topic: line.words.count > 2 ? line.words[2] : nil)
@@ -151,8 +152,11 @@ enum GroupRequests {
             buffer.writeLine("HEARTBEAT \(group) \(member) \(generation)")
         case .leave(let group, let member):
             buffer.writeLine("LEAVE \(group) \(member)")
-        case .commit(let group, let member, let generation, let offsets):
-            buffer.writeLine((["COMMIT", group, member.isEmpty ? "-" : member, "\(generation)"] + offsets.map { "\($0.partition.wire):\($0.offset)" }).joined(separator: " "))
+        case .commit(let group, let member, let generation, let offsets, let metadata):
+            let text = (["COMMIT", group, member.isEmpty ? "-" : member, "\(generation)"] + offsets.map { "\($0.partition.wire):\($0.offset)" }).joined(separator: " ")
+            if metadata.isEmpty { return buffer.writeLine(text) }
+            buffer.writeLine(text + " metadata=\(metadata.utf8.count)")
+            buffer.writeItem(Array(metadata.utf8))
         case .offsets(let group, let topic):
             buffer.writeLine("OFFSETS \(group)" + (topic.map { " \($0)" } ?? ""))
         case .poll(let group, let member, let generation, let maxRecords, let maxBytes, let maxWaitMs):

@@ -84,7 +84,7 @@ public enum Request: Hashable, Sendable {
     case sync(group: String, member: String, generation: Int, assignments: [String: [TopicPartition]]?)
     case heartbeat(group: String, member: String, generation: Int)
     case leave(group: String, member: String)
-    case commit(group: String, member: String, generation: Int, offsets: [CommittedPosition])
+    case commit(group: String, member: String, generation: Int, offsets: [CommittedPosition], metadata: String = "")
     case offsets(group: String, topic: String?)
     case poll(group: String, member: String, generation: Int, maxRecords: Int, maxBytes: Int, maxWaitMs: Int64)
     case seek(group: String, member: String, TopicPartition, offset: Int64)
@@ -292,7 +292,7 @@ public enum Request: Hashable, Sendable {
             names = [group, member] + (assignments.map { Array($0.keys) + $0.values.flatMap { $0.map(\.topic) } } ?? [])
         case .heartbeat(let group, let member, _), .leave(let group, let member), .poll(let group, let member, _, _, _, _):
             names = [group, member]
-        case .commit(let group, let member, _, let offsets):
+        case .commit(let group, let member, _, let offsets, _):
             names = [group, member.isEmpty ? "-" : member] + offsets.map(\.partition.topic)
         case .offsets(let group, let topic):
             names = [group] + (topic.map { [$0] } ?? [])

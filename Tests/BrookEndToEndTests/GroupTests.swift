@@ -421,3 +421,68 @@ struct GroupConsumerFeatureTests {
         await server.stop()
     }
 }
+
+struct GroupEdgeTests {
+    @Test func aDroppedConnectionIsALeaveForADynamicMember() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        let leaving = try await BrookConnection.connect(to: server.address)
+        var options = JoinOptions(group: "g", topics: ["t"])
+        options.sessionTimeoutMs = 60_000
+        _ = try Reply.joined(try await leaving.send(.join(options)))
+        // The stayer's JOIN waits for the first member to rejoin (up to its 60 s rebalance timeout);
+        // the first member's connection drops instead, which is a leave: the group goes on at once.
+        let stayer = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
+        let task = run(stayer, "stayer", into: Collector())
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await stayer.assignment.isEmpty, "still waiting for the first member")
+        await leaving.close()
+        #expect(try await eventually(5) { await stayer.assignment.count == 2 }, "long before the 60 s session and rebalance timeouts")
+        task.cancel()
+        await stayer.close()
+        await server.stop()
+    }
+
+    @Test func resetAndDeleteAreRefusedWhileMembersLive() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t")
+        let member = try await BrookConnection.connect(to: server.address)
+        _ = try Reply.joined(try await member.send(.join(JoinOptions(group: "g", topics: ["t"]))))
+        await expectBrookError(.nonEmptyGroup) { try await admin.resetGroup("g", topic: "t", to: "earliest") }
+        await expectBrookError(.nonEmptyGroup) { try await admin.deleteGroup("g") }
+        await expectBrookError(.groupIDNotFound) { try await admin.deleteGroup("nobody") }
+        await member.close()
+        #expect(try await eventually(5) { (try? await admin.resetGroup("g", topic: "t", to: "latest")) != nil })
+        await server.stop()
+    }
+
+    @Test func commitMetadataRoundTrips() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        try Reply.check(try await admin.connection.send(.commit(
+            group: "tools", member: "", generation: -1,
+            offsets: [CommittedPosition(TopicPartition("t", 0), 3), CommittedPosition(TopicPartition("t", 1), 4)], metadata: "batch 7 done")))
+        let offsets = try await admin.committedOffsets(group: "tools")
+        #expect(offsets.map(\.1) == [3, 4])
+        #expect(offsets.map(\.metadata) == ["batch 7 done", "batch 7 done"])
+        await server.stop()
+    }
+
+    @Test func deletingASubscribedTopicRebalancesAndMembersStay() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("a", partitions: 2)
+        try await admin.createTopic("b", partitions: 2)
+        let consumer = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["a", "b"]))
+        let task = run(consumer, "c", into: Collector())
+        #expect(try await eventually(5) { await consumer.assignment.count == 4 })
+        try await admin.deleteTopic("b")
+        #expect(try await eventually(5) { await consumer.assignment == [TopicPartition("a", 0), TopicPartition("a", 1)] })
+        task.cancel()
+        await consumer.close()
+        await server.stop()
+    }
+}
