@@ -194,9 +194,3 @@ final class BrokerState: Sendable {
         }
     }
 }
-
-extension Array {
-    subscript(safe index: Int) -> Element? {
-        indices.contains(index) ? self[index] : nil
-    }
-}

@@ -64,6 +64,12 @@ public struct BrookError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let groupMaxSizeReached = Code(rawValue: "GROUP_MAX_SIZE_REACHED")
         /// No committed offset and `auto.offset.reset=none`.
         public static let noOffset = Code(rawValue: "NO_OFFSET")
+        /// A producer's sequence number skips ahead: a batch before it was lost.
+        public static let outOfOrderSequenceNumber = Code(rawValue: "OUT_OF_ORDER_SEQUENCE_NUMBER")
+        /// A producer epoch older than the current one: a newer instance of the producer fenced it.
+        public static let producerFenced = Code(rawValue: "PRODUCER_FENCED")
+        /// The producer id is not one the broker issued.
+        public static let unknownProducerID = Code(rawValue: "UNKNOWN_PRODUCER_ID")
         /// The broker is shutting down or closed.
         public static let brokerNotAvailable = Code(rawValue: "BROKER_NOT_AVAILABLE")
         /// Something unexpected failed inside the broker.

@@ -42,6 +42,8 @@ public struct ProducerRecord: Hashable, Sendable {
     public var timestamp: Int64?
     /// An explicit partition; `nil` lets the partitioner choose.
     public var partition: Int?
+    /// For an idempotent producer: this record's sequence number in its partition.
+    public var sequence: Int32?
 
     public init(
         key: [UInt8]? = nil,

@@ -24,6 +24,15 @@ public final class LogWriter {
 
     /// Staged counters of the open transaction, by partition id; published on commit.
     private var staged: [Int64: (topic: String, index: Int, state: PartitionState)] = [:]
+    /// Producer sequence state read so far, and what the open transaction changes.
+    private var sequences: [SequenceKey: SequenceState] = [:]
+    private var stagedSequences: [SequenceKey: SequenceState] = [:]
+    private var producerEpochs: [Int64: Int32] = [:]
+
+    struct SequenceKey: Hashable {
+        var producer: Int64
+        var partition: Int64
+    }
     private var stagedCommits = 0
     private var durableMode: Bool?
     private let walCounter = WALCounter()
@@ -218,6 +227,7 @@ public final class LogWriter {
             for partition in topic.partitions {
                 try db.execute(LogNames.dropTable(partition.id))
             }
+            try db.execute("DELETE FROM __brook_producer_sequences WHERE partition_id IN (SELECT id FROM __brook_partitions WHERE topic_id = \(topic.id))")
             try db.execute("DELETE FROM __brook_partitions WHERE topic_id = \(topic.id)")
             try db.execute("DELETE FROM __brook_topics WHERE id = \(topic.id)")
             let offsets = try db.cached("DELETE FROM __brook_committed_offsets WHERE topic = ?")
@@ -225,6 +235,8 @@ public final class LogWriter {
             try offsets.run()
         } publish: { _ in
             topics[name] = nil
+            let dropped = Set(topic.partitions.map(\.id))
+            sequences = sequences.filter { !dropped.contains($0.key.partition) }
             for partition in topic.partitions {
                 db.evictStatements(containing: "\"\(LogNames.table(partition.id))\"")
             }
@@ -274,6 +286,7 @@ public final class LogWriter {
         }
         try db.execute("BEGIN IMMEDIATE")
         staged.removeAll(keepingCapacity: true)
+        stagedSequences.removeAll(keepingCapacity: true)
         stagedCommits = 0
     }
 
@@ -335,6 +348,116 @@ public final class LogWriter {
         return base
     }
 
+    // MARK: Idempotent producers
+
+    /// Issues a producer id (epoch 0), or, for a known `clientKey`, the same id with the next
+    /// epoch — which fences every older instance of that producer.
+    public func initProducer(clientKey: String?, now: Int64 = WallClock.nowMillis()) throws(BrookError) -> ProducerIdentity {
+        do {
+            return try db.transaction {
+                if let clientKey {
+                    let find = try db.cached("SELECT producer_id, epoch FROM __brook_producers WHERE client_key = ?")
+                    try find.bind(clientKey, at: 1)
+                    let existing: (Int64, Int32)? = try find.step() ? (find.int64(0), Int32(truncatingIfNeeded: find.int64(1))) : nil
+                    find.reset()
+                    if let (id, epoch) = existing {
+                        guard epoch < Int32.max else {
+                            throw BrookError(.invalidRequest, "producer '\(clientKey)' has used every epoch")
+                        }
+                        let bump = try db.cached("UPDATE __brook_producers SET epoch = ?, updated_ms = ? WHERE producer_id = ?")
+                        try bump.bind(Int64(epoch + 1), at: 1)
+                        try bump.bind(now, at: 2)
+                        try bump.bind(id, at: 3)
+                        try bump.run()
+                        producerEpochs[id] = epoch + 1
+                        return ProducerIdentity(id: id, epoch: epoch + 1)
+                    }
+                }
+                let insert = try db.cached("INSERT INTO __brook_producers (epoch, client_key, updated_ms) VALUES (0, ?, ?)")
+                if let clientKey { try insert.bind(clientKey, at: 1) } else { try insert.bindNull(at: 1) }
+                try insert.bind(now, at: 2)
+                try insert.run()
+                let id = sqlite3_last_insert_rowid(db.handle)
+                producerEpochs[id] = 0
+                return ProducerIdentity(id: id, epoch: 0)
+            }
+        } catch let error as BrookError {
+            throw error
+        } catch let error as SQLiteError {
+            throw BrookError(error, while: "issuing a producer id")
+        } catch {
+            throw BrookError(.unknownServerError, "issuing a producer id: \(error)")
+        }
+    }
+
+    /// Checks an idempotent producer's batch for one partition against what was written: append,
+    /// or a retry of a recent batch (with its original base offset). Writes nothing.
+    /// - Throws: `PRODUCER_FENCED`, `OUT_OF_ORDER_SEQUENCE_NUMBER`, `UNKNOWN_PRODUCER_ID`, or the
+    ///   checks of ``validateAppend(topic:topicID:partition:records:)``.
+    public func checkSequence(_ producer: ProducerIdentity, topic name: String, partition index: Int, records: [ProducerRecord]) throws -> SequenceVerdict {
+        guard let topic = topics[name] else { throw BrookError.unknownTopic(name) }
+        let partition = try topic.partition(index)
+        guard let first = records.first?.sequence, let last = records.last?.sequence else {
+            throw BrookError(.invalidRequest, "an idempotent produce to \(name)-\(index) must give every record a sequence number")
+        }
+        for (step, record) in records.enumerated() where record.sequence != first &+ Int32(truncatingIfNeeded: step) {
+            throw BrookError(.outOfOrderSequenceNumber, "sequence numbers in a batch to \(name)-\(index) must be consecutive; record \(step) has \(record.sequence.map(String.init) ?? "none")")
+        }
+        let current = try producerEpoch(producer.id)
+        if producer.epoch < current {
+            throw BrookError(.producerFenced, "producer \(producer.id) epoch \(producer.epoch) was fenced by epoch \(current)")
+        }
+        if producer.epoch > current {
+            throw BrookError(.unknownProducerID, "producer \(producer.id) has no epoch \(producer.epoch); initialise it again")
+        }
+        let key = SequenceKey(producer: producer.id, partition: partition.id)
+        guard let state = try sequenceState(key) else {
+            guard first == 0 else {
+                throw BrookError(.outOfOrderSequenceNumber, "producer \(producer.id) must start \(name)-\(index) at sequence 0, not \(first)")
+            }
+            return .append
+        }
+        return try state.verdict(epoch: producer.epoch, first: first, last: last, partition: "\(name)-\(index)")
+    }
+
+    /// Notes an appended idempotent batch, inside the open transaction.
+    public func recordSequence(_ producer: ProducerIdentity, topic name: String, partition index: Int, records: [ProducerRecord], baseOffset: Int64) throws {
+        guard let partition = topics[name]?.partitions[safe: index], let first = records.first?.sequence, let last = records.last?.sequence else { return }
+        let key = SequenceKey(producer: producer.id, partition: partition.id)
+        var state = try sequenceState(key) ?? SequenceState(epoch: producer.epoch, lastSequence: -1, recent: [])
+        state.record(epoch: producer.epoch, first: first, last: last, baseOffset: baseOffset)
+        stagedSequences[key] = state
+    }
+
+    private func producerEpoch(_ id: Int64) throws -> Int32 {
+        if let epoch = producerEpochs[id] { return epoch }
+        let statement = try db.cached("SELECT epoch FROM __brook_producers WHERE producer_id = ?")
+        defer { statement.reset() }
+        try statement.bind(id, at: 1)
+        guard try statement.step() else {
+            throw BrookError(.unknownProducerID, "producer id \(id) was not issued by this broker; initialise the producer")
+        }
+        let epoch = Int32(truncatingIfNeeded: statement.int64(0))
+        producerEpochs[id] = epoch
+        return epoch
+    }
+
+    private func sequenceState(_ key: SequenceKey) throws -> SequenceState? {
+        if let staged = stagedSequences[key] { return staged }
+        if let known = sequences[key] { return known }
+        let statement = try db.cached(
+            "SELECT epoch, last_sequence, recent FROM __brook_producer_sequences WHERE producer_id = ? AND partition_id = ?")
+        defer { statement.reset() }
+        try statement.bind(key.producer, at: 1)
+        try statement.bind(key.partition, at: 2)
+        guard try statement.step() else { return nil }
+        let state = SequenceState(
+            epoch: Int32(truncatingIfNeeded: statement.int64(0)), lastSequence: Int32(truncatingIfNeeded: statement.int64(1)),
+            recent: SequenceState.decodeRecent(statement.string(2) ?? ""))
+        sequences[key] = state
+        return state
+    }
+
     /// Records a group's next offset to read for a partition, inside the open transaction.
     public func commitOffset(group: String, topic: String, partition: Int, offset: Int64, metadata: String, now: Int64) throws {
         precondition(db.isInTransaction, "commitOffset runs inside begin()/commit()")
@@ -373,6 +496,21 @@ public final class LogWriter {
                 try updates.bind(id, at: 3)
                 try updates.run()
             }
+            if !stagedSequences.isEmpty {
+                let upsert = try db.cached("""
+                    INSERT INTO __brook_producer_sequences (producer_id, partition_id, epoch, last_sequence, recent) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (producer_id, partition_id) DO UPDATE SET
+                        epoch = excluded.epoch, last_sequence = excluded.last_sequence, recent = excluded.recent
+                    """)
+                for (key, state) in stagedSequences {
+                    try upsert.bind(key.producer, at: 1)
+                    try upsert.bind(key.partition, at: 2)
+                    try upsert.bind(Int64(state.epoch), at: 3)
+                    try upsert.bind(Int64(state.lastSequence), at: 4)
+                    try upsert.bind(state.encodedRecent, at: 5)
+                    try upsert.run()
+                }
+            }
             try db.execute("COMMIT")
         } catch {
             rollback()
@@ -385,6 +523,8 @@ public final class LogWriter {
             changes.append(PartitionChange(topic: entry.topic, partition: entry.index, partitionID: id, state: entry.state))
         }
         staged.removeAll(keepingCapacity: true)
+        sequences.merge(stagedSequences) { _, new in new }
+        stagedSequences.removeAll(keepingCapacity: true)
         return changes
     }
 
@@ -392,6 +532,7 @@ public final class LogWriter {
     public func rollback() {
         db.rollback()
         staged.removeAll(keepingCapacity: true)
+        stagedSequences.removeAll(keepingCapacity: true)
         stagedCommits = 0
     }
 
