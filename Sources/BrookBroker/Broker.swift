@@ -258,14 +258,28 @@ public final class Broker: Sendable {
     /// - Returns: each record's partition and offset, in request order (offsets -1 for
     ///   ``Acks/noAck``).
     @discardableResult
-    public func produce(topic name: String, records: [ProducerRecord], acks: Acks = .leader) async throws -> [RecordPosition] {
-        try await submitProduce(topic: name, records: records, acks: acks).positions()
+    public func produce(topic name: String, records: [ProducerRecord], acks: Acks = .leader, producer: ProducerIdentity? = nil) async throws -> [RecordPosition] {
+        try await submitProduce(topic: name, records: records, acks: acks, producer: producer).positions()
+    }
+
+    /// Issues an idempotent producer's id and epoch. With a `clientKey` already known, the same
+    /// id comes back with the next epoch, fencing older instances (`PRODUCER_FENCED`).
+    public func initProducer(clientKey: String? = nil) async throws -> ProducerIdentity {
+        try checkOpen()
+        if let clientKey, clientKey.isEmpty || clientKey.utf8.count > 255 {
+            throw BrookError(.invalidRequest, "producer key of \(clientKey.utf8.count) bytes is invalid: use 1 to 255 bytes")
+        }
+        return try await writer.perform(.exclusive) { log in try log.initProducer(clientKey: clientKey) }
     }
 
     /// Validates a produce request and queues it for the writer before returning, so requests
     /// submitted one after another are committed in that order (a connection's pipelined
     /// produces keep their order). Await the ticket for the offsets.
-    public func submitProduce(topic name: String, records: [ProducerRecord], acks: Acks = .leader) throws -> ProduceTicket {
+    ///
+    /// With a `producer` (an idempotent producer), every record carries its sequence number in its
+    /// partition: a retried batch returns its original offsets without being written again, a gap
+    /// is `OUT_OF_ORDER_SEQUENCE_NUMBER`, and an older epoch is `PRODUCER_FENCED`.
+    public func submitProduce(topic name: String, records: [ProducerRecord], acks: Acks = .leader, producer: ProducerIdentity? = nil) throws -> ProduceTicket {
         try checkOpen()
         let plan = try planProduce(topic: name, records: records)
         let promise = Promise<[RecordPosition]>()
@@ -276,11 +290,21 @@ public final class Broker: Sendable {
             run: { log in
                 let now = WallClock.nowMillis()
                 // Refuse before writing anything, so a group's other requests are unaffected.
+                var verdicts: [SequenceVerdict] = []
                 for batch in plan.batches {
                     try log.validateAppend(topic: name, topicID: plan.topicID, partition: batch.partition, records: batch.records)
+                    if let producer {
+                        verdicts.append(try log.checkSequence(producer, topic: name, partition: batch.partition, records: batch.records))
+                    }
                 }
-                bases.value = try plan.batches.map { batch in
-                    try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
+                bases.value = try plan.batches.enumerated().map { index, batch in
+                    if let producer {
+                        if case .duplicate(let base) = verdicts[index] { return base }
+                        let base = try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
+                        try log.recordSequence(producer, topic: name, partition: batch.partition, records: batch.records, baseOffset: base)
+                        return base
+                    }
+                    return try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
                 }
             },
             finish: { error in
