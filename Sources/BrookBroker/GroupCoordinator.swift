@@ -394,6 +394,8 @@ public actor GroupCoordinator {
                     // Retention passed the position: the next round resets it per auto.offset.reset.
                     if member.positions[tp] == position { member.positions[tp] = nil }
                     continue
+                } catch let error as BrookError where error.code == .unknownTopic || error.code == .unknownPartition {
+                    continue  // deleted during the fetch; the rebalance it triggers drops it
                 }
                 guard group.generation == generation, member.assignment.contains(tp), member.positions[tp] == position else { continue }
                 if fetched.records.isEmpty {
