@@ -88,9 +88,9 @@ public final class BrookClient: Sendable {
 
     /// Queues a PRODUCE for writing before returning (so batches submitted in turn are committed
     /// in turn) and returns its pending acknowledgement.
-    public func submitProduce(topic: String, records: [ProducerRecord], acks: Acks = .leader) -> PendingProduce {
+    public func submitProduce(topic: String, records: [ProducerRecord], acks: Acks = .leader, producer: ProducerIdentity? = nil) -> PendingProduce {
         PendingProduce(
-            reply: connection.submit(.produce(topic: topic, acks: acks, records: records)), acks: acks,
+            reply: connection.submit(.produce(topic: topic, acks: acks, records: records, producer: producer)), acks: acks,
             partitions: records.map { $0.partition ?? -1 })
     }
 

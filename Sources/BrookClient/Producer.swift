@@ -11,8 +11,17 @@ public struct ProducerConfiguration: Sendable {
     public var batchBytes = 1_048_576
     /// `linger.ms`: how long a partial batch waits for more records.
     public var lingerMs = 5
-    /// Batches sent but not yet answered, before ``Producer/send(_:)`` waits.
-    public var maxInFlightBatches = 16
+    /// `max.in.flight.requests.per.connection`: batches sent but not yet answered.
+    public var maxInFlightBatches = 5
+    /// `enable.idempotence`: number records per partition so that retries never duplicate them.
+    public var enableIdempotence = true
+    /// A stable identity for the idempotent producer: a new instance with the same key fences
+    /// the old one (`PRODUCER_FENCED`). nil: a fresh producer id.
+    public var producerKey: String?
+    /// `delivery.timeout.ms`: how long a batch may be retried after a lost connection.
+    public var deliveryTimeoutMs: Int64 = 120_000
+    /// `retry.backoff.ms`.
+    public var retryBackoffMs: Int64 = 100
 
     public init() {}
 }
@@ -22,26 +31,60 @@ public struct ProducerConfiguration: Sendable {
 /// `toPositive(murmur2(key)) % partitions`; unkeyed records stick to one partition per batch,
 /// moving round robin from batch to batch. Records are sent in batches of up to `batchRecords`
 /// or after `lingerMs`, several batches in flight on the pipelined connection.
+///
+/// With idempotence (the default) the broker de-duplicates retries, so a connection lost mid-way
+/// (a broker restart) is survived: unacknowledged batches are sent again, in order, once a new
+/// connection is up, and each record is written exactly once.
 public actor Producer {
-    public let client: BrookClient
+    public private(set) var client: BrookClient
     public let topic: String
     public let configuration: ProducerConfiguration
+    public private(set) var identity: ProducerIdentity?
+    private let address: ServerAddress
     private var partitionCount: Int
+    private var maxMessageBytes: Int
     private var stickyPartition: Int
-    private var pending: [(record: ProducerRecord, continuation: CheckedContinuation<RecordPosition, Error>?)] = []
+    private var nextSequence: [Int: Int32] = [:]
+    private var pending: [Entry] = []
     private var pendingBytes = 0
     private var lingerTask: Task<Void, Never>?
-    private var inFlight = 0
-    private var inFlightWaiters: [CheckedContinuation<Void, Never>] = []
+    private var inFlight: [Batch] = []
+    private var draining: Task<Void, Never>?
+    private var roomWaiters: [CheckedContinuation<Void, Never>] = []
+    private var failure: Error?
 
-    /// Looks the topic's partition count up and returns a producer for it.
+    struct Entry {
+        var record: ProducerRecord
+        var continuation: CheckedContinuation<RecordPosition, Error>?
+    }
+
+    struct Batch {
+        var entries: [Entry]
+        var reply: PendingProduce
+        let started: ContinuousClock.Instant
+    }
+
+    /// Looks the topic up (and, with idempotence, obtains a producer id) and returns a producer.
     public init(client: BrookClient, topic: String, configuration: ProducerConfiguration = ProducerConfiguration()) async throws {
         self.client = client
         self.topic = topic
         self.configuration = configuration
+        address = client.connection.address
         let description = try await client.describeTopic(topic)
         partitionCount = description.partitionCount
+        maxMessageBytes = description.config.maxMessageBytes
         stickyPartition = Int.random(in: 0..<max(1, description.partitionCount))
+        if configuration.enableIdempotence {
+            identity = try await Self.initProducer(client, key: configuration.producerKey)
+        }
+    }
+
+    private static func initProducer(_ client: BrookClient, key: String?) async throws -> ProducerIdentity {
+        let line = try Reply.check(try await client.connection.send(.initProducer(key: key)))
+        guard let id = try line.int("producer"), let epoch = try line.int("epoch") else {
+            throw BrookError(.invalidRequest, "INITPRODUCER reply lacks producer= or epoch=")
+        }
+        return ProducerIdentity(id: id, epoch: Int32(epoch))
     }
 
     /// The partition a record goes to.
@@ -66,22 +109,21 @@ public actor Producer {
         enqueue(record, nil)
     }
 
-    private func waitForRoom() async {
-        while inFlight >= configuration.maxInFlightBatches {
-            await withCheckedContinuation { inFlightWaiters.append($0) }
-        }
-    }
-
     /// Sends what is queued and waits until every batch sent so far is answered.
     public func flush() async throws {
         sendBatch()
-        while inFlight > 0 {
-            await withCheckedContinuation { inFlightWaiters.append($0) }
+        while let draining { await draining.value }
+        if let failure {
+            self.failure = nil
+            throw failure
         }
-        if let failure { throw failure }
     }
 
-    private var failure: Error?
+    private func waitForRoom() async {
+        while inFlight.count >= configuration.maxInFlightBatches {
+            await withCheckedContinuation { roomWaiters.append($0) }
+        }
+    }
 
     private func enqueue(_ record: ProducerRecord, _ continuation: CheckedContinuation<RecordPosition, Error>?) {
         var record = record
@@ -90,7 +132,12 @@ public actor Producer {
             continuation?.resume(throwing: BrookError(.unknownPartition, "partition \(record.partition!) of topic '\(topic)' does not exist: it has partitions 0 to \(partitionCount - 1)"))
             return
         }
-        pending.append((record, continuation))
+        // Refused here, before it takes a sequence number: a refusal at the broker would leave a gap.
+        guard record.size <= maxMessageBytes else {
+            continuation?.resume(throwing: BrookError(.messageTooLarge, "record of \(record.size) bytes exceeds max.message.bytes \(maxMessageBytes) of topic '\(topic)'"))
+            return
+        }
+        pending.append(Entry(record: record, continuation: continuation))
         pendingBytes += record.size + 64
         if pending.count >= configuration.batchRecords || pendingBytes >= configuration.batchBytes {
             sendBatch()
@@ -112,29 +159,90 @@ public actor Producer {
         lingerTask?.cancel()
         lingerTask = nil
         guard !pending.isEmpty else { return }
-        let batch = pending
+        var entries = pending
         pending = []
         pendingBytes = 0
         // The next batch's unkeyed records go to the next partition.
         stickyPartition = (stickyPartition + 1) % partitionCount
-        inFlight += 1
-        // Written now, in order; only the acknowledgement is awaited in a task.
-        let pending = client.submitProduce(topic: topic, records: batch.map(\.record), acks: configuration.acks)
-        Task { await self.deliver(batch, pending) }
+        if identity != nil {
+            for index in entries.indices {
+                let partition = entries[index].record.partition!
+                let sequence = nextSequence[partition, default: 0]
+                entries[index].record.sequence = sequence
+                nextSequence[partition] = sequence &+ 1
+            }
+        }
+        // Written now, in order; the acknowledgements are awaited in order by one loop.
+        inFlight.append(Batch(entries: entries, reply: submit(entries), started: .now))
+        if draining == nil {
+            draining = Task { await self.drain() }
+        }
     }
 
-    private func deliver(_ batch: [(record: ProducerRecord, continuation: CheckedContinuation<RecordPosition, Error>?)], _ pending: PendingProduce) async {
-        do {
-            let positions = try await pending.positions()
-            for (entry, position) in zip(batch, positions) { entry.continuation?.resume(returning: position) }
-        } catch {
-            failure = failure ?? error
-            for entry in batch { entry.continuation?.resume(throwing: error) }
+    private func submit(_ entries: [Entry]) -> PendingProduce {
+        client.submitProduce(topic: topic, records: entries.map(\.record), acks: configuration.acks, producer: identity)
+    }
+
+    /// Completes batches in the order they were sent, recovering from lost connections.
+    private func drain() async {
+        while let batch = inFlight.first {
+            do {
+                let positions = try await batch.reply.positions()
+                for (entry, position) in zip(batch.entries, positions) { entry.continuation?.resume(returning: position) }
+                inFlight.removeFirst()
+            } catch let error as BrookError where error.code == .brokerNotAvailable && identity != nil {
+                // Lost connection: every unacknowledged batch goes again, in order, on a new one.
+                if !(await reconnect(deadline: batch.started + .milliseconds(configuration.deliveryTimeoutMs))) {
+                    failAll(error)
+                }
+            } catch {
+                failure = failure ?? error
+                inFlight.removeFirst()
+                for entry in batch.entries { entry.continuation?.resume(throwing: error) }
+                if identity != nil, !inFlight.isEmpty {
+                    // The failed batch leaves a gap in its partitions' sequences: start a new epoch
+                    // and number the rest again.
+                    await restartSequences()
+                }
+            }
+            let waiters = roomWaiters
+            roomWaiters = []
+            for waiter in waiters { waiter.resume() }
         }
-        inFlight -= 1
-        let waiters = inFlightWaiters
-        inFlightWaiters = []
-        for waiter in waiters { waiter.resume() }
+        draining = nil
+    }
+
+    private func reconnect(deadline: ContinuousClock.Instant) async -> Bool {
+        while ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
+            guard let fresh = try? await BrookClient.connect(to: address) else { continue }
+            await client.close()
+            client = fresh
+            for index in inFlight.indices { inFlight[index].reply = submit(inFlight[index].entries) }
+            return true
+        }
+        return false
+    }
+
+    private func restartSequences() async {
+        guard let fresh = try? await Self.initProducer(client, key: configuration.producerKey) else { return }
+        identity = fresh
+        nextSequence = [:]
+        for index in inFlight.indices {
+            for entry in inFlight[index].entries.indices {
+                let partition = inFlight[index].entries[entry].record.partition!
+                let sequence = nextSequence[partition, default: 0]
+                inFlight[index].entries[entry].record.sequence = sequence
+                nextSequence[partition] = sequence &+ 1
+            }
+            inFlight[index].reply = submit(inFlight[index].entries)
+        }
+    }
+
+    private func failAll(_ error: Error) {
+        failure = failure ?? error
+        for batch in inFlight { for entry in batch.entries { entry.continuation?.resume(throwing: error) } }
+        inFlight = []
     }
 }
 

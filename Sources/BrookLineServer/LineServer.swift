@@ -222,11 +222,11 @@ final class Connection: Sendable {
             return (.now(ByteBuffer(string: "OK BYE\r\n")), true)
         case .ping(let word):
             return (.now(ByteBuffer(string: word.map { "OK PONG \($0)\r\n" } ?? "OK PONG\r\n")), false)
-        case .produce(let topic, let acks, let records):
+        case .produce(let topic, let acks, let records, let producer):
             // Queued to the writer now, so this connection's produces commit in order.
             let ticket: ProduceTicket
             do {
-                ticket = try server.broker.submitProduce(topic: topic, records: records, acks: acks)
+                ticket = try server.broker.submitProduce(topic: topic, records: records, acks: acks, producer: producer)
             } catch {
                 if acks == .noAck {
                     server.logger.debug("acks=0 produce refused", metadata: ["peer": "\(peer)", "error": "\(error)"])

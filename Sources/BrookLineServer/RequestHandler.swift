@@ -53,6 +53,9 @@ struct RequestHandler: Sendable {
             Reply.rows(try await broker.query(statement), into: &buffer)
         case .backup:
             return try await backup()
+        case .initProducer(let key):
+            let producer = try await broker.initProducer(clientKey: key)
+            Reply.ok("producer=\(producer.id) epoch=\(producer.epoch)", into: &buffer)
         case .ping, .produce, .quit:
             preconditionFailure("answered by the connection")
         default:

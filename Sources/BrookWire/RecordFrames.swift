@@ -8,6 +8,7 @@ public struct RecordFields {
     public var offset: Int64?
     public var timestamp: Int64?
     public var partition: Int64?
+    public var sequence: Int64?
     public var key: ByteBuffer?
     public var headers: [(key: ByteBuffer, value: ByteBuffer)] = []
     public var value: ByteBuffer?
@@ -25,6 +26,7 @@ public enum RecordFrames {
         buffer.writeBytes(recordWord)
         if let partition = record.partition { buffer.writeOption("partition", Int64(partition)) }
         if let timestamp = record.timestamp { buffer.writeOption("timestamp", timestamp) }
+        if let sequence = record.sequence { buffer.writeOption("sequence", Int64(sequence)) }
         writeCountsAndItems(key: record.key, headers: record.headers, value: record.value, into: &buffer)
     }
 
@@ -167,6 +169,7 @@ public enum RecordFrames {
             case 9 where name.elementsEqual("timestamp".utf8): fields.timestamp = try number()
             case 9 where name.elementsEqual("partition".utf8): fields.partition = try number()
             case 5 where name.elementsEqual("topic".utf8): fields.topic = String(decoding: value, as: UTF8.self)
+            case 8 where name.elementsEqual("sequence".utf8): fields.sequence = try number()
             case 6 where name.elementsEqual("header".utf8):
                 guard let colon = value.firstIndex(of: UInt8(ascii: ":")),
                     let keySize = parseDecimal(UnsafeRawBufferPointer(rebasing: value[0..<colon])),
@@ -225,9 +228,16 @@ public enum RecordFrames {
             }
             partition = Int(requested)
         }
-        return ProducerRecord(
+        var record = ProducerRecord(
             key: fields.key.map { Array($0.readableBytesView) }, value: fields.value.map { Array($0.readableBytesView) },
             headers: headers, timestamp: fields.timestamp, partition: partition)
+        if let sequence = fields.sequence {
+            guard sequence >= 0, sequence <= Int64(Int32.max) else {
+                throw BrookError(.invalidRequest, "sequence \(sequence) is invalid: use 0 to \(Int32.max)")
+            }
+            record.sequence = Int32(sequence)
+        }
+        return record
     }
 
     /// A fetched record from a frame of a FETCH reply.

@@ -73,7 +73,8 @@ public enum Request: Hashable, Sendable {
     case topicAlter(String, TopicSettings)
     case topicDelete(String)
     case metadata([String])
-    case produce(topic: String, acks: Acks, records: [ProducerRecord])
+    case produce(topic: String, acks: Acks, records: [ProducerRecord], producer: ProducerIdentity? = nil)
+    case initProducer(key: String?)
     case fetch(topic: String, partition: Int, offset: Int64, maxRecords: Int, maxBytes: Int, maxWaitMs: Int64)
     case listOffsets(topic: String, partition: Int, OffsetSpec)
     case sql(String)
@@ -99,7 +100,7 @@ public enum Request: Hashable, Sendable {
 
     /// Whether the server answers this request (PRODUCE with acks=0 gets no reply).
     public var expectsReply: Bool {
-        if case .produce(_, .noAck, _) = self { return false }
+        if case .produce(_, .noAck, _, _) = self { return false }
         return true
     }
 
@@ -157,6 +158,9 @@ public enum Request: Hashable, Sendable {
         case "BACKUP":
             try line.expect(maxWords: 1, options: [], usage: "BACKUP")
             return .backup
+        case "INITPRODUCER":
+            try line.expect(maxWords: 1, options: ["id"], usage: "INITPRODUCER [id=KEY]")
+            return .initProducer(key: line.option("id"))
         case "QUIT":
             return .quit
         case "JOIN", "SYNC", "HEARTBEAT", "LEAVE", "COMMIT", "OFFSETS", "POLL", "SEEK", "PAUSE", "RESUME", "GROUP":
@@ -216,8 +220,12 @@ public enum Request: Hashable, Sendable {
             }
             acks = parsed
         }
+        var producer: ProducerIdentity?
+        if let id = try line.int("producer", in: 0...Int64.max) {
+            producer = ProducerIdentity(id: id, epoch: Int32(try line.int("epoch", in: 0...Int64(Int32.max)) ?? 0))
+        }
         if let count = try line.int("records", in: 0...Int64.max) {
-            try line.expect(maxWords: 2, options: ["records", "bytes", "acks"], usage: usage)
+            try line.expect(maxWords: 2, options: ["records", "bytes", "acks", "producer", "epoch"], usage: usage)
             if count > Int64(limits.maxBatchRecords) {
                 throw BrookError(.recordListTooLarge, "batch of \(count) records exceeds max_batch_records \(limits.maxBatchRecords)")
             }
@@ -235,13 +243,14 @@ public enum Request: Hashable, Sendable {
             if records.count != count {
                 throw BrookError(.invalidRequest, "the block holds \(records.count) records, not records=\(count)")
             }
-            return .produce(topic: topic, acks: acks, records: records)
+            return .produce(topic: topic, acks: acks, records: records, producer: producer)
         }
-        try line.expect(maxWords: 2, options: ["acks", "partition", "timestamp", "key", "header", "value"], usage: usage)
+        try line.expect(maxWords: 2, options: ["acks", "partition", "timestamp", "key", "header", "value", "producer", "epoch", "sequence"], usage: usage)
         // The single-record form: the items follow in token order.
         var fields = RecordFields()
         fields.partition = try line.int("partition")
         fields.timestamp = try line.int("timestamp")
+        fields.sequence = try line.int("sequence", in: 0...Int64(Int32.max))
         var items = frame.items.makeIterator()
         for option in line.options {
             switch option.name {
@@ -252,7 +261,7 @@ public enum Request: Hashable, Sendable {
             default: continue
             }
         }
-        return .produce(topic: topic, acks: acks, records: [try RecordFrames.producerRecord(fields)])
+        return .produce(topic: topic, acks: acks, records: [try RecordFrames.producerRecord(fields)], producer: producer)
     }
 
     private static func partitionNumber(_ text: String) throws(BrookError) -> Int {
@@ -280,8 +289,10 @@ public enum Request: Hashable, Sendable {
             names = [name]
         case .metadata(let topics):
             names = topics
-        case .produce(let topic, _, _), .fetch(let topic, _, _, _, _, _), .listOffsets(let topic, _, _):
+        case .produce(let topic, _, _, _), .fetch(let topic, _, _, _, _, _), .listOffsets(let topic, _, _):
             names = [topic]
+        case .initProducer(let key):
+            names = key.map { [$0] } ?? []
         case .ping(let word):
             names = word.map { [$0] } ?? []
         case .sql, .backup, .quit, .topicList, .groupList:
@@ -327,10 +338,11 @@ public enum Request: Hashable, Sendable {
             buffer.writeLine("TOPIC DELETE \(name)")
         case .metadata(let topics):
             buffer.writeLine((["METADATA"] + topics).joined(separator: " "))
-        case .produce(let topic, let acks, let records):
+        case .produce(let topic, let acks, let records, let producer):
             var block = ByteBufferAllocator().buffer(capacity: records.reduce(0) { $0 + $1.size + 48 })
             for record in records { RecordFrames.write(record, into: &block) }
-            buffer.writeString("PRODUCE \(topic) records=\(records.count) bytes=\(block.readableBytes) acks=\(acks.rawValue)\r\n")
+            let identity = producer.map { " producer=\($0.id) epoch=\($0.epoch)" } ?? ""
+            buffer.writeString("PRODUCE \(topic) records=\(records.count) bytes=\(block.readableBytes) acks=\(acks.rawValue)\(identity)\r\n")
             buffer.writeBuffer(&block)
             buffer.writeStaticString("\r\n")
         case .fetch(let topic, let partition, let offset, let maxRecords, let maxBytes, let maxWaitMs):
@@ -350,6 +362,8 @@ public enum Request: Hashable, Sendable {
             buffer.writeLine("BACKUP")
         case .quit:
             buffer.writeLine("QUIT")
+        case .initProducer(let key):
+            buffer.writeLine(key.map { "INITPRODUCER id=\($0)" } ?? "INITPRODUCER")
         default:
             GroupRequests.encode(self, into: &buffer)
         }

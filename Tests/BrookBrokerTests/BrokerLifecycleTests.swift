@@ -103,8 +103,10 @@ struct RetentionSchedulerTests {
             $0.retentionCheckIntervalMs = 100
             $0.retentionChunkRecords = 50
         }
-        try await broker.createTopic("t", config: TopicConfig(retentionMs: 1_000))
-        let old = WallClock.nowMillis() - 60_000
+        // The old records are ten minutes past a one-minute retention; the fresh ones cannot
+        // expire while the test runs, however slow the machine.
+        try await broker.createTopic("t", config: TopicConfig(retentionMs: 60_000))
+        let old = WallClock.nowMillis() - 600_000
         try await broker.produce(topic: "t", records: (0..<500).map { ProducerRecord(key: nil, value: "old\($0)", timestamp: old) })
         // Fresh records keep arriving while the scheduler prunes the old ones in chunks.
         for round in 0..<20 {

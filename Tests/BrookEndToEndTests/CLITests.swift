@@ -52,11 +52,11 @@ enum CLI {
         private(set) var port = 0
         private var exited: Task<Void, Error>?
 
-        init(db: String, in dir: TemporaryDirectory, extra: [String] = []) async throws {
+        init(db: String, in dir: TemporaryDirectory, port listenPort: Int = 0, extra: [String] = []) async throws {
             log = dir.file("serve-\(UUID().uuidString).log")
             FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.executable)
-            process.arguments = ["serve", "--db", db, "--port", "0", "--retention-check-interval-ms", "0"] + extra
+            process.arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"] + extra
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = FileHandle.nullDevice
             let process = self.process

@@ -1,0 +1,101 @@
+import BrookBroker
+import BrookClient
+import BrookTestSupport
+import Foundation
+import NIOPosix
+import Testing
+
+/// A loopback port that was free a moment ago, for a server that must come back on the same one.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// What producers had acknowledged, by value.
+actor Acknowledged {
+    var positions: [String: RecordPosition] = [:]
+    func add(_ value: String, _ position: RecordPosition) { positions[value] = position }
+}
+
+struct CrashTests {
+    @Test(arguments: [Acks.all, Acks.leader])
+    func killNineNeverLosesOrDuplicatesAnAcknowledgedRecord(_ acks: Acks) async throws {
+        let dir = TemporaryDirectory("brook-crash")
+        let db = dir.file("brook.db")
+        let port = try freePort()
+        var server = try await CLI.Server(db: db, in: dir, port: port)
+        let address = ServerAddress(host: "127.0.0.1", port: port)
+        let admin = try await BrookClient.connect(to: address)
+        try await admin.createTopic("t", partitions: 3)
+        await admin.close()
+
+        let acknowledged = Acknowledged()
+        let producers = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<4 {
+                    group.addTask {
+                        var configuration = ProducerConfiguration()
+                        configuration.acks = acks
+                        configuration.lingerMs = 0
+                        let producer = try await Producer(client: try await BrookClient.connect(to: address), topic: "t", configuration: configuration)
+                        var sequence = 0
+                        while !Task.isCancelled {
+                            let value = "p\(index)-\(sequence)"
+                            guard let position = try? await producer.send(ProducerRecord(key: "p\(index)", value: value)) else { continue }
+                            await acknowledged.add(value, position)
+                            sequence += 1
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        var logs: [String] = []
+        for _ in 0..<4 {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 250...600)))
+            _ = try await server.stop(signal: SIGKILL)
+            logs.append(server.log)
+            server = try await CLI.Server(db: db, in: dir, port: port)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        producers.cancel()
+        _ = await producers.result
+        #expect(try await server.stop(signal: SIGTERM) == 0)
+
+        let acked = await acknowledged.positions
+        #expect(acked.count > 200, "producers made progress across the kills (\(acked.count) acknowledged)")
+        // At least one restart found committed transactions in the WAL and said so.
+        let restartLogs = try logs.dropFirst().map { try String(contentsOfFile: $0, encoding: .utf8) } + [try String(contentsOfFile: server.log, encoding: .utf8)]
+        #expect(restartLogs.contains { $0.contains("recovered_wal_frames=") }, "recovery is logged")
+
+        let broker = try Broker(path: db)
+        var seen: [String: RecordPosition] = [:]
+        var duplicates: [String] = []
+        for partition in 0..<3 {
+            let records = try await broker.fetch(topic: "t", partition: partition, offset: 0, maxRecords: 100_000, maxBytes: 1 << 30).records
+            var lastOfProducer: [Substring: Int] = [:]
+            for record in records {
+                let value = String(decoding: record.value ?? [], as: UTF8.self)
+                if seen[value] != nil { duplicates.append(value) }
+                seen[value] = RecordPosition(partition: partition, offset: record.offset)
+                let parts = value.split(separator: "-")
+                let number = Int(parts[1])!
+                #expect(number > lastOfProducer[parts[0], default: -1], "order per producer held in partition \(partition)")
+                lastOfProducer[parts[0]] = number
+            }
+        }
+        #expect(duplicates.isEmpty, "no record written twice: \(duplicates.prefix(5))")
+        for (value, position) in acked {
+            #expect(seen[value] == position, "acknowledged \(value) at \(position) is there")
+        }
+        await broker.close()
+    }
+}
