@@ -54,7 +54,7 @@ public struct ConsumedRecord: Sendable, Hashable {
 /// cooperative) with revoke and assign callbacks, auto-commits at least once, and can commit,
 /// seek, pause and resume. Records come from the coordinator's POLL, which keeps the positions.
 public actor GroupConsumer {
-    public let client: BrookClient
+    public private(set) var client: BrookClient
     public let configuration: ConsumerConfiguration
     public private(set) var memberID = ""
     public private(set) var generation = -1
@@ -108,6 +108,34 @@ public actor GroupConsumer {
 
     private func fill() async throws {
         guard !closed else { throw BrookError(.brokerNotAvailable, "the consumer is closed") }
+        do {
+            try await fillOnce()
+        } catch let error as BrookError where error.code == .brokerNotAvailable {
+            // The broker went away (a restart): it forgot this member; reconnect and rejoin.
+            await revoke(Array(assignment), commit: false)
+            memberID = ""
+            needsRejoin = true
+            try await reconnect()
+        }
+    }
+
+    private func reconnect() async throws {
+        let deadline = ContinuousClock.now + .milliseconds(configuration.sessionTimeoutMs * 2)
+        let address = client.connection.address
+        while true {
+            try await Task.sleep(for: .milliseconds(100))
+            if let fresh = try? await BrookClient.connect(to: address) {
+                await client.close()
+                client = fresh
+                return
+            }
+            if ContinuousClock.now > deadline {
+                throw BrookError(.brokerNotAvailable, "the broker at \(address) did not come back within \(configuration.sessionTimeoutMs * 2) ms")
+            }
+        }
+    }
+
+    private func fillOnce() async throws {
         try await autoCommitIfDue()
         if needsRejoin {
             do {

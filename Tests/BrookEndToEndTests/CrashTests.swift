@@ -99,3 +99,119 @@ struct CrashTests {
         await broker.close()
     }
 }
+
+/// Deliveries and acknowledged commits of a group, in the order they happened.
+actor GroupLedger {
+    var delivered: [TopicPartition: [(at: ContinuousClock.Instant, offset: Int64)]] = [:]
+    var commits: [TopicPartition: [(at: ContinuousClock.Instant, offset: Int64)]] = [:]
+    var sampledBackwards: [String] = []
+    var lastSample: [TopicPartition: Int64] = [:]
+
+    func deliver(_ records: [ConsumedRecord]) {
+        for item in records { delivered[item.partition, default: []].append((.now, item.record.offset)) }
+    }
+
+    func committed(_ positions: [TopicPartition: Int64], at time: ContinuousClock.Instant) {
+        for (partition, offset) in positions { commits[partition, default: []].append((time, offset)) }
+    }
+
+    func sample(_ offsets: [(TopicPartition, Int64, metadata: String)]) {
+        for (partition, offset, _) in offsets {
+            if let last = lastSample[partition], offset < last { sampledBackwards.append("\(partition): \(last) -> \(offset)") }
+            lastSample[partition] = offset
+        }
+    }
+
+    var uniqueDelivered: Int { delivered.values.reduce(0) { $0 + Set($1.map(\.offset)).count } }
+}
+
+extension CrashTests {
+    @Test func killNineNeverMovesACommittedOffsetBackOrRedeliversBelowIt() async throws {
+        let dir = TemporaryDirectory("brook-crash-group")
+        let db = dir.file("brook.db")
+        let port = try freePort()
+        var server = try await CLI.Server(db: db, in: dir, port: port, extra: ["--group-initial-rebalance-delay-ms", "0"])
+        let address = ServerAddress(host: "127.0.0.1", port: port)
+        let admin = try await BrookClient.connect(to: address)
+        try await admin.createTopic("t", partitions: 3)
+        for partition in 0..<3 {
+            try await admin.produce(topic: "t", records: (0..<600).map { ProducerRecord(key: nil, value: "\(partition)-\($0)", partition: partition) }, acks: .all)
+        }
+        await admin.close()
+
+        let ledger = GroupLedger()
+        let consumers = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        var configuration = ConsumerConfiguration(group: "g", topics: ["t"])
+                        configuration.enableAutoCommit = false
+                        configuration.autoOffsetReset = .earliest
+                        configuration.maxPollRecords = 10
+                        configuration.heartbeatIntervalMs = 100
+                        configuration.pollWaitMs = 50
+                        configuration.sessionTimeoutMs = 5_000
+                        let consumer = GroupConsumer(client: try await BrookClient.connect(to: address), configuration: configuration)
+                        while !Task.isCancelled {
+                            guard let batch = try? await consumer.poll(), !batch.isEmpty else { continue }
+                            await ledger.deliver(batch)
+                            try? await Task.sleep(for: .milliseconds(25))  // processing
+                            var positions: [TopicPartition: Int64] = [:]
+                            for item in batch { positions[item.partition] = item.record.offset + 1 }
+                            if (try? await consumer.commitSync()) != nil { await ledger.committed(positions, at: .now) }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let sampler = Task {
+            var client: BrookClient?
+            while !Task.isCancelled {
+                do {
+                    if client == nil { client = try await BrookClient.connect(to: address) }
+                    await ledger.sample(try await client!.committedOffsets(group: "g"))
+                } catch {
+                    client = nil
+                }
+                try? await Task.sleep(for: .milliseconds(30))
+            }
+        }
+        var kills: [ContinuousClock.Instant] = []
+        for _ in 0..<3 {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 400...800)))
+            kills.append(.now)
+            _ = try await server.stop(signal: SIGKILL)
+            server = try await CLI.Server(db: db, in: dir, port: port, extra: ["--group-initial-rebalance-delay-ms", "0"])
+        }
+        let lastRestart = ContinuousClock.now
+        let deadline = ContinuousClock.now + .seconds(60)
+        while await ledger.uniqueDelivered < 1_800, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        consumers.cancel()
+        sampler.cancel()
+        _ = await consumers.result
+        _ = await sampler.result
+        #expect(try await server.stop(signal: SIGTERM) == 0)
+
+        #expect(await ledger.uniqueDelivered == 1_800, "every record was consumed")
+        let backwards = await ledger.sampledBackwards
+        #expect(backwards.isEmpty, "a committed offset moved backwards: \(backwards)")
+        let delivered = await ledger.delivered
+        let commits = await ledger.commits
+        let times = delivered.values.flatMap { $0.map(\.at) }
+        #expect(times.contains { $0 < kills[0] } && times.contains { $0 > lastRestart }, "consumption spanned the kills")
+        var redelivered: [String] = []
+        for (partition, deliveries) in delivered {
+            for delivery in deliveries {
+                // A commit acknowledged before this delivery, past its offset, would mean the group
+                // went back behind what it had committed.
+                if let commit = commits[partition]?.first(where: { $0.at < delivery.at && $0.offset > delivery.offset }) {
+                    redelivered.append("\(partition) offset \(delivery.offset) after commit \(commit.offset)")
+                }
+            }
+        }
+        #expect(redelivered.isEmpty, "redelivered below a committed offset: \(redelivered.prefix(5))")
+        let commitCount = commits.values.reduce(0) { $0 + $1.count }
+        #expect(commitCount > 10, "commits happened across the kills")
+    }
+}
