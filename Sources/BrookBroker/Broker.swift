@@ -51,7 +51,8 @@ public struct BrokerOptions: Sendable {
     /// The largest the database file may grow, in bytes; writes beyond it fail with
     /// `STORAGE_ERROR` (disk full). `nil`: only the disk limits it.
     public var maxDatabaseBytes: Int64?
-    /// WAL pages after which the checkpointer copies the WAL into the database file.
+    /// WAL pages after which the checkpointer copies the WAL into the database file (4096: 16 MiB
+    /// with 4 KiB pages); at four times this, the writer truncates the WAL between transactions.
     public var checkpointWALPages = 4_096
     public var logger = Logger(label: "brook.broker")
     /// The group coordinator's settings (`group.initial.rebalance.delay.ms`, session limits).
@@ -106,7 +107,7 @@ public final class Broker: Sendable {
         let threshold = options.checkpointWALPages
         let logger = options.logger
         writer = Writer(
-            log: log, logger: logger,
+            log: log, logger: logger, walTruncatePages: 4 * threshold,
             onCommit: { changes in state.publish(changes) },
             onWALGrowth: { pages in
                 guard pages >= threshold, checkpointPending.raise() else { return }

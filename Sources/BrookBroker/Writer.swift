@@ -43,14 +43,17 @@ final class Writer: @unchecked Sendable {
     private let onCommit: @Sendable ([PartitionChange]) -> Void
     /// Asked after a commit whether the WAL needs a checkpoint.
     private let onWALGrowth: @Sendable (Int) -> Void
+    /// WAL pages past which the writer itself truncates the WAL between transactions.
+    private let walTruncatePages: Int
 
     init(
-        log: LogWriter, logger: Logger,
+        log: LogWriter, logger: Logger, walTruncatePages: Int,
         onCommit: @escaping @Sendable ([PartitionChange]) -> Void,
         onWALGrowth: @escaping @Sendable (Int) -> Void
     ) {
         self.log = log
         self.logger = logger
+        self.walTruncatePages = walTruncatePages
         self.onCommit = onCommit
         self.onWALGrowth = onWALGrowth
         let thread = Thread { [self] in self.loop() }
@@ -165,6 +168,22 @@ final class Writer: @unchecked Sendable {
         } catch {
             job.finish(error)
         }
+        afterCommit()
+    }
+
+    /// Background checkpoints copy the WAL into the file, but SQLite starts the WAL over only
+    /// when a write begins after a complete checkpoint, which a busy writer never leaves room
+    /// for. Past the hard limit the writer truncates it itself, between transactions: cheap,
+    /// since the copying is mostly done, and waiting at most 20 ms for readers (else next time).
+    private func afterCommit() {
+        let pages = log.walPages
+        onWALGrowth(pages)
+        guard pages >= walTruncatePages else { return }
+        do {
+            try log.checkpoint(.truncate, maxWaitMs: 20)
+        } catch {
+            logger.warning("WAL truncation failed", metadata: ["error": "\(error)"])
+        }
     }
 
     private func runGroup(_ group: ArraySlice<Job>) {
@@ -199,7 +218,7 @@ final class Writer: @unchecked Sendable {
             for job in group[position...] { job.finish(failure) }
             return
         }
-        onWALGrowth(log.walPages)
+        afterCommit()
     }
 }
 

@@ -11,7 +11,7 @@ import CSQLite
 ///   power loss). A transaction begun with `durable: true` runs with `synchronous=FULL`, so its
 ///   COMMIT fsyncs the WAL and survives power loss too.
 /// - `wal_autocheckpoint=0` plus a WAL hook: checkpoints run off the commit path (see
-///   ``walPages`` and ``checkpoint(_:)``), when the owner chooses.
+///   ``walPages`` and ``checkpoint(_:maxWaitMs:)``), when the owner chooses.
 /// - `foreign_keys=OFF`, `temp_store=MEMORY`, `cache_size` of 16 MiB, defensive mode on (no
 ///   writes to the schema table through SQL).
 public final class LogWriter {
@@ -63,7 +63,7 @@ public final class LogWriter {
                 PRAGMA temp_store = MEMORY;
                 PRAGMA cache_size = -16384;
                 PRAGMA wal_autocheckpoint = 0;
-                PRAGMA journal_size_limit = 67108864;
+                PRAGMA journal_size_limit = 16777216;
                 """)
             durableMode = false
             report.walFramesAtOpen = try Self.walFrames(db)
@@ -626,8 +626,12 @@ public final class LogWriter {
     }
 
     /// Runs a WAL checkpoint on the write connection; returns frames left in the WAL.
+    /// - Parameter maxWaitMs: how long a TRUNCATE may wait for readers (the connection's busy
+    ///   timeout otherwise); when they do not finish in time, the WAL is left as it is.
     @discardableResult
-    public func checkpoint(_ mode: CheckpointMode) throws(BrookError) -> Int {
+    public func checkpoint(_ mode: CheckpointMode, maxWaitMs: Int32? = nil) throws(BrookError) -> Int {
+        if let maxWaitMs { sqlite3_busy_timeout(db.handle, maxWaitMs) }
+        defer { if maxWaitMs != nil { sqlite3_busy_timeout(db.handle, 10_000) } }
         var logFrames: Int32 = 0
         var checkpointed: Int32 = 0
         let code = sqlite3_wal_checkpoint_v2(
@@ -636,8 +640,8 @@ public final class LogWriter {
         if code != SQLITE_OK && code != SQLITE_BUSY {
             throw BrookError(SQLiteError(connection: db.handle, code: code), while: "checkpointing the WAL")
         }
-        walCounter.pages = max(0, Int(logFrames - checkpointed))
-        return walCounter.pages
+        if code == SQLITE_OK && mode == .truncate { walCounter.pages = 0 }
+        return max(0, Int(logFrames - checkpointed))
     }
 
     /// Caps the database file at about `bytes` (SQLite's `max_page_count`): a write that would

@@ -7,9 +7,15 @@ public final class WALCheckpointer {
     let db: Connection
 
     public init(path: String) throws(BrookError) {
-        do {
+        do throws(SQLiteError) {
             db = try Connection(path: path, mode: .readWrite)
             try db.execute("PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0;")
+            // A connection that has not read the file does not know it is in WAL mode, and a
+            // checkpoint on it silently does nothing: read the header now.
+            let mode = try db.scalarString("PRAGMA journal_mode")
+            guard mode?.lowercased() == "wal" else {
+                throw SQLiteError(code: SQLITE_ERROR, message: "the database is in journal mode '\(mode ?? "?")', not WAL")
+            }
         } catch {
             throw BrookError(error, while: "opening the checkpoint connection on '\(path)'")
         }
@@ -24,6 +30,9 @@ public final class WALCheckpointer {
         let code = sqlite3_wal_checkpoint_v2(db.handle, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &checkpointed)
         if code != SQLITE_OK && code != SQLITE_BUSY {
             throw BrookError(SQLiteError(connection: db.handle, code: code), while: "checkpointing the WAL")
+        }
+        if logFrames < 0 {
+            throw BrookError(.storageError, "the checkpoint connection does not see the database in WAL mode")
         }
         return (Int(logFrames), Int(checkpointed))
     }
