@@ -20,6 +20,7 @@ struct Produce: AsyncParsableCommand {
     @Option(help: "0, 1 or all.") var acks = "1"
     @Option(help: "Records per PRODUCE request.") var batchSize = 1_000
     @Flag(help: "Print PARTITION:OFFSET for each acknowledged record.") var printOffsets = false
+    @Option(help: "true: an idempotent producer (the broker never writes a record twice); false: plain.") var idempotence = "true"
 
     func run() async throws {
         try await reportingErrors {
@@ -33,8 +34,20 @@ struct Produce: AsyncParsableCommand {
                 return Header(String(text[..<equals]), String(text[text.index(after: equals)...]))
             }
             let fixedKey = key.map { Array($0.utf8) }
+            guard idempotence == "true" || idempotence == "false" else {
+                throw BrookError(.invalidRequest, "--idempotence must be true or false, not '\(idempotence)'")
+            }
             let client = try await server.connect()
             let batchLimit = min(batchSize, client.limits.maxBatchRecords)
+            // Idempotent: partition here, as the broker would, to number records per partition.
+            var numbering: (identity: ProducerIdentity, partitions: Int, sticky: Int, next: [Int: Int32])?
+            if idempotence == "true" && acks != .noAck {
+                let line = try Reply.check(try await client.connection.send(.initProducer(key: nil)))
+                let partitions = try await client.describeTopic(topic).partitionCount
+                numbering = (
+                    ProducerIdentity(id: try line.int("producer") ?? 0, epoch: Int32(try line.int("epoch") ?? 0)), partitions,
+                    Int.random(in: 0..<partitions), [:])
+            }
             var window: [PendingProduce] = []
             var batch: [ProducerRecord] = []
             batch.reserveCapacity(batchLimit)
@@ -51,7 +64,23 @@ struct Produce: AsyncParsableCommand {
             }
             func send() async throws {
                 guard !batch.isEmpty else { return }
-                window.append(client.submitProduce(topic: topic, records: batch, acks: acks))
+                if var state = numbering {
+                    for index in batch.indices {
+                        let record = batch[index]
+                        let partition = record.partition
+                            ?? record.key.map { Partitioner.partition(forKey: $0, partitionCount: state.partitions) } ?? state.sticky
+                        guard partition >= 0, partition < state.partitions else {
+                            throw BrookError(.unknownPartition, "partition \(partition) of topic '\(topic)' does not exist: it has partitions 0 to \(state.partitions - 1)")
+                        }
+                        let sequence = state.next[partition, default: 0]
+                        batch[index].partition = partition
+                        batch[index].sequence = sequence
+                        state.next[partition] = sequence &+ 1
+                    }
+                    state.sticky = (state.sticky + 1) % state.partitions
+                    numbering = state
+                }
+                window.append(client.submitProduce(topic: topic, records: batch, acks: acks, producer: numbering?.identity))
                 sent += batch.count
                 batch.removeAll(keepingCapacity: true)
                 if window.count >= 8 { try await settle(window.removeFirst()) }

@@ -215,3 +215,66 @@ extension CrashTests {
         #expect(commitCount > 10, "commits happened across the kills")
     }
 }
+
+struct BackupEndToEndTests {
+    @Test func backupWhileProducingServesEveryRecordUpToItWithConsistentOffsets() async throws {
+        let dir = TemporaryDirectory("brook-backup")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir, extra: ["--group-initial-rebalance-delay-ms", "0"])
+        let address = ServerAddress(host: "127.0.0.1", port: server.port)
+        let admin = try await BrookClient.connect(to: address)
+        try await admin.createTopic("t", partitions: 2)
+        let writers = Task {
+            let producer = try await Producer(client: try await BrookClient.connect(to: address), topic: "t")
+            var sequence = 0
+            while !Task.isCancelled {
+                try await producer.send(ProducerRecord(key: "k\(sequence % 7)", value: "v\(sequence)"))
+                sequence += 1
+            }
+        }
+        let committer = Task {
+            var configuration = ConsumerConfiguration(group: "g", topics: ["t"])
+            configuration.enableAutoCommit = false
+            configuration.autoOffsetReset = .earliest
+            let consumer = GroupConsumer(client: try await BrookClient.connect(to: address), configuration: configuration)
+            while !Task.isCancelled {
+                _ = try await consumer.poll()
+                try await consumer.commitSync()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let backup = try await CLI.run(["backup", dir.file("copy.db"), "--server", server.address], in: dir)
+        #expect(backup.status == 0 && backup.stdout.contains("integrity ok"), "\(backup.stderr)")
+        try await Task.sleep(for: .milliseconds(200))
+        writers.cancel()
+        committer.cancel()
+        _ = await writers.result
+        _ = await committer.result
+        let original = try await admin.describeTopic("t")
+        await admin.close()
+        #expect(try await server.stop() == 0)
+
+        // Serve the copy and compare it with the original file.
+        let restored = try await CLI.Server(db: dir.file("copy.db"), in: dir)
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: restored.port))
+        let copy = try await client.describeTopic("t")
+        let originalBroker = try Broker(path: dir.file("brook.db"))
+        var copied = 0
+        for partition in copy.partitions {
+            #expect(partition.nextOffset <= original.partitions[partition.index].nextOffset)
+            let records = try await client.fetch(topic: "t", partition: partition.index, offset: 0, maxRecords: 100_000, maxBytes: 1 << 30).records
+            let source = try await originalBroker.fetch(topic: "t", partition: partition.index, offset: 0, maxRecords: records.count == 0 ? 1 : records.count, maxBytes: 1 << 30).records
+            #expect(records.count == Int(partition.nextOffset), "every record up to the backup point is there")
+            #expect(records.map(\.value) == Array(source.prefix(records.count)).map(\.value), "the copy is a prefix of the log")
+            copied += records.count
+        }
+        #expect(copied > 50, "the backup caught a running producer (\(copied) records)")
+        let committed = try await client.committedOffsets(group: "g")
+        #expect(!committed.isEmpty, "the group's committed offsets are in the copy")
+        for (partition, offset, _) in committed {
+            #expect(offset <= copy.partitions[partition.partition].nextOffset, "committed offsets never point past the copied log")
+        }
+        await originalBroker.close()
+        await client.close()
+        #expect(try await restored.stop() == 0)
+    }
+}
