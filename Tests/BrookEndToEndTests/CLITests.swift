@@ -139,6 +139,18 @@ struct CLITests {
         #expect(invalid.status != 0 && invalid.stderr.hasPrefix("brook: INVALID_TOPIC"))
         let acks = try await CLI.run(["produce", "t", "--acks", "2", "--server", server.address], in: dir)
         #expect(acks.status != 0 && acks.stderr.hasPrefix("brook: INVALID_REQUEST --acks must be 0, 1 or all"))
+        let idempotence = try await CLI.run(["produce", "t", "--idempotence", "maybe", "--server", server.address], in: dir)
+        #expect(idempotence.status != 0 && idempotence.stderr.hasPrefix("brook: INVALID_REQUEST --idempotence must be true or false"))
+        // Both kinds of producer write the same records.
+        _ = try await CLI.run(["topics", "create", "both", "--partitions", "2", "--server", server.address], in: dir)
+        try "k1\ta\nk2\tb\n".write(toFile: dir.file("two.txt"), atomically: true, encoding: .utf8)
+        for setting in ["true", "false"] {
+            let produced = try await CLI.run(
+                ["produce", "both", "--parse-key", "--idempotence", setting, "--print-offsets", "--server", server.address], stdinFile: dir.file("two.txt"), in: dir)
+            #expect(produced.status == 0, "\(produced.stderr)")
+            let keyed = ["k1", "k2"].map { "\(Partitioner.partition(forKey: Array($0.utf8), partitionCount: 2))" }
+            #expect(produced.stdout.split(separator: "\n").map { String($0.split(separator: ":")[0]) } == keyed, "Kafka's partitions either way")
+        }
         #expect(try await server.stop() == 0)
     }
 

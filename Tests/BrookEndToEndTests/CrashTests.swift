@@ -227,8 +227,9 @@ struct BackupEndToEndTests {
             let producer = try await Producer(client: try await BrookClient.connect(to: address), topic: "t")
             var sequence = 0
             while !Task.isCancelled {
-                try await producer.send(ProducerRecord(key: "k\(sequence % 7)", value: "v\(sequence)"))
+                await producer.sendAsync(ProducerRecord(key: "k\(sequence % 7)", value: "v\(sequence)"))
                 sequence += 1
+                if sequence % 100 == 0 { try await Task.sleep(for: .milliseconds(5)) }
             }
         }
         let committer = Task {
@@ -241,7 +242,8 @@ struct BackupEndToEndTests {
                 try await consumer.commitSync()
             }
         }
-        try await Task.sleep(for: .milliseconds(500))
+        // Back up once there is a backlog, while the producer and the group keep going.
+        #expect(try await eventually(30) { try await admin.describeTopic("t").partitions.reduce(0) { $0 + $1.recordCount } >= 500 })
         let backup = try await CLI.run(["backup", dir.file("copy.db"), "--server", server.address], in: dir)
         #expect(backup.status == 0 && backup.stdout.contains("integrity ok"), "\(backup.stderr)")
         try await Task.sleep(for: .milliseconds(200))
@@ -267,7 +269,8 @@ struct BackupEndToEndTests {
             #expect(records.map(\.value) == Array(source.prefix(records.count)).map(\.value), "the copy is a prefix of the log")
             copied += records.count
         }
-        #expect(copied > 50, "the backup caught a running producer (\(copied) records)")
+        #expect(copied >= 500, "the backup holds the backlog (\(copied) records)")
+        #expect(original.partitions.reduce(0) { $0 + $1.recordCount } > Int64(copied), "and the producer kept writing after it")
         let committed = try await client.committedOffsets(group: "g")
         #expect(!committed.isEmpty, "the group's committed offsets are in the copy")
         for (partition, offset, _) in committed {
