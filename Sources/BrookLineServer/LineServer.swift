@@ -274,8 +274,9 @@ final class Connection: Sendable {
 /// letting consecutive PRODUCEs overlap: those are queued to the writer in order as they start,
 /// so they commit in order, and group commit needs several in flight. Any other request waits
 /// for every earlier one to finish, and a PRODUCE waits for an earlier request of another kind.
+/// Since produces commit in order, waiting for the latest one covers all before it.
 struct RequestOrder {
-    private var produces: [Task<ReplyBody, Never>] = []
+    private var lastProduce: Task<ReplyBody, Never>?
     private var other: Task<ReplyBody, Never>?
 
     mutating func waitForTurn(isProduce: Bool) async {
@@ -283,20 +284,14 @@ struct RequestOrder {
             _ = await other.value
             self.other = nil
         }
-        if !isProduce {
-            for task in produces { _ = await task.value }
-            produces.removeAll()
+        if !isProduce, let lastProduce {
+            _ = await lastProduce.value
+            self.lastProduce = nil
         }
     }
 
     mutating func started(_ task: Task<ReplyBody, Never>, isProduce: Bool) {
-        if isProduce {
-            produces.removeAll { $0.isCancelled }
-            produces.append(task)
-            if produces.count > 4_096 { produces.removeFirst(produces.count - 4_096) }
-        } else {
-            other = task
-        }
+        if isProduce { lastProduce = task } else { other = task }
     }
 }
 

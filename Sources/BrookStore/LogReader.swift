@@ -62,7 +62,8 @@ public struct CommittedOffset: Sendable, Hashable {
 /// time.
 ///
 /// Pragmas: opened read-only, `query_only=1`, `mmap_size` of 256 MiB (pages are read straight
-/// from the OS page cache), `cache_size` of 4 MiB.
+/// from the OS page cache) and SQLite's default page cache. None of them makes the connection read
+/// the schema, which takes a while with thousands of partitions: that waits for the first read.
 public final class LogReader {
     public let path: String
     let db: Connection
@@ -76,7 +77,6 @@ public final class LogReader {
                 PRAGMA busy_timeout = 10000;
                 PRAGMA query_only = 1;
                 PRAGMA mmap_size = 268435456;
-                PRAGMA cache_size = -4096;
                 """)
         } catch {
             throw BrookError(error, while: "opening a reader on '\(path)'")

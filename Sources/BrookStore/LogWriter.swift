@@ -126,19 +126,35 @@ public final class LogWriter {
     /// transaction, so they agree unless the file was edited by hand; then the table wins.
     private static func repairCounters(_ db: Connection, _ topics: inout [String: TopicMetadata]) throws -> [String] {
         var repairs: [String] = []
+        // One pass over the schema: a look-up per partition would make opening quadratic.
+        var tables = Set<String>()
+        let names = try db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\'")
+        while try names.step() { tables.insert(names.string(0) ?? "") }
+        var located: [Int64: (topic: String, index: Int)] = [:]
         for (name, topic) in topics {
             for partition in topic.partitions {
                 let table = LogNames.table(partition.id)
-                let exists = try db.scalarInt(
-                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = \(quoteLiteral(table))") ?? 0
-                guard exists == 1 else {
+                guard tables.contains(table) else {
                     throw SQLiteError(code: SQLITE_CORRUPT, message: "log table \(table) of \(name)-\(partition.index) is missing")
                 }
-                let last = try db.scalarInt("SELECT max(offset) FROM \"\(table)\"")
-                if let last, last >= partition.state.nextOffset {
-                    try db.execute("UPDATE __brook_partitions SET next_offset = \(last + 1) WHERE id = \(partition.id)")
-                    topics[name]!.partitions[partition.index].state.nextOffset = last + 1
-                    repairs.append("\(name)-\(partition.index): next offset raised from \(partition.state.nextOffset) to \(last + 1) to match its log table")
+                located[partition.id] = (name, partition.index)
+            }
+        }
+        // The last offset of every log, a few hundred tables per query (SQLite allows 500 terms).
+        let ids = located.keys.sorted()
+        for start in stride(from: 0, to: ids.count, by: 400) {
+            let chunk = ids[start..<min(start + 400, ids.count)]
+            let query = try db.prepare(chunk.map { "SELECT \($0), (SELECT max(offset) FROM \"\(LogNames.table($0))\")" }.joined(separator: " UNION ALL "))
+            while try query.step() {
+                guard !query.isNull(1) else { continue }
+                let id = query.int64(0)
+                let last = query.int64(1)
+                let (name, index) = located[id]!
+                let next = topics[name]!.partitions[index].state.nextOffset
+                if last >= next {
+                    try db.execute("UPDATE __brook_partitions SET next_offset = \(last + 1) WHERE id = \(id)")
+                    topics[name]!.partitions[index].state.nextOffset = last + 1
+                    repairs.append("\(name)-\(index): next offset raised from \(next) to \(last + 1) to match its log table")
                 }
             }
         }

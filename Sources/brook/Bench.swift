@@ -1,0 +1,340 @@
+import ArgumentParser
+import BrookBroker
+import BrookClient
+import BrookModel
+import BrookWire
+import Foundation
+import Histogram
+import Synchronization
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure throughput and latency (HdrHistogram percentiles).",
+        discussion: "Each run prints a report and one RESULT line that bench/compare.sh reads.",
+        subcommands: [ProduceBench.self, ConsumeBench.self, EndToEndBench.self, GroupBench.self, CeilingBench.self])
+}
+
+/// Latencies in microseconds, with the percentiles a report needs.
+struct Latencies: Sendable {
+    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+
+    mutating func record(_ duration: Duration) {
+        let micros = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+        _ = histogram.record(UInt64(max(0, micros)))
+    }
+
+    mutating func merge(_ other: Latencies) {
+        histogram.add(other.histogram)
+    }
+
+    func ms(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1_000 }
+    var maxMs: Double { Double(histogram.max) / 1_000 }
+
+    var summary: String {
+        String(format: "p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms", ms(50), ms(99), ms(99.9), maxMs)
+    }
+
+    var fields: String {
+        String(format: "p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f", ms(50), ms(99), ms(99.9), maxMs)
+    }
+}
+
+/// A counter shared by the load tasks, printed to stderr once a second.
+final class Progress: Sendable {
+    private let done = Atomic<Int>(0)
+    private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+
+    init(label: String, total: Int) {
+        let started = ContinuousClock.now
+        let counter = self
+        task.withLock {
+            $0 = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    let count = counter.done.load(ordering: .relaxed)
+                    let seconds = Double((ContinuousClock.now - started).components.seconds) + 1e-9
+                    Output.error(String(format: "%@: %d/%d (%.0f/s)", label, count, total, Double(count) / max(seconds, 1)))
+                }
+            }
+        }
+    }
+
+    func add(_ count: Int) { done.add(count, ordering: .relaxed) }
+    var count: Int { done.load(ordering: .relaxed) }
+    func stop() { task.withLock { $0?.cancel() } }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func report(_ name: String, messages: Int, size: Int, elapsed: Duration, latencies: Latencies?, extra: String = "") {
+    let rate = Double(messages) / seconds(elapsed)
+    let megabytes = rate * Double(size) / 1_048_576
+    Output.line(String(format: "%@: %d messages in %.2f s: %.0f msgs/s, %.1f MB/s", name, messages, seconds(elapsed), rate, megabytes))
+    if let latencies { Output.line("  latency per request: \(latencies.summary)") }
+    Output.line(String(format: "RESULT bench=%@ messages=%d seconds=%.3f msgs_per_s=%.0f mb_per_s=%.2f", name, messages, seconds(elapsed), rate, megabytes)
+        + (latencies.map { " " + $0.fields } ?? "") + (extra.isEmpty ? "" : " " + extra))
+}
+
+struct ProduceBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "produce", abstract: "Produce N records as fast as the server takes them.")
+    @OptionGroup var server: ServerOptions
+    @Option var topic = "bench"
+    @Option var messages = 1_000_000
+    @Option(help: "Value bytes per record.") var size = 100
+    @Option(help: "Records per PRODUCE request.") var batch = 100
+    @Option var connections = 4
+    @Option(help: "Requests in flight per connection.") var window = 8
+    @Option var acks = "1"
+    @Option(help: "Partitions of the topic, if it is created.") var partitions = 4
+
+    func run() async throws {
+        try await reportingErrors {
+            guard let acks = Acks(rawValue: acks) else { throw BrookError(.invalidRequest, "--acks must be 0, 1 or all") }
+            let address = try server.address()
+            let admin = try await BrookClient.connect(to: address)
+            if (try? await admin.describeTopic(topic)) == nil { try await admin.createTopic(topic, partitions: partitions) }
+            let partitionCount = try await admin.describeTopic(topic).partitionCount
+            await admin.close()
+            let value = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+            let progress = Progress(label: "produce", total: messages)
+            let started = ContinuousClock.now
+            let latencies = try await withThrowingTaskGroup(of: Latencies.self) { group in
+                for index in 0..<connections {
+                    let share = messages / connections + (index < messages % connections ? 1 : 0)
+                    group.addTask {
+                        let client = try await BrookClient.connect(to: address)
+                        var latencies = Latencies()
+                        var inFlight: [(PendingProduce, ContinuousClock.Instant, Int)] = []
+                        var sent = 0
+                        var partition = index % partitionCount
+                        while sent < share || !inFlight.isEmpty {
+                            if sent < share && inFlight.count < window {
+                                let count = min(batch, share - sent)
+                                let records = [ProducerRecord](repeating: ProducerRecord(key: nil, value: value, partition: partition), count: count)
+                                partition = (partition + connections) % partitionCount
+                                inFlight.append((client.submitProduce(topic: topic, records: records, acks: acks), .now, count))
+                                sent += count
+                                continue
+                            }
+                            let (reply, sentAt, count) = inFlight.removeFirst()
+                            _ = try await reply.positions()
+                            latencies.record(ContinuousClock.now - sentAt)
+                            progress.add(count)
+                        }
+                        await client.close()
+                        return latencies
+                    }
+                }
+                var all = Latencies()
+                for try await part in group { all.merge(part) }
+                return all
+            }
+            progress.stop()
+            report("produce", messages: messages, size: size, elapsed: ContinuousClock.now - started, latencies: acks == .noAck ? nil : latencies,
+                   extra: "batch=\(batch) connections=\(connections) acks=\(acks.rawValue) size=\(size)")
+        }
+    }
+}
+
+struct ConsumeBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "consume", abstract: "Read a backlog from offset 0 in fetches of B records.")
+    @OptionGroup var server: ServerOptions
+    @Option var topic = "bench"
+    @Option var messages = 1_000_000
+    @Option(help: "Records per FETCH.") var batch = 1_000
+
+    func run() async throws {
+        try await reportingErrors {
+            let address = try server.address()
+            let admin = try await BrookClient.connect(to: address)
+            let description = try await admin.describeTopic(topic)
+            await admin.close()
+            let available = description.partitions.reduce(0) { $0 + Int($1.recordCount) }
+            let target = min(messages, available)
+            guard target > 0 else { throw BrookError(.invalidRequest, "topic '\(topic)' has no records; run bench produce first") }
+            let progress = Progress(label: "consume", total: target)
+            let started = ContinuousClock.now
+            let (count, bytes, latencies) = try await withThrowingTaskGroup(of: (Int, Int, Latencies).self) { group in
+                var remaining = target
+                for partition in description.partitions where remaining > 0 {
+                    let want = min(remaining, Int(partition.recordCount))
+                    remaining -= want
+                    group.addTask {
+                        let client = try await BrookClient.connect(to: address)
+                        var latencies = Latencies()
+                        var offset = partition.logStartOffset
+                        var read = 0
+                        var bytes = 0
+                        while read < want {
+                            let sentAt = ContinuousClock.now
+                            let fetched = try await client.fetch(topic: topic, partition: partition.index, offset: offset, maxRecords: min(batch, want - read), maxBytes: 64 * 1_048_576)
+                            latencies.record(ContinuousClock.now - sentAt)
+                            offset = fetched.nextOffset(after: offset)
+                            read += fetched.records.count
+                            bytes += fetched.records.reduce(0) { $0 + ($1.value?.count ?? 0) }
+                            progress.add(fetched.records.count)
+                        }
+                        await client.close()
+                        return (read, bytes, latencies)
+                    }
+                }
+                var total = (0, 0, Latencies())
+                for try await part in group {
+                    total.0 += part.0
+                    total.1 += part.1
+                    total.2.merge(part.2)
+                }
+                return total
+            }
+            progress.stop()
+            report("consume", messages: count, size: count == 0 ? 0 : bytes / count, elapsed: ContinuousClock.now - started, latencies: latencies, extra: "batch=\(batch)")
+        }
+    }
+}
+
+struct EndToEndBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "e2e", abstract: "Produce at a fixed rate while a consumer long-polls; latency from send to receipt.")
+    @OptionGroup var server: ServerOptions
+    @Option var topic = "bench-e2e"
+    @Option(help: "Records per second.") var rate = 10_000
+    @Option(help: "Seconds.") var duration = 10
+    @Option var size = 100
+    @Option var acks = "1"
+
+    func run() async throws {
+        try await reportingErrors {
+            guard let acks = Acks(rawValue: acks) else { throw BrookError(.invalidRequest, "--acks must be 0, 1 or all") }
+            let address = try server.address()
+            let admin = try await BrookClient.connect(to: address)
+            if (try? await admin.describeTopic(topic)) == nil { try await admin.createTopic(topic) }
+            let start = try await admin.listOffset(topic: topic, partition: 0, .latest)?.offset ?? 0
+            await admin.close()
+            let total = rate * duration
+            let origin = ContinuousClock.now
+            let consumerClient = try await BrookClient.connect(to: address)
+            // The consumer: long polls, reads the send time in each value.
+            let consumer = Task { () throws -> Latencies in
+                var latencies = Latencies()
+                var offset = start
+                var received = 0
+                while received < total {
+                    let fetched = try await consumerClient.fetch(topic: topic, partition: 0, offset: offset, maxRecords: 10_000, maxWait: .seconds(1))
+                    let now = ContinuousClock.now
+                    for record in fetched.records {
+                        let sentNanos = (record.value ?? []).prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+                        latencies.record(origin.duration(to: now) - .nanoseconds(Int64(sentNanos)))
+                    }
+                    received += fetched.records.count
+                    offset = fetched.nextOffset(after: offset)
+                }
+                return latencies
+            }
+            let producer = try await BrookClient.connect(to: address)
+            let interval = Duration.seconds(1) / rate
+            // Acknowledgements are collected beside the sender, so pacing never waits for them.
+            let (acknowledgements, acknowledge) = AsyncStream.makeStream(of: PendingProduce.self)
+            let collector = Task { for await reply in acknowledgements { _ = try await reply.positions() } }
+            for index in 0..<total {
+                // Paced against the schedule, not the previous send, so a stall is not hidden.
+                let due = origin + interval * index
+                if ContinuousClock.now < due { try await Task.sleep(until: due, clock: .continuous) }
+                var value = [UInt8](repeating: 0, count: max(8, size))
+                let nanos = UInt64(max(0, origin.duration(to: .now).components.attoseconds / 1_000_000_000 + origin.duration(to: .now).components.seconds * 1_000_000_000))
+                for byte in 0..<8 { value[byte] = UInt8(truncatingIfNeeded: nanos >> (8 * UInt64(byte))) }
+                acknowledge.yield(producer.submitProduce(topic: topic, records: [ProducerRecord(key: nil, value: value, partition: 0)], acks: acks))
+            }
+            acknowledge.finish()
+            try await collector.value
+            let latencies = try await consumer.value
+            await producer.close()
+            await consumerClient.close()
+            Output.line("e2e: \(total) records at \(rate)/s for \(duration) s, produce-to-receive latency: \(latencies.summary)")
+            Output.line("RESULT bench=e2e messages=\(total) rate=\(rate) \(latencies.fields)")
+        }
+    }
+}
+
+struct GroupBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "group", abstract: "A group of K consumers drains a topic's backlog.")
+    @OptionGroup var server: ServerOptions
+    @Option var topic = "bench"
+    @Option var consumers = 4
+    @Option var group = "bench-\(UUID().uuidString.prefix(8))"
+    @Option(help: "Records per POLL.") var batch = 1_000
+
+    func run() async throws {
+        try await reportingErrors {
+            let address = try server.address()
+            let admin = try await BrookClient.connect(to: address)
+            let total = try await admin.describeTopic(topic).partitions.reduce(0) { $0 + Int($1.recordCount) }
+            await admin.close()
+            let progress = Progress(label: "group", total: total)
+            let started = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for _ in 0..<consumers {
+                    tasks.addTask {
+                        var configuration = ConsumerConfiguration(group: group, topics: [topic])
+                        configuration.autoOffsetReset = .earliest
+                        configuration.maxPollRecords = batch
+                        configuration.pollWaitMs = 100
+                        let consumer = GroupConsumer(client: try await BrookClient.connect(to: address), configuration: configuration)
+                        while progress.count < total {
+                            progress.add(try await consumer.poll().count)
+                        }
+                        await consumer.close()
+                    }
+                }
+                try await tasks.waitForAll()
+            }
+            progress.stop()
+            report("group", messages: progress.count, size: 0, elapsed: ContinuousClock.now - started, latencies: nil, extra: "consumers=\(consumers)")
+        }
+    }
+}
+
+/// The physical limit: the same libsqlite3 and table shape, a reused prepared statement, the
+/// same batch per transaction, and no network, server or protocol.
+struct CeilingBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ceiling", abstract: "Raw SQLite insert throughput, no network.")
+    @Option var messages = 1_000_000
+    @Option var size = 100
+    @Option(help: "Records per transaction.") var batch = 100
+    @Option(help: "normal or full.") var synchronous = "normal"
+    @Option(help: "A file to create (deleted afterwards).") var db = "brook-ceiling.db"
+
+    func run() async throws {
+        try await reportingErrors {
+            guard synchronous == "normal" || synchronous == "full" else { throw BrookError(.invalidRequest, "--synchronous must be normal or full") }
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) }
+            defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
+            let connection = try Connection(path: db, mode: .readWrite)
+            try connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = \(synchronous.uppercased()); PRAGMA cache_size = -16384;")
+            try connection.execute("CREATE TABLE log (offset INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, key BLOB, headers BLOB, value BLOB)")
+            let insert = try connection.prepare("INSERT INTO log (offset, timestamp, key, headers, value) VALUES (?, ?, NULL, NULL, ?)")
+            let value = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+            var latencies = Latencies()
+            let started = ContinuousClock.now
+            var offset: Int64 = 0
+            try value.withUnsafeBytes { bytes in
+                while offset < Int64(messages) {
+                    let transactionStart = ContinuousClock.now
+                    try connection.execute("BEGIN IMMEDIATE")
+                    for _ in 0..<min(batch, messages - Int(offset)) {
+                        try insert.bind(offset, at: 1)
+                        try insert.bind(Int64(0), at: 2)
+                        try insert.bindBytes(bytes, at: 3)
+                        try insert.run()
+                        offset += 1
+                    }
+                    try connection.execute("COMMIT")
+                    latencies.record(ContinuousClock.now - transactionStart)
+                }
+            }
+            report("ceiling", messages: messages, size: size, elapsed: ContinuousClock.now - started, latencies: latencies,
+                   extra: "batch=\(batch) synchronous=\(synchronous) size=\(size)")
+        }
+    }
+}
