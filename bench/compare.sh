@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Brook side by side with Redis Streams and the raw SQLite ceiling, in one run on this machine.
+# Installs redis-server from Debian's packages if missing, starts Brook and Redis on free loopback
+# ports in a temporary directory, runs every workload, stops both and writes docs/benchmarks.md.
+#
+#   bash bench/compare.sh            # about five minutes on a 2-core machine
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export PATH="/opt/swift/usr/bin:$PATH"
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+swift build -c release --product brook >/dev/null
+brook="$root/.build/release/brook"
+
+work=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+brook_port=$(free_port)
+redis_port=$(free_port)
+cleanup() {
+    [ -n "${brook_pid:-}" ] && kill "$brook_pid" 2>/dev/null || true
+    [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_brook() {
+    "$brook" serve --db "$work/brook.db" --port "$brook_port" --log-level warning 2>"$work/brook.log" &
+    brook_pid=$!
+    until (exec 3<>"/dev/tcp/127.0.0.1/$brook_port") 2>/dev/null; do sleep 0.05; done
+}
+start_brook
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --appendonly yes --appendfsync everysec \
+    --save "" --daemonize no >"$work/redis.log" 2>&1 &
+redis_pid=$!
+until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+
+server="--server 127.0.0.1:$brook_port"
+value=$(head -c 100 /dev/zero | tr '\0' 'x')
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" | head -1; }
+bench() { "$brook" bench "$@" 2>/dev/null | grep '^RESULT'; }
+redis_rps() { redis-benchmark -q -p "$redis_port" "$@" 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1; }
+rss_kb() { awk "/^$1:/ {print \$2}" "/proc/$brook_pid/status"; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+
+echo "== idle RSS"
+idle_rss=$(rss_kb VmRSS)
+
+echo "== produce: 100-byte records, batch 100, acks=1, 4 connections"
+produce=$(bench produce $server --topic bench --messages 1000000 --size 100 --batch 100 --connections 4 --acks 1 --partitions 4)
+produce_rss=$(rss_kb VmHWM)
+echo "== Redis XADD, pipeline 100, 4 connections (AOF everysec)"
+xadd=$(redis_rps -c 4 -n 1000000 -P 100 XADD bench '*' v "$value")
+echo "== raw SQLite ceiling, batch 100, synchronous NORMAL and FULL"
+ceiling_normal=$(bench ceiling --messages 1000000 --size 100 --batch 100 --synchronous normal --db "$work/ceiling.db")
+ceiling_full=$(bench ceiling --messages 100000 --size 100 --batch 100 --synchronous full --db "$work/ceiling.db")
+
+echo "== produce acks=all: 50 connections, one record per request"
+produce_all=$(bench produce $server --topic bench-all --messages 200000 --size 100 --batch 1 --connections 50 --window 1 --acks all --partitions 4)
+echo "== Redis XADD with appendfsync always, 50 connections, no pipelining"
+redis-cli -p "$redis_port" config set appendfsync always >/dev/null
+xadd_always=$(redis_rps -c 50 -n 200000 -P 1 XADD bench-all '*' v "$value")
+redis-cli -p "$redis_port" config set appendfsync everysec >/dev/null
+
+echo "== consume the backlog, 1000 records per fetch"
+consume=$(bench consume $server --topic bench --messages 1000000 --batch 1000)
+echo "== Redis XREAD COUNT 1000"
+xread_rps=$(redis_rps -c 1 -n 2000 XREAD COUNT 1000 STREAMS bench 0)
+xread=$(python3 -c "print(f'{$xread_rps*1000:.0f}')")
+
+echo "== end to end: 10,000 records/s for 10 s, long-polling consumer"
+e2e=$(bench e2e $server --rate 10000 --duration 10)
+echo "== a group of 4 consumers drains the backlog"
+group=$(bench group $server --topic bench --consumers 4 --batch 1000)
+
+echo "== 10,000 partitions: create, then restart"
+"$brook" topics create wide --partitions 10000 $server >/dev/null
+kill "$brook_pid"; wait "$brook_pid" 2>/dev/null || true
+start=$(date +%s.%N); start_brook; restart_s=$(python3 -c "print(f'{$(date +%s.%N)-$start:.2f}')")
+
+echo "== 5,000 idle connections"
+connections=$(python3 - "$brook_port" <<'PY'
+import resource, socket, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
+port = int(sys.argv[1]); socks = []
+for _ in range(5000):
+    s = socket.create_connection(("127.0.0.1", port)); socks.append(s)
+greeted = sum(1 for s in socks if s.recv(300).startswith(b"HELLO"))
+c = socket.create_connection(("127.0.0.1", port)); c.recv(300); c.sendall(b"PING\r\n")
+print(greeted, c.recv(100).startswith(b"OK PONG"))
+PY
+)
+connections_rss=$(rss_kb VmRSS)
+
+p() { echo "$1" | field "$2"; }
+produce_rate=$(p "$produce" msgs_per_s)
+ceiling_rate=$(p "$ceiling_normal" msgs_per_s)
+cores=$(nproc); memory=$(free -g | awk '/Mem:/ {print $2}'); cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+cat > "$work/results.md" <<EOF
+Measured by \`bash bench/compare.sh\` on $(date -u +%Y-%m-%d): $cores cores ($cpu), $memory GiB of memory,
+Brook $("$brook" --version), $(redis-server --version | cut -d' ' -f1-3), SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo '(system library)'),
+load generator on the same machine. Every figure is from one run of the script; the ratios compare
+figures of that same run.
+
+## Targets
+
+| workload | Brook | peer in the same run | ratio | target | met |
+|---|---|---|---|---|---|
+| produce, 100 B, batch 100, acks=1, 4 connections | $produce_rate msgs/s | Redis XADD pipeline 100: $xadd msgs/s | $(ratio "$produce_rate" "$xadd") | ≥ 1.0 | $(python3 -c "print('yes' if $produce_rate >= $xadd else 'no')") |
+| same, against raw SQLite (batch 100, synchronous=NORMAL) | $produce_rate msgs/s | SQLite ceiling: $ceiling_rate msgs/s | $(ratio "$produce_rate" "$ceiling_rate") | ≥ 0.60 | $(python3 -c "print('yes' if $produce_rate >= 0.6*$ceiling_rate else 'no')") |
+| produce acks=all, 50 connections, 1 record per request | $(p "$produce_all" msgs_per_s) msgs/s | Redis XADD appendfsync always, 50 connections: $xadd_always msgs/s | $(ratio "$(p "$produce_all" msgs_per_s)" "$xadd_always") | ≥ 50,000 msgs/s | $(python3 -c "print('yes' if $(p "$produce_all" msgs_per_s) >= 50000 else 'no')") |
+| consume a backlog, 1000 per fetch | $(p "$consume" msgs_per_s) msgs/s | Redis XREAD COUNT 1000: $xread msgs/s | $(ratio "$(p "$consume" msgs_per_s)" "$xread") | ≥ 1,500,000 msgs/s | $(python3 -c "print('yes' if $(p "$consume" msgs_per_s) >= 1500000 else 'no')") |
+| end to end at 10,000 msgs/s, long-polling consumer | p50 $(p "$e2e" p50_ms) ms, p99 $(p "$e2e" p99_ms) ms, p99.9 $(p "$e2e" p999_ms) ms, max $(p "$e2e" max_ms) ms | | | p99 ≤ 1 ms | $(python3 -c "print('yes' if $(p "$e2e" p99_ms) <= 1 else 'no')") |
+| RSS idle | $((idle_rss / 1024)) MB | | | ≤ 30 MB | $(python3 -c "print('yes' if $idle_rss <= 30*1024 else 'no')") |
+| RSS peak under the produce benchmark | $((produce_rss / 1024)) MB | | | ≤ 150 MB | $(python3 -c "print('yes' if $produce_rss <= 150*1024 else 'no')") |
+| start with 10,000 partitions (to accepting connections) | $restart_s s | | | < 1 s | $(python3 -c "print('yes' if $restart_s < 1 else 'no')") |
+| 5,000 idle connections | greeted, still serving: $connections; RSS $((connections_rss / 1024)) MB | | | held | $(echo "$connections" | grep -q '^5000 True' && echo yes || echo no) |
+
+Other figures of the run: raw SQLite with synchronous=FULL at batch 100: $(p "$ceiling_full" msgs_per_s) msgs/s;
+a group of 4 consumers drained the backlog at $(p "$group" msgs_per_s) msgs/s.
+Produce latency per request (batch 100, acks=1): p50 $(p "$produce" p50_ms) ms, p99 $(p "$produce" p99_ms) ms;
+acks=all one record per request: p50 $(p "$produce_all" p50_ms) ms, p99 $(p "$produce_all" p99_ms) ms.
+
+## Commands
+
+\`\`\`
+brook bench produce --messages 1000000 --size 100 --batch 100 --connections 4 --acks 1
+redis-benchmark -c 4 -n 1000000 -P 100 XADD bench '*' v <100 bytes>        (appendonly yes, appendfsync everysec)
+brook bench ceiling --messages 1000000 --size 100 --batch 100 --synchronous normal
+brook bench ceiling --messages 100000 --size 100 --batch 100 --synchronous full
+brook bench produce --topic bench-all --messages 200000 --batch 1 --connections 50 --window 1 --acks all
+redis-benchmark -c 50 -n 200000 -P 1 XADD bench-all '*' v <100 bytes>      (appendfsync always)
+brook bench consume --messages 1000000 --batch 1000
+redis-benchmark -c 1 -n 2000 XREAD COUNT 1000 STREAMS bench 0             (x 1000 records per call)
+brook bench e2e --rate 10000 --duration 10
+brook bench group --consumers 4 --batch 1000
+\`\`\`
+EOF
+# Replace the measured section of docs/benchmarks.md, keeping the analysis around it.
+python3 - "$root/docs/benchmarks.md" "$work/results.md" <<'PY'
+import sys
+path, results = sys.argv[1], open(sys.argv[2]).read()
+begin, end = "<!-- results: written by bench/compare.sh -->", "<!-- /results -->"
+try:
+    text = open(path).read()
+except FileNotFoundError:
+    text = "# Benchmarks\n\n" + begin + "\n" + end + "\n"
+head, rest = text.split(begin, 1)
+tail = rest.split(end, 1)[1]
+open(path, "w").write(head + begin + "\n" + results + end + tail)
+PY
+echo "wrote docs/benchmarks.md"
+grep '^|' "$root/docs/benchmarks.md"
