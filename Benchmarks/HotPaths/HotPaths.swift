@@ -1,0 +1,78 @@
+import Benchmark
+import BrookModel
+import BrookStore
+import BrookWire
+import Foundation
+import NIOCore
+
+/// The hot paths, each over a batch: decoding a PRODUCE of 100 records, parsing it into records,
+/// encoding 1000 fetched records from stored buffers, appending 100 records in a transaction,
+/// reading 1000 records back.
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(2))
+
+    let value = [UInt8](repeating: UInt8(ascii: "x"), count: 100)
+    let records = (0..<100).map { ProducerRecord(key: Array("key-\($0)".utf8), value: value, headers: [Header("trace", "abc")], partition: 0) }
+    var encodedRequest = ByteBuffer()
+    Request.produce(topic: "bench", acks: .leader, records: records).encode(into: &encodedRequest)
+
+    Benchmark("decode a PRODUCE frame of 100 records") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var decoder = FrameDecoder()
+            var input = encodedRequest
+            blackHole(decoder.next(&input))
+        }
+    }
+
+    var decoder = FrameDecoder()
+    var input = encodedRequest
+    guard case .frame(let frame)? = decoder.next(&input) else { fatalError("the benchmark's request does not decode") }
+    Benchmark("parse a PRODUCE of 100 records into records") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try Request.parse(frame))
+        }
+    }
+
+    let headers = HeaderCodec.encode([Header("trace", "abc")])
+    Benchmark("encode 1000 fetched records as RECORD frames") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var block = ByteBuffer()
+            value.withUnsafeBytes { value in
+                headers.withUnsafeBytes { headers in
+                    for offset in 0..<1_000 {
+                        RecordFrames.write(offset: Int64(offset), timestamp: 1_700_000_000_000, key: nil, encodedHeaders: headers, value: value, into: &block)
+                    }
+                }
+            }
+            blackHole(block)
+        }
+    }
+
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("brook-hotpaths-\(UUID().uuidString)").path
+    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let writer = try! LogWriter(path: "\(directory)/bench.db")
+    try! writer.createTopic("bench", partitions: 1, config: TopicConfig())
+    // The read benchmark gets its own partition, filled now: benchmarks do not run in order.
+    try! writer.createTopic("filled", partitions: 1, config: TopicConfig())
+    try! writer.begin(durable: false)
+    for _ in 0..<10 { _ = try! writer.append(topic: "filled", partition: 0, records: records, now: 1) }
+    _ = try! writer.commit()
+    Benchmark("append 100 records in one transaction") { benchmark in
+        for _ in benchmark.scaledIterations {
+            try writer.begin(durable: false)
+            blackHole(try writer.append(topic: "bench", partition: 0, records: records, now: 1))
+            _ = try writer.commit()
+        }
+    }
+
+    let reader = try! LogReader(path: "\(directory)/bench.db")
+    let partitionID = writer.topics["filled"]!.partitions[0].id
+    Benchmark("read 1000 records") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var count = 0
+            try reader.read(partitionID: partitionID, from: 0, maxRecords: 1_000, maxBytes: 1 << 30) { _ in count += 1 }
+            precondition(count == 1_000, "the read benchmark must read 1000 records, read \(count)")
+            blackHole(count)
+        }
+    }
+}
