@@ -1,22 +1,22 @@
 import Synchronization
 
-/// A result that arrives later, awaited at most once: the writer completes it on its thread; the
-/// requester awaits it from a task.
+/// A result that arrives later: the writer completes it on its thread; any number of tasks
+/// await it.
 final class Promise<Value: Sendable>: Sendable {
     private enum State {
-        case waiting(CheckedContinuation<Value, Error>?)
+        case waiting([CheckedContinuation<Value, Error>])
         case done(Result<Value, Error>)
     }
 
-    private let state = Mutex(State.waiting(nil))
+    private let state = Mutex(State.waiting([]))
 
     func complete(_ result: Result<Value, Error>) {
-        let continuation = state.withLock { state -> CheckedContinuation<Value, Error>? in
-            guard case .waiting(let continuation) = state else { return nil }
+        let continuations = state.withLock { state -> [CheckedContinuation<Value, Error>] in
+            guard case .waiting(let continuations) = state else { return [] }
             state = .done(result)
-            return continuation
+            return continuations
         }
-        continuation?.resume(with: result)
+        for continuation in continuations { continuation.resume(with: result) }
     }
 
     var value: Value {
@@ -26,8 +26,9 @@ final class Promise<Value: Sendable>: Sendable {
                     switch state {
                     case .done(let result):
                         return result
-                    case .waiting:
-                        state = .waiting(continuation)
+                    case .waiting(var continuations):
+                        continuations.append(continuation)
+                        state = .waiting(continuations)
                         return nil
                     }
                 }

@@ -119,6 +119,8 @@ public final class LineServer: Service, Sendable {
 enum PendingReply: Sendable {
     case now(ByteBuffer)
     case later(Task<ReplyBody, Never>)
+    /// A PRODUCE: its reply is encoded once the writer commits it, with no task of its own.
+    case produce(ProduceTicket)
 }
 
 enum ReplyBody: Sendable {
@@ -156,7 +158,11 @@ final class Connection: Sendable {
                 case .frame(let frame):
                     await order.waitForTurn(isProduce: frame.line.verb == "PRODUCE")
                     let (reply, close) = start(frame)
-                    if case .later(let task) = reply { order.started(task, isProduce: frame.line.verb == "PRODUCE") }
+                    switch reply {
+                    case .later(let task): order.started(task)
+                    case .produce(let ticket): order.started(ticket)
+                    default: break
+                    }
                     if let reply { continuation.yield(reply) } else { inFlight.release() }
                     if close { break reading }
                 case .refused(_, let error):
@@ -185,6 +191,14 @@ final class Connection: Sendable {
             switch pending {
             case .now(let buffer): body = .buffer(buffer)
             case .later(let task): body = await task.value
+            case .produce(let ticket):
+                do {
+                    var buffer = ByteBuffer()
+                    Reply.positions(try await ticket.positions(), into: &buffer)
+                    body = .buffer(buffer)
+                } catch {
+                    body = .buffer(Self.error(error))
+                }
             }
             switch body {
             case .buffer(let buffer):
@@ -235,11 +249,7 @@ final class Connection: Sendable {
                 return (.now(Self.error(error)), false)
             }
             if acks == .noAck { return (nil, false) }
-            return (later { _ in
-                var buffer = ByteBuffer()
-                Reply.positions(try await ticket.positions(), into: &buffer)
-                return .buffer(buffer)
-            }, false)
+            return (.produce(ticket), false)
         default:
             return (later { [server, id, peer] _ in
                 try await RequestHandler(server: server, connection: id, peer: peer).respond(to: request)
@@ -276,7 +286,7 @@ final class Connection: Sendable {
 /// for every earlier one to finish, and a PRODUCE waits for an earlier request of another kind.
 /// Since produces commit in order, waiting for the latest one covers all before it.
 struct RequestOrder {
-    private var lastProduce: Task<ReplyBody, Never>?
+    private var lastProduce: ProduceTicket?
     private var other: Task<ReplyBody, Never>?
 
     mutating func waitForTurn(isProduce: Bool) async {
@@ -285,14 +295,13 @@ struct RequestOrder {
             self.other = nil
         }
         if !isProduce, let lastProduce {
-            _ = await lastProduce.value
+            _ = try? await lastProduce.positions()
             self.lastProduce = nil
         }
     }
 
-    mutating func started(_ task: Task<ReplyBody, Never>, isProduce: Bool) {
-        if isProduce { lastProduce = task } else { other = task }
-    }
+    mutating func started(_ task: Task<ReplyBody, Never>) { other = task }
+    mutating func started(_ produce: ProduceTicket) { lastProduce = produce }
 }
 
 /// Bounds a connection's outstanding replies: when a client pipelines without reading, the
