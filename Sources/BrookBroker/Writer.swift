@@ -136,6 +136,7 @@ final class Writer: @unchecked Sendable {
         } catch {
             logger.warning("final checkpoint failed", metadata: ["error": "\(error)"])
         }
+        log.releaseLock()
         condition.lock()
         stopped = true
         condition.broadcast()

@@ -17,6 +17,7 @@ import CSQLite
 public final class LogWriter {
     public let path: String
     let db: Connection
+    private let lock: FileLock
     /// Topics by name, with their partitions' committed counters.
     public private(set) var topics: [String: TopicMetadata] = [:]
     /// What opening the file found and did.
@@ -44,6 +45,7 @@ public final class LogWriter {
     /// build, or is damaged.
     public init(path: String) throws(BrookError) {
         self.path = path
+        lock = try FileLock(database: path)
         do {
             db = try Connection(path: path, mode: .readWrite)
         } catch {
@@ -669,6 +671,11 @@ public final class LogWriter {
         } catch {
             throw BrookError(error, while: "setting the database size limit")
         }
+    }
+
+    /// Gives up the file to other Brook processes, after the last write (the broker's close).
+    public func releaseLock() {
+        lock.release()
     }
 
     /// Runs SQL on the write connection. For tests and tools; not for the hot path.

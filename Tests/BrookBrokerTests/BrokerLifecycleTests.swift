@@ -207,3 +207,21 @@ struct BackupAndSQLTests {
         await broker.close()
     }
 }
+
+struct FileLockTests {
+    @Test func aSecondBrokerOnTheSameFileIsRefusedUntilTheFirstCloses() async throws {
+        let dir = TemporaryDirectory()
+        let first = try openBroker(dir)
+        do {
+            _ = try openBroker(dir)
+            Issue.record("a second broker opened a file in use")
+        } catch let error as BrookError {
+            #expect(error.code == .storageError)
+            #expect(error.message.contains("in use by another Brook process (pid \(getpid()))"), "\(error.message)")
+        }
+        await first.close()
+        let second = try openBroker(dir)
+        await second.close()
+        withExtendedLifetime(first) {}
+    }
+}

@@ -132,6 +132,9 @@ struct CLITests {
         #expect(unreachable.stderr.split(separator: "\n").count == 1)
 
         let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        let second = try await CLI.run(["serve", "--db", dir.file("brook.db"), "--port", "0"], in: dir)
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("brook: STORAGE_ERROR '\(dir.file("brook.db"))' is in use by another Brook process (pid \(server.process.processIdentifier))"), "\(second.stderr)")
         let unknown = try await CLI.run(["consume", "nope", "--server", server.address], in: dir)
         #expect(unknown.status != 0)
         #expect(unknown.stderr == "brook: UNKNOWN_TOPIC topic 'nope' does not exist\n")
