@@ -14,9 +14,8 @@ public struct LineServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// 7665 ("ROOK" on a phone keypad); 0 picks a free port.
     public var port = WireProtocol.defaultPort
+    /// Frame sizes, connections, in-flight requests and the idle timeout, announced in the greeting.
     public var limits = WireLimits()
-    /// Replies a connection may have outstanding before the server stops reading its requests.
-    public var maxInFlightRequests = 1_024
 
     public init() {}
 }
@@ -64,6 +63,8 @@ public final class LineServer: Service, Sendable {
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .bind(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .milliseconds(limits.idleTimeoutMs)))
+                        try channel.pipeline.syncOperations.addHandler(IdleCloser(timeoutMs: limits.idleTimeoutMs))
                         // The decoder bounds its own buffer; the handler's cap is a backstop.
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: limits.maxRequestBytes + 2 * limits.maxLine))
@@ -93,8 +94,14 @@ public final class LineServer: Service, Sendable {
     // MARK: Connections
 
     private func serve(_ channel: NIOAsyncChannel<FrameEvent, ByteBuffer>) async {
-        connectionCount.add(1, ordering: .relaxed)
+        let open = connectionCount.add(1, ordering: .relaxed).newValue
         defer { connectionCount.subtract(1, ordering: .relaxed) }
+        if open > configuration.limits.maxConnections {
+            var refusal = ByteBuffer()
+            Reply.error(BrookError(.tooManyConnections, "the server holds max_connections=\(configuration.limits.maxConnections) connections; try again later"), into: &refusal)
+            try? await channel.executeThenClose { _, outbound in try await outbound.write(refusal) }
+            return
+        }
         let peer = channel.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         let id = connectionIDs.add(1, ordering: .relaxed).newValue
         let connection = Connection(server: self, peer: peer, id: id)
@@ -143,7 +150,7 @@ final class Connection: Sendable {
         self.server = server
         self.peer = peer
         self.id = id
-        self.inFlight = InFlightLimit(server.configuration.maxInFlightRequests)
+        self.inFlight = InFlightLimit(server.configuration.limits.maxInFlight)
     }
 
     func run(inbound: NIOAsyncChannelInboundStream<FrameEvent>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
@@ -347,5 +354,21 @@ final class InFlightLimit: Sendable {
             return state.waiters.removeFirst()
         }
         waiter?.resume()
+    }
+}
+
+/// Closes a connection that had no traffic either way for the idle timeout, saying why first.
+final class IdleCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let timeoutMs: Int64
+
+    init(timeoutMs: Int64) { self.timeoutMs = timeoutMs }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
+        var farewell = context.channel.allocator.buffer(capacity: 96)
+        Reply.error(BrookError(.idleTimeout, "no traffic for idle_timeout_ms=\(timeoutMs); closing the connection"), into: &farewell)
+        context.writeAndFlush(wrapOutboundOut(farewell)).whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -70,6 +70,10 @@ public struct BrookError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let producerFenced = Code(rawValue: "PRODUCER_FENCED")
         /// The producer id is not one the broker issued.
         public static let unknownProducerID = Code(rawValue: "UNKNOWN_PRODUCER_ID")
+        /// The server already holds its maximum number of connections.
+        public static let tooManyConnections = Code(rawValue: "TOO_MANY_CONNECTIONS")
+        /// The connection was idle past the server's idle timeout and is being closed.
+        public static let idleTimeout = Code(rawValue: "IDLE_TIMEOUT")
         /// The broker is shutting down or closed.
         public static let brokerNotAvailable = Code(rawValue: "BROKER_NOT_AVAILABLE")
         /// Something unexpected failed inside the broker.

@@ -9,7 +9,8 @@ public enum Reply {
     public static func greeting(_ limits: WireLimits, into buffer: inout ByteBuffer) {
         buffer.writeLine(
             "HELLO brook \(WireProtocol.serverVersion) protocol=\(WireProtocol.version) max_line=\(limits.maxLine) "
-                + "max_record_bytes=\(limits.maxRecordBytes) max_request_bytes=\(limits.maxRequestBytes) max_batch_records=\(limits.maxBatchRecords)")
+                + "max_record_bytes=\(limits.maxRecordBytes) max_request_bytes=\(limits.maxRequestBytes) max_batch_records=\(limits.maxBatchRecords) "
+                + "max_connections=\(limits.maxConnections) max_in_flight=\(limits.maxInFlight) idle_timeout_ms=\(limits.idleTimeoutMs)")
     }
 
     public static func ok(_ text: String = "", into buffer: inout ByteBuffer) {

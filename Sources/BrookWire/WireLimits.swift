@@ -8,6 +8,12 @@ public struct WireLimits: Sendable, Hashable {
     public var maxRequestBytes: Int
     /// The most records one PRODUCE may carry.
     public var maxBatchRecords: Int
+    /// The most connections the server holds; more are answered with an error and closed.
+    public var maxConnections = 10_000
+    /// Requests one connection may have unanswered before the server stops reading it.
+    public var maxInFlight = 1_024
+    /// A connection with no traffic either way for this long is closed (longer than any long poll).
+    public var idleTimeoutMs: Int64 = 600_000
 
     public init(maxLine: Int = 65_536, maxRecordBytes: Int = 64 * 1_048_576, maxRequestBytes: Int = 64 * 1_048_576, maxBatchRecords: Int = 10_000) {
         self.maxLine = maxLine

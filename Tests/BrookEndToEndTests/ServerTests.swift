@@ -11,7 +11,7 @@ struct ServerProtocolTests {
         let server = try await TestServer.start()
         let raw = try await RawConnection(port: server.address.port)
         let greeting = try #require(try await raw.line())
-        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000")
+        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 idle_timeout_ms=600000")
         try await raw.send("PING x\r\nQUIT\r\n")
         #expect(try await raw.line() == "OK PONG x")
         #expect(try await raw.line() == "OK BYE")
@@ -129,6 +129,29 @@ struct ServerProtocolTests {
         let refusal = try #require(try await raw.line())
         #expect(refusal.hasPrefix("ERR MESSAGE_TOO_LARGE data item of 2097152 bytes exceeds max_record_bytes 1048576"))
         #expect(try await raw.line() == "OK PONG still-here")
+        await server.stop()
+    }
+
+    @Test func connectionsBeyondTheLimitAreRefused() async throws {
+        let server = try await TestServer.start(server: { $0.limits.maxConnections = 2 })
+        let first = try await RawConnection(port: server.address.port)
+        let second = try await RawConnection(port: server.address.port)
+        #expect(try await first.line()?.hasPrefix("HELLO") == true)
+        #expect(try await second.line()?.hasPrefix("HELLO") == true)
+        let third = try await RawConnection(port: server.address.port)
+        #expect(try await third.line() == "ERR TOO_MANY_CONNECTIONS the server holds max_connections=2 connections; try again later")
+        #expect(try await third.isClosedByServer())
+        try await first.send("PING\r\n")
+        #expect(try await first.line() == "OK PONG", "the connections within the limit keep working")
+        await server.stop()
+    }
+
+    @Test func idleConnectionsAreClosedWithAReason() async throws {
+        let server = try await TestServer.start(server: { $0.limits.idleTimeoutMs = 300 })
+        let idle = try await RawConnection(port: server.address.port)
+        #expect(try await idle.line()?.hasSuffix("idle_timeout_ms=300") == true)
+        #expect(try await idle.line() == "ERR IDLE_TIMEOUT no traffic for idle_timeout_ms=300; closing the connection")
+        #expect(try await idle.isClosedByServer())
         await server.stop()
     }
 
