@@ -133,3 +133,16 @@ if ProcessInfo.processInfo.environment["BROOK_BENCHMARKS"] != nil {
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ))
 }
+
+// The libFuzzer target over the protocol decoder and parsers, only when asked for (it has no main
+// of its own: libFuzzer's): bash Fuzz/run.sh SECONDS
+if ProcessInfo.processInfo.environment["BROOK_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "BrookFuzz",
+            dependencies: ["BrookWire", "BrookModel", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/BrookFuzz",
+            swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
+        ))
+}

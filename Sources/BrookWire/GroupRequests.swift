@@ -12,7 +12,9 @@ enum GroupRequests {
                 "member", "instance", "client", "session_timeout_ms", "rebalance_timeout_ms", "assignment", "strategies", "rebalance",
                 "auto_commit_ms", "auto_offset_reset", "metadata",
             ], usage: usage)
-            var options = JoinOptions(group: try line.word(1, "a group: \(usage)"), topics: list(try line.word(2, "topics: \(usage)")))
+            let topics = list(try line.word(2, "topics: \(usage)"))
+            guard !topics.isEmpty else { throw BrookError(.invalidRequest, "JOIN needs at least one topic: \(usage)") }
+            var options = JoinOptions(group: try line.word(1, "a group: \(usage)"), topics: topics)
             options.member = line.option("member") ?? ""
             options.instance = line.option("instance")
             options.client = line.option("client") ?? "brook"
@@ -20,6 +22,7 @@ enum GroupRequests {
             options.rebalanceTimeoutMs = try line.int("rebalance_timeout_ms", in: 1...Int64(Int32.max)) ?? options.rebalanceTimeoutMs
             options.assignment = try choice(line, "assignment", ["coordinator", "leader"]) ?? options.assignment
             options.strategies = line.option("strategies").map(list) ?? options.strategies
+            guard !options.strategies.isEmpty else { throw BrookError(.invalidRequest, "strategies= needs at least one strategy: \(usage)") }
             options.rebalance = try choice(line, "rebalance", ["eager", "cooperative"]) ?? options.rebalance
             options.autoCommitMs = try line.int("auto_commit_ms", in: 0...Int64(Int32.max)) ?? 0
             options.autoOffsetReset = try choice(line, "auto_offset_reset", ["earliest", "latest", "none"]) ?? options.autoOffsetReset
