@@ -93,6 +93,11 @@ final class RawConnection {
         }
     }
 
+    /// Closes the sending side, as a client that vanishes mid-frame would.
+    func finishSending() async throws {
+        try await channel.channel.close(mode: .output)
+    }
+
     /// True once the server has closed its side.
     func isClosedByServer() async throws -> Bool {
         while try await fill() {}
