@@ -112,7 +112,7 @@ public final class LineServer: Service, Sendable {
         do {
             try await channel.executeThenClose { inbound, outbound in
                 var greeting = ByteBuffer()
-                Reply.greeting(configuration.limits, into: &greeting)
+                Reply.greeting(configuration.limits, maxGroupMembers: broker.options.groups.maxMembersPerGroup, into: &greeting)
                 try await outbound.write(greeting)
                 try await connection.run(inbound: inbound, outbound: outbound)
             }

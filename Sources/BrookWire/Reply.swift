@@ -6,11 +6,12 @@ import NIOCore
 public enum Reply {
     // MARK: Writing (server)
 
-    public static func greeting(_ limits: WireLimits, into buffer: inout ByteBuffer) {
+    public static func greeting(_ limits: WireLimits, maxGroupMembers: Int, into buffer: inout ByteBuffer) {
         buffer.writeLine(
             "HELLO brook \(WireProtocol.serverVersion) protocol=\(WireProtocol.version) max_line=\(limits.maxLine) "
                 + "max_record_bytes=\(limits.maxRecordBytes) max_request_bytes=\(limits.maxRequestBytes) max_batch_records=\(limits.maxBatchRecords) "
-                + "max_connections=\(limits.maxConnections) max_in_flight=\(limits.maxInFlight) idle_timeout_ms=\(limits.idleTimeoutMs)")
+                + "max_connections=\(limits.maxConnections) max_in_flight=\(limits.maxInFlight) idle_timeout_ms=\(limits.idleTimeoutMs) "
+                + "max_group_members=\(maxGroupMembers)")
     }
 
     public static func ok(_ text: String = "", into buffer: inout ByteBuffer) {

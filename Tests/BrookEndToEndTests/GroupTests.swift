@@ -486,3 +486,22 @@ struct GroupEdgeTests {
         await server.stop()
     }
 }
+
+extension GroupEdgeTests {
+    @Test func theMemberLimitIsAnnouncedAndEnforced() async throws {
+        let server = try await TestServer.start(broker: {
+            $0.groups.initialRebalanceDelayMs = 0
+            $0.groups.maxMembersPerGroup = 1
+        })
+        let admin = try await server.client()
+        try await admin.createTopic("t")
+        #expect(admin.connection.greeting.option("max_group_members") == "1")
+        let first = try await BrookConnection.connect(to: server.address)
+        _ = try Reply.joined(try await first.send(.join(JoinOptions(group: "g", topics: ["t"]))))
+        let second = try await BrookConnection.connect(to: server.address)
+        await expectBrookError(.groupMaxSizeReached) { _ = try Reply.joined(try await second.send(.join(JoinOptions(group: "g", topics: ["t"])))) }
+        await first.close()
+        await second.close()
+        await server.stop()
+    }
+}
