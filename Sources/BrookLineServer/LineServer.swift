@@ -258,19 +258,19 @@ final class Connection: Sendable {
             if acks == .noAck { return (nil, false) }
             return (.produce(ticket), false)
         default:
-            return (later { [server, id, peer] _ in
+            return (later { [server, id, peer] in
                 try await RequestHandler(server: server, connection: id, peer: peer).respond(to: request)
             }, false)
         }
     }
 
     /// Runs `body` in a task, turning errors into `ERR` replies.
-    private func later(_ body: @escaping @Sendable (Connection) async throws -> ReplyBody) -> PendingReply {
+    private func later(_ body: @escaping @Sendable () async throws -> ReplyBody) -> PendingReply {
         let id = nextTask.add(1, ordering: .relaxed).newValue
         let task = Task { [self] () -> ReplyBody in
             defer { _ = tasks.withLock { $0.removeValue(forKey: id) } }
             do {
-                return try await body(self)
+                return try await body()
             } catch {
                 return .buffer(Self.error(error))
             }
@@ -369,6 +369,8 @@ final class IdleCloser: ChannelInboundHandler, Sendable {
         guard event is IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
         var farewell = context.channel.allocator.buffer(capacity: 96)
         Reply.error(BrookError(.idleTimeout, "no traffic for idle_timeout_ms=\(timeoutMs); closing the connection"), into: &farewell)
-        context.writeAndFlush(wrapOutboundOut(farewell)).whenComplete { _ in context.close(promise: nil) }
+        // Close once the farewell is written; the callback runs on the channel's event loop.
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(farewell)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 }

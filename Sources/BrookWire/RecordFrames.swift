@@ -274,18 +274,15 @@ extension ByteBuffer {
         }
         var magnitude = value.magnitude
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, enough for 20 digits
-        let count = withUnsafeMutableBytes(of: &digits) { scratch -> Int in
+        withUnsafeMutableBytes(of: &digits) { scratch in
             var index = scratch.count
             repeat {
                 index -= 1
                 scratch[index] = UInt8(48 + magnitude % 10)
                 magnitude /= 10
             } while magnitude > 0
-            let count = scratch.count - index
             writeBytes(UnsafeRawBufferPointer(rebasing: scratch[index...]))
-            return count
         }
-        _ = count
     }
 
     /// Writes a data item: the bytes, then CRLF.

@@ -115,12 +115,6 @@ public final class Connection {
     }
 
     public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
-
-    /// Rows changed by the last INSERT, UPDATE or DELETE.
-    public var changes: Int { Int(sqlite3_changes64(handle)) }
-
-    /// Asks a running statement on this connection to stop (thread-safe in SQLite).
-    public func interrupt() { sqlite3_interrupt(handle) }
 }
 
 /// Quotes an identifier for SQL: wraps it in double quotes and doubles any inside.

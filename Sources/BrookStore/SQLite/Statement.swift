@@ -62,14 +62,6 @@ public final class Statement {
         try check(sqlite3_bind_blob(handle, index, pointer, Int32(bytes.count), brook_sqlite3_static()))
     }
 
-    /// Binds a BLOB, copying the bytes.
-    public func bindBlob(_ bytes: [UInt8], at index: Int32) throws(SQLiteError) {
-        let code = bytes.withUnsafeBytes { raw in
-            sqlite3_bind_blob(handle, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, Int32(raw.count), brook_sqlite3_transient())
-        }
-        try check(code)
-    }
-
     // MARK: Stepping
 
     /// Advances: `true` when a row is available, `false` when done.
@@ -96,17 +88,9 @@ public final class Statement {
 
     public var columnCount: Int32 { sqlite3_column_count(handle) }
 
-    public func columnName(_ index: Int32) -> String {
-        sqlite3_column_name(handle, index).map { String(cString: $0) } ?? ""
-    }
-
-    public func columnType(_ index: Int32) -> Int32 { sqlite3_column_type(handle, index) }
-
     public func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
 
     public func int64(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
-
-    public func double(_ index: Int32) -> Double { sqlite3_column_double(handle, index) }
 
     public func string(_ index: Int32) -> String? {
         guard let text = sqlite3_column_text(handle, index) else { return nil }
@@ -120,10 +104,6 @@ public final class Statement {
         let pointer = sqlite3_column_blob(handle, index)
         let count = Int(sqlite3_column_bytes(handle, index))
         return UnsafeRawBufferPointer(start: count == 0 ? nil : pointer, count: count)
-    }
-
-    public func byteArray(_ index: Int32) -> [UInt8]? {
-        bytes(index).map { Array($0) }
     }
 
     private func check(_ code: Int32) throws(SQLiteError) {
