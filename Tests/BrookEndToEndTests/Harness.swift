@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 import Testing
 
 /// A broker and a line server on an ephemeral loopback port, in this process.
@@ -55,6 +56,18 @@ final class TestServer: Sendable {
     }
 }
 
+/// True for the first caller only.
+final class Once: Sendable {
+    private let claimed = Mutex(false)
+
+    func claim() -> Bool {
+        claimed.withLock { claimed in
+            defer { claimed = true }
+            return !claimed
+        }
+    }
+}
+
 /// A raw TCP connection for sending exactly the bytes a test wants, as `nc` would. Built on NIO
 /// so waiting for bytes never blocks the cooperative thread pool the in-process server runs on.
 final class RawConnection {
@@ -98,10 +111,19 @@ final class RawConnection {
         try await channel.channel.close(mode: .output)
     }
 
-    /// True once the server has closed its side.
-    func isClosedByServer() async throws -> Bool {
-        while try await fill() {}
-        return true
+    /// Whether the server closes the connection within `timeout`: false if it has not by then, so
+    /// a server that wrongly keeps a connection open fails the test instead of hanging it.
+    func isClosedByServer(within timeout: TimeAmount = .seconds(5)) async throws -> Bool {
+        let channel = self.channel.channel
+        let once = Once()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            channel.closeFuture.whenComplete { _ in
+                if once.claim() { continuation.resume(returning: true) }
+            }
+            channel.eventLoop.scheduleTask(in: timeout) {
+                if once.claim() { continuation.resume(returning: false) }
+            }
+        }
     }
 
     private func fill() async throws -> Bool {

@@ -12,6 +12,7 @@ struct ServerProtocolTests {
         let raw = try await RawConnection(port: server.address.port)
         let greeting = try #require(try await raw.line())
         #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 idle_timeout_ms=600000 max_group_members=1000")
+        #expect(try await raw.isClosedByServer(within: .milliseconds(200)) == false, "an open connection is not reported closed")
         try await raw.send("PING x\r\nQUIT\r\n")
         #expect(try await raw.line() == "OK PONG x")
         #expect(try await raw.line() == "OK BYE")
