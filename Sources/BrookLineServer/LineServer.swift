@@ -31,6 +31,10 @@ public final class LineServer: Service, Sendable {
     private let listening: EventLoopPromise<SocketAddress>
     private let connectionCount = Atomic<Int>(0)
     private let connectionIDs = Atomic<UInt64>(0)
+    /// Bytes all connections hold in unanswered PRODUCE data and unwritten replies.
+    let heldBytes = Counter()
+    /// Requests read from all connections since start.
+    let requestsRead = Counter()
 
     public init(
         broker: Broker, configuration: LineServerConfiguration = LineServerConfiguration(),
@@ -51,6 +55,10 @@ public final class LineServer: Service, Sendable {
 
     /// Open connections now.
     public var connections: Int { connectionCount.load(ordering: .relaxed) }
+    /// Bytes held now for unanswered PRODUCE data and replies not yet written, over all connections.
+    public var inFlightBytes: Int { heldBytes.value }
+    /// Requests read since start, over all connections.
+    public var requestsReceived: Int { requestsRead.value }
 
     public func run() async throws {
         let limits = configuration.limits
@@ -127,7 +135,7 @@ enum PendingReply: Sendable {
     case now(ByteBuffer)
     case later(Task<ReplyBody, Never>)
     /// A PRODUCE: its reply is encoded once the writer commits it, with no task of its own.
-    case produce(ProduceTicket)
+    case produce(ProduceTicket, heldBytes: Int)
 }
 
 enum ReplyBody: Sendable {
@@ -150,35 +158,44 @@ final class Connection: Sendable {
         self.server = server
         self.peer = peer
         self.id = id
-        self.inFlight = InFlightLimit(server.configuration.limits.maxInFlight)
+        let limits = server.configuration.limits
+        self.inFlight = InFlightLimit(requests: limits.maxInFlight, bytes: limits.maxInFlightBytes, total: server.heldBytes)
     }
 
     func run(inbound: NIOAsyncChannelInboundStream<FrameEvent>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
         let (replies, continuation) = AsyncStream.makeStream(of: PendingReply.self)
+        defer { inFlight.close() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.writeReplies(replies, to: outbound) }
             defer { continuation.finish() }
             var order = RequestOrder()
             reading: for try await event in inbound.cancelOnGracefulShutdown() {
+                if case .frame(let frame) = event {
+                    // First the earlier request finishes, so its reply counts before this one is admitted.
+                    await order.waitForTurn(isProduce: frame.line.verb == "PRODUCE")
+                }
                 await inFlight.acquire()
                 switch event {
                 case .frame(let frame):
-                    await order.waitForTurn(isProduce: frame.line.verb == "PRODUCE")
                     let (reply, close) = start(frame)
+                    server.requestsRead.add(1)
                     switch reply {
                     case .later(let task): order.started(task)
-                    case .produce(let ticket): order.started(ticket)
-                    default: break
+                    case .produce(let ticket, let held):
+                        inFlight.hold(bytes: held)
+                        order.started(ticket)
+                    case .now(let buffer): inFlight.hold(bytes: buffer.readableBytes)
+                    case nil: break
                     }
                     if let reply { continuation.yield(reply) } else { inFlight.release() }
                     if close { break reading }
                 case .refused(_, let error):
-                    continuation.yield(.now(Self.error(error)))
+                    yieldNow(Self.error(error), to: continuation)
                 case .lost(let error):
-                    continuation.yield(.now(Self.error(error)))
+                    yieldNow(Self.error(error), to: continuation)
                     break reading
                 case .streamStart, .streamChunk, .streamEnd:
-                    continuation.yield(.now(Self.error(BrookError(.invalidRequest, "clients may not send stream= data"))))
+                    yieldNow(Self.error(BrookError(.invalidRequest, "clients may not send stream= data")), to: continuation)
                     break reading
                 }
             }
@@ -191,14 +208,25 @@ final class Connection: Sendable {
         }
     }
 
+    private func yieldNow(_ buffer: ByteBuffer, to continuation: AsyncStream<PendingReply>.Continuation) {
+        inFlight.hold(bytes: buffer.readableBytes)
+        continuation.yield(.now(buffer))
+    }
+
     private func writeReplies(_ replies: AsyncStream<PendingReply>, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
         for await pending in replies {
-            defer { inFlight.release() }
+            var held = 0
+            defer { inFlight.release(bytes: held) }
             let body: ReplyBody
             switch pending {
-            case .now(let buffer): body = .buffer(buffer)
-            case .later(let task): body = await task.value
-            case .produce(let ticket):
+            case .now(let buffer):
+                body = .buffer(buffer)
+                held = buffer.readableBytes
+            case .later(let task):
+                body = await task.value
+                if case .buffer(let buffer) = body { held = buffer.readableBytes }
+            case .produce(let ticket, let heldBytes):
+                held = heldBytes
                 do {
                     var buffer = ByteBuffer()
                     Reply.positions(try await ticket.positions(), into: &buffer)
@@ -256,7 +284,7 @@ final class Connection: Sendable {
                 return (.now(Self.error(error)), false)
             }
             if acks == .noAck { return (nil, false) }
-            return (.produce(ticket), false)
+            return (.produce(ticket, heldBytes: frame.items.reduce(0) { $0 + $1.readableBytes }), false)
         default:
             return (later { [server, id, peer] in
                 try await RequestHandler(server: server, connection: id, peer: peer).respond(to: request)
@@ -269,11 +297,15 @@ final class Connection: Sendable {
         let id = nextTask.add(1, ordering: .relaxed).newValue
         let task = Task { [self] () -> ReplyBody in
             defer { _ = tasks.withLock { $0.removeValue(forKey: id) } }
+            let reply: ReplyBody
             do {
-                return try await body()
+                reply = try await body()
             } catch {
-                return .buffer(Self.error(error))
+                reply = .buffer(Self.error(error))
             }
+            // Held until written: a client that does not read its replies stops being read.
+            if case .buffer(let buffer) = reply { inFlight.hold(bytes: buffer.readableBytes) }
+            return reply
         }
         tasks.withLock { $0[id] = task }
         return .later(task)
@@ -311,50 +343,95 @@ struct RequestOrder {
     mutating func started(_ produce: ProduceTicket) { lastProduce = produce }
 }
 
-/// Bounds a connection's outstanding replies: when a client pipelines without reading, the
-/// server stops reading from it instead of queueing without bound.
+/// Bounds what a connection holds: unanswered requests, and bytes of PRODUCE data and replies not
+/// yet written. When a client pipelines without reading its replies, the server stops reading
+/// from it (the kernel's buffers then push back on the client) instead of queueing without bound.
 final class InFlightLimit: Sendable {
     private struct State {
-        var available: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var requests: Int
+        var bytes = 0
+        var waiter: CheckedContinuation<Void, Never>?
+        var closed = false
+
+        func admits(maxBytes: Int) -> Bool { requests > 0 && bytes < maxBytes }
     }
 
     private let state: Mutex<State>
+    private let maxBytes: Int
+    /// The server-wide total of bytes held, for observation.
+    private let total: Counter?
 
-    init(_ limit: Int) {
-        state = Mutex(State(available: limit))
+    init(requests: Int, bytes: Int, total: Counter? = nil) {
+        state = Mutex(State(requests: requests))
+        maxBytes = bytes
+        self.total = total
     }
 
+    /// Waits until one more request may be read. One reader per connection calls this.
     func acquire() async {
+        let maxBytes = maxBytes
         let acquired = state.withLock { state -> Bool in
-            guard state.available > 0 else { return false }
-            state.available -= 1
+            guard state.admits(maxBytes: maxBytes) else { return false }
+            state.requests -= 1
             return true
         }
         if acquired { return }
         await withCheckedContinuation { continuation in
             let immediate = state.withLock { state -> Bool in
-                if state.available > 0 {
-                    state.available -= 1
+                if state.admits(maxBytes: maxBytes) {
+                    state.requests -= 1
                     return true
                 }
-                state.waiters.append(continuation)
+                state.waiter = continuation
                 return false
             }
             if immediate { continuation.resume() }
         }
     }
 
-    func release() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if state.waiters.isEmpty {
-                state.available += 1
-                return nil
-            }
-            return state.waiters.removeFirst()
+    /// Counts `bytes` as held until a matching `release(bytes:)`.
+    func hold(bytes: Int) {
+        guard bytes > 0 else { return }
+        let held = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.bytes += bytes
+            return true
         }
+        if held { total?.add(bytes) }
+    }
+
+    /// The connection is gone: whatever it held is dropped, and later holds count for nothing.
+    func close() {
+        let dropped = state.withLock { state -> Int in
+            state.closed = true
+            defer { state.bytes = 0 }
+            return state.bytes
+        }
+        total?.add(-dropped)
+    }
+
+    /// A request is answered (or needs no answer) and `bytes` it held are written.
+    func release(requests: Int = 1, bytes: Int = 0) {
+        let maxBytes = maxBytes
+        let (waiter, released) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
+            state.requests += requests
+            guard !state.closed else { return (nil, false) }
+            state.bytes -= bytes
+            guard let waiter = state.waiter, state.admits(maxBytes: maxBytes) else { return (nil, true) }
+            state.requests -= 1
+            state.waiter = nil
+            return (waiter, true)
+        }
+        if released, bytes > 0 { total?.add(-bytes) }
         waiter?.resume()
     }
+}
+
+/// A shared count, for observation.
+final class Counter: Sendable {
+    private let atomic = Atomic<Int>(0)
+    var value: Int { atomic.load(ordering: .relaxed) }
+    func add(_ amount: Int) { atomic.add(amount, ordering: .relaxed) }
 }
 
 /// Closes a connection that had no traffic either way for the idle timeout, saying why first.

@@ -12,6 +12,9 @@ public struct WireLimits: Sendable, Hashable {
     public var maxConnections = 10_000
     /// Requests one connection may have unanswered before the server stops reading it.
     public var maxInFlight = 1_024
+    /// Bytes one connection may hold in unanswered requests and unwritten replies; past it the server
+    /// stops reading the connection until the client reads its replies (one request always proceeds).
+    public var maxInFlightBytes = 64 * 1_048_576
     /// A connection with no traffic either way for this long is closed (longer than any long poll).
     public var idleTimeoutMs: Int64 = 600_000
 

@@ -73,10 +73,13 @@ final class Once: Sendable {
 final class RawConnection {
     private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
-    private var pending: [UInt8] = []
+    private var pending = ByteBuffer()
 
-    init(port: Int) async throws {
-        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    /// `receiveBuffer` sets SO_RCVBUF, bounding what the kernel holds for a client that does not read.
+    init(port: Int, receiveBuffer: Int? = nil) async throws {
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let receiveBuffer { bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer)) }
+        channel = try await bootstrap
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
@@ -85,7 +88,11 @@ final class RawConnection {
         iterator = channel.inbound.makeAsyncIterator()
     }
 
-    deinit { channel.channel.close(promise: nil) }
+    deinit {
+        // The writer must be finished before it goes; NIO traps on a writer dropped unfinished.
+        channel.outbound.finish()
+        channel.channel.close(promise: nil)
+    }
 
     func send(_ text: String) async throws { try await send(Array(text.utf8)) }
 
@@ -96,14 +103,22 @@ final class RawConnection {
     /// The next line without its terminator; nil once the server has closed the connection.
     func line() async throws -> String? {
         while true {
-            if let newline = pending.firstIndex(of: 10) {
-                var line = Array(pending[..<newline])
-                pending.removeSubrange(...newline)
+            if let newline = pending.readableBytesView.firstIndex(of: 10) {
+                var line = pending.readBytes(length: newline - pending.readerIndex + 1)!
+                line.removeLast()
                 if line.last == 13 { line.removeLast() }
                 return String(decoding: line, as: UTF8.self)
             }
             guard try await fill() else { return nil }
         }
+    }
+
+    /// Exactly `count` bytes; nil if the server closes the connection first.
+    func bytes(_ count: Int) async throws -> [UInt8]? {
+        while pending.readableBytes < count {
+            guard try await fill() else { return nil }
+        }
+        return pending.readBytes(length: count)
     }
 
     /// Closes the sending side, as a client that vanishes mid-frame would.
@@ -128,8 +143,9 @@ final class RawConnection {
 
     private func fill() async throws -> Bool {
         do {
-            guard let chunk = try await iterator.next() else { return false }
-            pending += chunk.readableBytesView
+            guard var chunk = try await iterator.next() else { return false }
+            pending.discardReadBytes()
+            pending.writeBuffer(&chunk)
             return true
         } catch {
             return false  // reset by the server: closed

@@ -11,7 +11,7 @@ struct ServerProtocolTests {
         let server = try await TestServer.start()
         let raw = try await RawConnection(port: server.address.port)
         let greeting = try #require(try await raw.line())
-        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 idle_timeout_ms=600000 max_group_members=1000")
+        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 max_in_flight_bytes=67108864 idle_timeout_ms=600000 max_group_members=1000")
         #expect(try await raw.isClosedByServer(within: .milliseconds(200)) == false, "an open connection is not reported closed")
         try await raw.send("PING x\r\nQUIT\r\n")
         #expect(try await raw.line() == "OK PONG x")
@@ -144,6 +144,50 @@ struct ServerProtocolTests {
         #expect(try await third.isClosedByServer())
         try await first.send("PING\r\n")
         #expect(try await first.line() == "OK PONG", "the connections within the limit keep working")
+        await server.stop()
+    }
+
+    @Test func aClientThatDoesNotReadItsRepliesStopsBeingRead() async throws {
+        let limit = 256 * 1_024
+        let server = try await TestServer.start(server: { $0.limits.maxInFlightBytes = limit })
+        let client = try await server.client()
+        _ = try await client.createTopic("t")
+        let value = [UInt8](repeating: 42, count: 64 * 1_024)
+        _ = try await client.produce(topic: "t", records: (0..<8).map { _ in ProducerRecord(key: nil, value: value) })
+        // A client that does not read: a small receive buffer keeps the kernel from absorbing much.
+        let raw = try await RawConnection(port: server.address.port, receiveBuffer: 65_536)
+        #expect(try await raw.line()?.contains("max_in_flight_bytes=\(limit)") == true)
+        let before = server.server.requestsReceived
+        // 40 fetches of about 512 KiB each (20 MiB in all), sent without reading a reply.
+        let fetches = 40
+        try await raw.send(String(repeating: "FETCH t 0 0 max_records=8 max_bytes=1048576\r\n", count: fetches))
+        // Wait until the server stops reading: it holds at least the limit, and the count of
+        // requests read holds still for half a second.
+        var read = -1
+        var still = 0
+        for _ in 0..<200 where still < 5 {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = server.server.requestsReceived - before
+            still = now == read && server.server.inFlightBytes >= limit ? still + 1 : 0
+            read = now
+        }
+        #expect(still == 5, "the server stopped reading")
+        #expect(read > 0 && read < fetches, "the server read \(read) of \(fetches) requests before stopping")
+        let held = server.server.inFlightBytes
+        #expect(held >= limit && held <= limit + 600 * 1_024, "held \(held) bytes with max_in_flight_bytes=\(limit)")
+        // Reading the replies lets the server go on; every fetch is answered, whole and in order.
+        for _ in 0..<fetches {
+            let head = try #require(try await raw.line())
+            #expect(head.hasPrefix("OK records=8 high_watermark=8 log_start=0 next_offset=8 bytes="))
+            let size = try #require(head.split(separator: "=").last.flatMap { Int($0) })
+            let block = try #require(try await raw.bytes(size + 2))
+            #expect(block.count == size + 2 && block.suffix(2) == [13, 10])
+        }
+        #expect(server.server.requestsReceived - before == fetches)
+        try await raw.send("PING\r\n")
+        #expect(try await raw.line() == "OK PONG")
+        #expect(server.server.inFlightBytes == 0)
+        await client.close()
         await server.stop()
     }
 
