@@ -42,12 +42,14 @@ public final class LogWriter {
     public var walPages: Int { walCounter.pages }
 
     /// Opens or creates a Brook database, refusing a file that is not Brook's, is newer than this
-    /// build, or is damaged.
-    public init(path: String) throws(BrookError) {
+    /// build, or is damaged, or that cannot be written or shared in WAL mode.
+    /// - Parameter vfs: the SQLite VFS to open the file with; nil for the default. One without
+    ///   shared memory (`unix-none`) cannot run WAL and is refused.
+    public init(path: String, vfs: String? = nil) throws(BrookError) {
         self.path = path
         lock = try FileLock(database: path)
         do {
-            db = try Connection(path: path, mode: .readWrite)
+            db = try Connection(path: path, mode: .readWrite, vfs: vfs)
         } catch {
             throw BrookError(error, while: "opening '\(path)'")
         }

@@ -91,6 +91,47 @@ struct SchemaTests {
         }
     }
 
+    @Test func aReadOnlyFileOrDirectoryIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("brook.db")
+        do { _ = try LogWriter(path: path) }
+        #expect(chmod(path, 0o444) == 0)
+        do {
+            _ = try LogWriter(path: path)
+            Issue.record("a read-only file was opened for writing")
+        } catch {
+            #expect(error.code == .storageError)
+            #expect(error.message == "'\(path)' is read-only (mode 444); Brook needs to write it")
+        }
+        #expect(chmod(path, 0o644) == 0)
+        #expect(throws: Never.self) { _ = try LogWriter(path: path) }
+
+        let locked = dir.file("locked")
+        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false)
+        #expect(chmod(locked, 0o555) == 0)
+        defer { chmod(locked, 0o755) }
+        do {
+            _ = try LogWriter(path: locked + "/new.db")
+            Issue.record("a database was created in a read-only directory")
+        } catch {
+            #expect(error.code == .storageError)
+            #expect(error.message.hasPrefix("the directory '\(locked)' is read-only (mode 555)"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: locked + "/new.db"), "nothing was created")
+    }
+
+    @Test func aFileSystemWithoutSharedMemoryIsRefused() throws {
+        // SQLite's unix-none VFS offers no shared memory, as some network and FUSE file systems do not.
+        let dir = TemporaryDirectory()
+        do {
+            _ = try LogWriter(path: dir.file("brook.db"), vfs: "unix-none")
+            Issue.record("WAL without shared memory was accepted")
+        } catch {
+            #expect(error.code == .storageError)
+            #expect(error.message.contains("cannot use WAL mode") && error.message.contains("shared memory"), "\(error.message)")
+        }
+    }
+
     @Test func emptyExistingFileIsInitialised() throws {
         let dir = TemporaryDirectory()
         #expect(FileManager.default.createFile(atPath: dir.file("empty.db"), contents: Data()))

@@ -21,14 +21,15 @@ public final class Connection {
         var lastUse: UInt64
     }
 
-    public init(path: String, mode: Mode, statementCacheLimit: Int = 256) throws(SQLiteError) {
+    /// - Parameter vfs: the SQLite VFS to open the file with; nil for the default.
+    public init(path: String, mode: Mode, statementCacheLimit: Int = 256, vfs: String? = nil) throws(SQLiteError) {
         var handle: OpaquePointer?
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         switch mode {
         case .readWrite: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
         case .readOnly: flags |= SQLITE_OPEN_READONLY
         }
-        let code = sqlite3_open_v2(path, &handle, flags, nil)
+        let code = sqlite3_open_v2(path, &handle, flags, vfs)
         guard code == SQLITE_OK, let handle else {
             let error = SQLiteError(connection: handle, code: code)
             sqlite3_close_v2(handle)
