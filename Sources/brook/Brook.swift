@@ -10,7 +10,7 @@ struct Brook: AsyncParsableCommand {
         commandName: "brook",
         abstract: "A Kafka-semantics message queue whose whole log is one SQLite file.",
         version: WireProtocol.serverVersion,
-        subcommands: [Serve.self, Topics.self, Produce.self, Consume.self, Groups.self, SQL.self, Backup.self, Bench.self])
+        subcommands: [Serve.self, Topics.self, Produce.self, Consume.self, Groups.self, SQL.self, Backup.self, Bench.self, Soak.self])
 }
 
 /// `--server HOST:PORT`, defaulting to $BROOK_SERVER, else 127.0.0.1:7665.
