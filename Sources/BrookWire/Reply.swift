@@ -10,7 +10,7 @@ public enum Reply {
         buffer.writeLine(
             "HELLO brook \(WireProtocol.serverVersion) protocol=\(WireProtocol.version) max_line=\(limits.maxLine) "
                 + "max_record_bytes=\(limits.maxRecordBytes) max_request_bytes=\(limits.maxRequestBytes) max_batch_records=\(limits.maxBatchRecords) "
-                + "max_connections=\(limits.maxConnections) max_in_flight=\(limits.maxInFlight) max_in_flight_bytes=\(limits.maxInFlightBytes) idle_timeout_ms=\(limits.idleTimeoutMs) "
+                + "max_connections=\(limits.maxConnections) max_in_flight=\(limits.maxInFlight) max_in_flight_bytes=\(limits.maxInFlightBytes) max_long_polls=\(limits.maxLongPolls) idle_timeout_ms=\(limits.idleTimeoutMs) "
                 + "max_group_members=\(maxGroupMembers)")
     }
 

@@ -15,6 +15,10 @@ public struct WireLimits: Sendable, Hashable {
     /// Bytes one connection may hold in unanswered requests and unwritten replies; past it the server
     /// stops reading the connection until the client reads its replies (one request always proceeds).
     public var maxInFlightBytes = 64 * 1_048_576
+    /// Long polls (a FETCH or POLL waiting for data) one connection has waiting at once. A
+    /// connection's requests take effect in order, so a later one waits behind a long poll; the
+    /// count is fixed, and announced so that clients know to open another connection instead.
+    public let maxLongPolls = 1
     /// A connection with no traffic either way for this long is closed (longer than any long poll).
     public var idleTimeoutMs: Int64 = 600_000
 

@@ -11,7 +11,7 @@ struct ServerProtocolTests {
         let server = try await TestServer.start()
         let raw = try await RawConnection(port: server.address.port)
         let greeting = try #require(try await raw.line())
-        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 max_in_flight_bytes=67108864 idle_timeout_ms=600000 max_group_members=1000")
+        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 max_in_flight_bytes=67108864 max_long_polls=1 idle_timeout_ms=600000 max_group_members=1000")
         #expect(try await raw.isClosedByServer(within: .milliseconds(200)) == false, "an open connection is not reported closed")
         try await raw.send("PING x\r\nQUIT\r\n")
         #expect(try await raw.line() == "OK PONG x")
@@ -187,6 +187,29 @@ struct ServerProtocolTests {
         try await raw.send("PING\r\n")
         #expect(try await raw.line() == "OK PONG")
         #expect(server.server.inFlightBytes == 0)
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func aConnectionHasOneLongPollAndLaterRequestsWaitBehindIt() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        _ = try await client.createTopic("t")
+        let raw = try await RawConnection(port: server.address.port)
+        #expect(try await raw.line()?.contains(" max_long_polls=1 ") == true)
+        try await raw.send("FETCH t 0 0 max_wait_ms=10000\r\nFETCH t 0 0 max_wait_ms=10000\r\nPING behind\r\n")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(server.broker.waitingFetches == 1, "the second FETCH is not waiting yet: it is behind the first")
+        _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "wake")])
+        // Both fetches answer with the record (the second finds it at once), then the PING.
+        for _ in 0..<2 {
+            let head = try #require(try await raw.line())
+            #expect(head.hasPrefix("OK records=1 "))
+            #expect(try await raw.line()?.hasPrefix("RECORD offset=0 ") == true)
+            #expect(try await raw.line() == "wake")
+            #expect(try await raw.line() == "")
+        }
+        #expect(try await raw.line() == "OK PONG behind")
         await client.close()
         await server.stop()
     }
