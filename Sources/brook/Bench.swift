@@ -242,7 +242,9 @@ struct EndToEndBench: AsyncParsableCommand {
                 let due = origin + interval * index
                 if ContinuousClock.now < due { try await Task.sleep(until: due, clock: .continuous) }
                 var value = [UInt8](repeating: 0, count: max(8, size))
-                let nanos = UInt64(max(0, origin.duration(to: .now).components.attoseconds / 1_000_000_000 + origin.duration(to: .now).components.seconds * 1_000_000_000))
+                // One reading of the clock: two could straddle a second and be a second off.
+                let elapsed = origin.duration(to: .now).components
+                let nanos = UInt64(max(0, elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000))
                 for byte in 0..<8 { value[byte] = UInt8(truncatingIfNeeded: nanos >> (8 * UInt64(byte))) }
                 acknowledge.yield(producer.submitProduce(topic: topic, records: [ProducerRecord(key: nil, value: value, partition: 0)], acks: acks))
             }
