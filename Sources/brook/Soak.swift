@@ -35,11 +35,13 @@ actor SoakLedger {
     func ack(_ value: String, _ position: RecordPosition) { acked[value] = position }
     func failed(_ value: String) { failedAttempts.insert(value) }
     func count(_ name: String, _ amount: Int = 1) { counts[name, default: 0] += amount }
-    func brokerKilled() {
-        brokerKills.append(wallNanos())
+    /// `at`: taken just before the signal is sent, since what the death sets off (a rebalance,
+    /// reconnects) can happen before the soak sees the process gone.
+    func brokerKilled(at: UInt64) {
+        brokerKills.append(at)
         incarnations.append((0, 0))
     }
-    func consumerKilled(_ index: Int) { consumerKills[index] = wallNanos() }
+    func consumerKilled(_ index: Int, at: UInt64) { consumerKills[index] = at }
     func sample(rss: Int, fds: Int) {
         if incarnations.isEmpty { incarnations.append((0, 0)) }
         incarnations[incarnations.count - 1].rss = max(incarnations[incarnations.count - 1].rss, rss)
@@ -114,8 +116,9 @@ struct SoakRun: AsyncParsableCommand {
                     try? await Task.sleep(for: .milliseconds(Int64(Double.random(in: 0.5...1.5) * consumerKillEvery * 1_000)))
                     if stopping.isRaised { break }
                     guard let (index, victim) = cluster.liveMembers.randomElement() else { continue }
+                    let at = wallNanos()
                     await victim.stop(SIGKILL)
-                    await ledger.consumerKilled(index)
+                    await ledger.consumerKilled(index, at: at)
                     try? cluster.startConsumer()
                 }
             }
@@ -125,8 +128,9 @@ struct SoakRun: AsyncParsableCommand {
             while ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(100))
                 if ContinuousClock.now >= nextKill {
+                    let at = wallNanos()
                     await cluster.broker?.stop(SIGKILL)
-                    await ledger.brokerKilled()
+                    await ledger.brokerKilled(at: at)
                     try await Task.sleep(for: .milliseconds(Int.random(in: 0...500)))
                     try await cluster.startBroker()
                     nextKill = ContinuousClock.now + .milliseconds(Int64(Double.random(in: 0.5...1.5) * brokerKillEvery * 1_000))

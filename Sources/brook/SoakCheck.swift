@@ -84,6 +84,8 @@ extension SoakRun {
         // What the group consumed.
         var deliveries: [Delivery] = []
         var commits: [Int: [(at: UInt64, next: Int64)]] = [:]
+        /// Each member's acknowledged commit times per partition, by (consumer, partition).
+        var commitTimes: [[Int]: [UInt64]] = [:]
         var consumerErrors = 0
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".ledger") }
         for file in files {
@@ -98,6 +100,7 @@ extension SoakRun {
                         offset: Int64(fields[3]) ?? -1, value: fields[4]))
                 case "C" where fields.count == 4:
                     commits[Int(fields[2]) ?? -1, default: []].append((UInt64(fields[1]) ?? 0, Int64(fields[3]) ?? -1))
+                    commitTimes[[consumer, Int(fields[2]) ?? -1], default: []].append(UInt64(fields[1]) ?? 0)
                 case "E":
                     consumerErrors += 1
                 default:
@@ -144,6 +147,11 @@ extension SoakRun {
             }
             return low == 0 ? -1 : list[low - 1].next
         }
+        for key in commitTimes.keys { commitTimes[key]!.sort() }
+        /// When `consumer` last had a commit of `partition` acknowledged before `time` (0: never).
+        func lastCommit(_ consumer: Int, _ partition: Int, before time: UInt64) -> UInt64 {
+            commitTimes[[consumer, partition]]?.last { $0 < time } ?? 0
+        }
         var redelivered = 0
         var belowCommit = 0
         var afterConsumerKill = 0
@@ -154,9 +162,13 @@ extension SoakRun {
             for (earlier, later) in zip(ordered, ordered.dropFirst()) {
                 redelivered += 1
                 if committed(position.partition, before: later.at) > position.offset { belowCommit += 1 }
-                if let killed = consumerKills[earlier.consumer], killed > earlier.at, killed < later.at {
+                // The crash must fall after the deliverer's last acknowledged commit of the partition
+                // (what it read since was uncommitted) and before the redelivery. It may precede
+                // the earlier delivery's ledger line: a reply already on its way still lands.
+                let since = lastCommit(earlier.consumer, position.partition, before: earlier.at)
+                if let killed = consumerKills[earlier.consumer], killed > since, killed < later.at {
                     afterConsumerKill += 1
-                } else if brokerKills.contains(where: { $0 > earlier.at && $0 < later.at }) {
+                } else if brokerKills.contains(where: { $0 > since && $0 < later.at }) {
                     afterServerKill += 1
                 } else {
                     afterRebalance += 1

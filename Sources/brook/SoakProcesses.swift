@@ -89,7 +89,10 @@ struct SoakConsumer: AsyncParsableCommand {
                 ledger.append(text)
                 try await consumer.commitSync()
                 let at = wallNanos()
-                ledger.append(next.map { "C \(at) \($0.key) \($0.value)\n" }.joined())
+                // A partition revoked meanwhile was not committed by this member: only the
+                // partitions it still holds count as acknowledged commits.
+                let held = Set(await consumer.assignment.map(\.partition))
+                ledger.append(next.filter { held.contains($0.key) }.map { "C \(at) \($0.key) \($0.value)\n" }.joined())
             } catch {
                 ledger.append("E \(wallNanos()) \(error)\n".replacingOccurrences(of: "\n", with: " ") + "\n")
                 try? await Task.sleep(for: .milliseconds(200))
