@@ -16,6 +16,12 @@ let benchmarks: @Sendable () -> Void = {
     var encodedRequest = ByteBuffer()
     Request.produce(topic: "bench", acks: .leader, records: records).encode(into: &encodedRequest)
 
+    Benchmark("split a one-record PRODUCE line into tokens") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(Line("PRODUCE orders acks=all producer=17 epoch=0 sequence=1234 key=2 header=5:2 value=100"))
+        }
+    }
+
     Benchmark("decode a PRODUCE frame of 100 records") { benchmark in
         for _ in benchmark.scaledIterations {
             var decoder = FrameDecoder()

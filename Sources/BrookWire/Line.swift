@@ -13,15 +13,30 @@ public struct Line: Hashable, Sendable, CustomStringConvertible {
     /// The line as received, without its terminator (used by `SQL <statement>`).
     public var text: String
 
+    /// Splits on space and tab bytes, and an option at its first `=` byte. Working on the UTF-8
+    /// bytes rather than Characters is what the protocol means (bytes 0x20, 0x09, 0x3D never occur
+    /// inside a multi-byte sequence) and avoids grapheme breaking on every request.
     public init(_ text: String) {
         self.text = text
         words = []
         options = []
-        for token in text.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
-            if let equals = token.firstIndex(of: "=") {
-                options.append(Option(name: String(token[..<equals]), value: String(token[token.index(after: equals)...])))
+        let bytes = text.utf8
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            while index < bytes.endIndex, bytes[index] == 0x20 || bytes[index] == 0x09 { index = bytes.index(after: index) }
+            guard index < bytes.endIndex else { break }
+            let start = index
+            var equals: String.Index?
+            while index < bytes.endIndex, bytes[index] != 0x20, bytes[index] != 0x09 {
+                if equals == nil, bytes[index] == 0x3D { equals = index }
+                index = bytes.index(after: index)
+            }
+            if let equals {
+                options.append(Option(
+                    name: String(decoding: bytes[start..<equals], as: UTF8.self),
+                    value: String(decoding: bytes[bytes.index(after: equals)..<index], as: UTF8.self)))
             } else {
-                words.append(String(token))
+                words.append(String(decoding: bytes[start..<index], as: UTF8.self))
             }
         }
     }

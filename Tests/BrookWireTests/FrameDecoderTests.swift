@@ -14,6 +14,14 @@ func frame(_ line: String, _ items: [ByteBuffer] = []) -> FrameEvent {
 
 struct FrameDecoderTests {
     /// Every case is fed whole, byte by byte, and split at every position by the verifier.
+    @Test func linesSplitOnSpaceAndTabBytesAndOptionsAtTheFirstEquals() {
+        let line = Line("PRODUCE \t t\u{00F3}pico  acks=all key= x=a=b \u{00E9}t\u{00E9}=\u{65E5}\u{672C}\t")
+        #expect(line.words == ["PRODUCE", "t\u{00F3}pico"])
+        #expect(line.options.map { [$0.name, $0.value] } == [["acks", "all"], ["key", ""], ["x", "a=b"], ["\u{00E9}t\u{00E9}", "\u{65E5}\u{672C}"]])
+        #expect(line.verb == "PRODUCE")
+        #expect(Line("").words.isEmpty && Line(" \t ").options.isEmpty)
+    }
+
     @Test func decodesLinesAndCountedItemsHoweverTheBytesArrive() throws {
         let binary: [UInt8] = [0, 13, 10, 255, 13, 10]
         var withBinary = buffer("PRODUCE t key=6 value=2\r\n")
