@@ -166,7 +166,15 @@ final class Connection: Sendable {
         let (replies, continuation) = AsyncStream.makeStream(of: PendingReply.self)
         defer { inFlight.close() }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.writeReplies(replies, to: outbound) }
+            group.addTask {
+                do {
+                    try await self.writeReplies(replies, to: outbound)
+                } catch {
+                    // The client is gone: a reader waiting for room must not wait forever.
+                    self.inFlight.close()
+                    throw error
+                }
+            }
             defer { continuation.finish() }
             var order = RequestOrder()
             reading: for try await event in inbound.cancelOnGracefulShutdown() {
@@ -175,6 +183,7 @@ final class Connection: Sendable {
                     await order.waitForTurn(isProduce: frame.line.verb == "PRODUCE")
                 }
                 await inFlight.acquire()
+                if inFlight.isClosed { break reading }
                 switch event {
                 case .frame(let frame):
                     let (reply, close) = start(frame)
@@ -367,10 +376,15 @@ final class InFlightLimit: Sendable {
         self.total = total
     }
 
-    /// Waits until one more request may be read. One reader per connection calls this.
+    /// Whether the connection is gone (its replies can no longer be written).
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Waits until one more request may be read, or the connection is closed. One reader per
+    /// connection calls this.
     func acquire() async {
         let maxBytes = maxBytes
         let acquired = state.withLock { state -> Bool in
+            if state.closed { return true }
             guard state.admits(maxBytes: maxBytes) else { return false }
             state.requests -= 1
             return true
@@ -378,6 +392,7 @@ final class InFlightLimit: Sendable {
         if acquired { return }
         await withCheckedContinuation { continuation in
             let immediate = state.withLock { state -> Bool in
+                if state.closed { return true }
                 if state.admits(maxBytes: maxBytes) {
                     state.requests -= 1
                     return true
@@ -400,14 +415,19 @@ final class InFlightLimit: Sendable {
         if held { total?.add(bytes) }
     }
 
-    /// The connection is gone: whatever it held is dropped, and later holds count for nothing.
+    /// The connection is gone: whatever it held is dropped, later holds count for nothing, and a
+    /// reader waiting for room goes on (to find the connection closed). Idempotent.
     func close() {
-        let dropped = state.withLock { state -> Int in
+        let (dropped, waiter) = state.withLock { state -> (Int, CheckedContinuation<Void, Never>?) in
             state.closed = true
-            defer { state.bytes = 0 }
-            return state.bytes
+            defer {
+                state.bytes = 0
+                state.waiter = nil
+            }
+            return (state.bytes, state.waiter)
         }
         total?.add(-dropped)
+        waiter?.resume()
     }
 
     /// A request is answered (or needs no answer) and `bytes` it held are written.

@@ -152,11 +152,13 @@ struct SoakRun: AsyncParsableCommand {
         let client = try await BrookClient.connect(to: address)
         let drained = try await Self.waitForDrain(client, partitions: partitions)
         for (_, child) in cluster.liveMembers { await child.stop(SIGTERM) }
-        let report = try await Self.check(
+        var report = try await Self.check(
             client: client, dir: dir, partitions: partitions, ledger: ledger, drained: drained,
             maxRss: maxRssMb * 1_048_576, maxFds: maxFds)
         await client.close()
-        await cluster.broker?.stop(SIGTERM)
+        let exited = await cluster.broker?.stop(SIGTERM) ?? false
+        report.check(exited, "the server shut down on SIGTERM within 30 s")
+        if !exited { await cluster.broker?.stop(SIGKILL) }
         print(report.text)
         if !report.passed { throw ExitCode.failure }
     }

@@ -113,7 +113,8 @@ final class SoakChild: @unchecked Sendable {
     init(name: String, executable: String, arguments: [String], log: String) throws {
         self.name = name
         self.log = log
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        // Appended to: a restarted server keeps the log of its earlier incarnations.
+        if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
@@ -129,11 +130,13 @@ final class SoakChild: @unchecked Sendable {
     var pid: Int32 { process.processIdentifier }
     var isRunning: Bool { !exited.isRaised }
 
-    /// Sends `signal` and waits (up to 30 s) for the process to exit.
-    func stop(_ signal: Int32) async {
-        guard isRunning else { return }
+    /// Sends `signal` and waits (up to 30 s) for the process to exit; whether it did.
+    @discardableResult
+    func stop(_ signal: Int32) async -> Bool {
+        guard isRunning else { return true }
         kill(pid, signal)
         for _ in 0..<3_000 where isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        return !isRunning
     }
 
     /// Resident memory in bytes and open descriptors, from /proc.

@@ -193,6 +193,35 @@ struct ServerProtocolTests {
         await server.stop()
     }
 
+    @Test func aClientThatStopsReadingThenVanishesFreesItsConnection() async throws {
+        let limit = 256 * 1_024
+        let server = try await TestServer.start(server: { $0.limits.maxInFlightBytes = limit })
+        let client = try await server.client()
+        _ = try await client.createTopic("t")
+        let value = [UInt8](repeating: 42, count: 64 * 1_024)
+        _ = try await client.produce(topic: "t", records: (0..<8).map { _ in ProducerRecord(key: nil, value: value) })
+        var raw: RawConnection? = try await RawConnection(port: server.address.port, receiveBuffer: 65_536)
+        _ = try await raw?.line()
+        try await raw?.send(String(repeating: "FETCH t 0 0 max_records=8 max_bytes=1048576\r\n", count: 40))
+        // Until the server holds its limit and stops reading.
+        for _ in 0..<200 where server.server.inFlightBytes < limit { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(server.server.inFlightBytes >= limit)
+        #expect(server.server.connections == 2)
+        raw = nil  // gone without reading a byte more
+        // The connection's reader was waiting for room that never comes; it must end anyway.
+        for _ in 0..<250 where server.server.connections > 1 || server.server.inFlightBytes > 0 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(server.server.inFlightBytes == 0)
+        guard server.server.connections == 1 else {
+            // Stopping would wait for that connection forever; fail instead of hanging.
+            Issue.record("the vanished connection is still open (\(server.server.connections) connections)")
+            return
+        }
+        await client.close()
+        await server.stop()
+    }
+
     @Test func aConnectionHasOneLongPollAndLaterRequestsWaitBehindIt() async throws {
         let server = try await TestServer.start()
         let client = try await server.client()
