@@ -363,6 +363,15 @@ final class InFlightLimit: Sendable {
         var closed = false
 
         func admits(maxBytes: Int) -> Bool { requests > 0 && bytes < maxBytes }
+
+        /// Takes room for one request if there is some; a closed connection always lets the
+        /// reader go on (to find it closed).
+        mutating func take(maxBytes: Int) -> Bool {
+            if closed { return true }
+            guard admits(maxBytes: maxBytes) else { return false }
+            requests -= 1
+            return true
+        }
     }
 
     private let state: Mutex<State>
@@ -383,20 +392,10 @@ final class InFlightLimit: Sendable {
     /// connection calls this.
     func acquire() async {
         let maxBytes = maxBytes
-        let acquired = state.withLock { state -> Bool in
-            if state.closed { return true }
-            guard state.admits(maxBytes: maxBytes) else { return false }
-            state.requests -= 1
-            return true
-        }
-        if acquired { return }
+        if state.withLock({ $0.take(maxBytes: maxBytes) }) { return }
         await withCheckedContinuation { continuation in
             let immediate = state.withLock { state -> Bool in
-                if state.closed { return true }
-                if state.admits(maxBytes: maxBytes) {
-                    state.requests -= 1
-                    return true
-                }
+                if state.take(maxBytes: maxBytes) { return true }
                 state.waiter = continuation
                 return false
             }
@@ -431,14 +430,13 @@ final class InFlightLimit: Sendable {
     }
 
     /// A request is answered (or needs no answer) and `bytes` it held are written.
-    func release(requests: Int = 1, bytes: Int = 0) {
+    func release(bytes: Int = 0) {
         let maxBytes = maxBytes
         let (waiter, released) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
-            state.requests += requests
+            state.requests += 1
             guard !state.closed else { return (nil, false) }
             state.bytes -= bytes
-            guard let waiter = state.waiter, state.admits(maxBytes: maxBytes) else { return (nil, true) }
-            state.requests -= 1
+            guard let waiter = state.waiter, state.take(maxBytes: maxBytes) else { return (nil, true) }
             state.waiter = nil
             return (waiter, true)
         }

@@ -53,13 +53,20 @@ enum Output {
     }
 
     static func write(_ bytes: [UInt8]) {
+        writeAll(1, bytes)
+    }
+
+    /// Writes all of `bytes` to a descriptor, however many calls it takes; false if one fails.
+    @discardableResult
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let written = Foundation.write(1, raw.baseAddress! + offset, raw.count - offset)
-                if written <= 0 { return }
+                let written = Foundation.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if written <= 0 { return false }
                 offset += written
             }
+            return true
         }
     }
 

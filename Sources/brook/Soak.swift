@@ -245,8 +245,7 @@ struct SoakRun: AsyncParsableCommand {
         var fd: Int32?
         while !stopping.isRaised {
             if fd == nil, let opened = RawSocket.connect(port: port, receiveBuffer: 4_096) {
-                // Non-blocking sends: once the server stops reading, the rest is dropped.
-                _ = fcntl(opened, F_SETFL, fcntl(opened, F_GETFL) | O_NONBLOCK)
+                // Non-blocking sends (MSG_DONTWAIT): once the server stops reading, the rest is dropped.
                 RawSocket.send(opened, requests, flags: Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
                 fd = opened
                 await ledger.count("never-reading connections")

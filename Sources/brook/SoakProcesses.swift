@@ -28,15 +28,7 @@ final class LedgerFile: Sendable {
     deinit { close(descriptor) }
 
     func append(_ text: String) {
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written <= 0 { return }
-                offset += written
-            }
-        }
+        Output.writeAll(descriptor, Array(text.utf8))
     }
 }
 

@@ -147,13 +147,20 @@ struct ServerProtocolTests {
         await server.stop()
     }
 
-    @Test func aClientThatDoesNotReadItsRepliesStopsBeingRead() async throws {
-        let limit = 256 * 1_024
-        let server = try await TestServer.start(server: { $0.limits.maxInFlightBytes = limit })
+    /// A server with `max_in_flight_bytes` set and topic `t` holding 8 records of 64 KiB, so that
+    /// one `FETCH t 0 0 max_records=8` reply is about 512 KiB.
+    private func serverWithHalfMebibyteBacklog(maxInFlightBytes: Int) async throws -> (TestServer, BrookClient) {
+        let server = try await TestServer.start(server: { $0.limits.maxInFlightBytes = maxInFlightBytes })
         let client = try await server.client()
         _ = try await client.createTopic("t")
         let value = [UInt8](repeating: 42, count: 64 * 1_024)
         _ = try await client.produce(topic: "t", records: (0..<8).map { _ in ProducerRecord(key: nil, value: value) })
+        return (server, client)
+    }
+
+    @Test func aClientThatDoesNotReadItsRepliesStopsBeingRead() async throws {
+        let limit = 256 * 1_024
+        let (server, client) = try await serverWithHalfMebibyteBacklog(maxInFlightBytes: limit)
         // A client that does not read: a small receive buffer keeps the kernel from absorbing much.
         let raw = try await RawConnection(port: server.address.port, receiveBuffer: 65_536)
         #expect(try await raw.line()?.contains("max_in_flight_bytes=\(limit)") == true)
@@ -195,11 +202,7 @@ struct ServerProtocolTests {
 
     @Test func aClientThatStopsReadingThenVanishesFreesItsConnection() async throws {
         let limit = 256 * 1_024
-        let server = try await TestServer.start(server: { $0.limits.maxInFlightBytes = limit })
-        let client = try await server.client()
-        _ = try await client.createTopic("t")
-        let value = [UInt8](repeating: 42, count: 64 * 1_024)
-        _ = try await client.produce(topic: "t", records: (0..<8).map { _ in ProducerRecord(key: nil, value: value) })
+        let (server, client) = try await serverWithHalfMebibyteBacklog(maxInFlightBytes: limit)
         var raw: RawConnection? = try await RawConnection(port: server.address.port, receiveBuffer: 65_536)
         _ = try await raw?.line()
         try await raw?.send(String(repeating: "FETCH t 0 0 max_records=8 max_bytes=1048576\r\n", count: 40))
