@@ -440,12 +440,18 @@ public final class Broker: Sendable {
                 return (Sink(), counters.nextOffset, counters.logStartOffset)
             }
             let partitionID = partition.id
+            // The reader's snapshot may already hold a commit whose counters are not published
+            // yet; reading past the published high watermark would hand out offsets that the
+            // next fetch (checked against it) calls out of range. Kafka's rule: never past it.
+            let highWatermark = counters.nextOffset
             return try await readers.run { reader in
                 var sink = Sink()
-                let summary = try reader.read(partitionID: partitionID, from: offset, maxRecords: maxRecords, maxBytes: maxBytes) {
+                let summary = try reader.read(
+                    partitionID: partitionID, from: offset, maxRecords: maxRecords, maxBytes: maxBytes, end: highWatermark
+                ) {
                     sink.append($0)
                 }
-                return (sink, summary.state.nextOffset, summary.state.logStartOffset)
+                return (sink, highWatermark, summary.state.logStartOffset)
             }
         }
     }

@@ -87,10 +87,12 @@ public final class LogReader {
     /// record when one is there, so a record larger than `maxBytes` is never stuck (as Kafka).
     ///
     /// Throws `OFFSET_OUT_OF_RANGE` when `offset` is below the log start or above the high
-    /// watermark; reading at the high watermark returns no records.
+    /// watermark; reading at the high watermark returns no records. With `end`, no record at or
+    /// past it is read: a broker passes the high watermark it has published, which may trail
+    /// what this read's snapshot already sees.
     @discardableResult
     public func read(
-        partitionID: Int64, from offset: Int64, maxRecords: Int, maxBytes: Int,
+        partitionID: Int64, from offset: Int64, maxRecords: Int, maxBytes: Int, end: Int64 = .max,
         _ visit: (RecordView) throws -> Void
     ) throws -> ReadSummary {
         let name = LogNames.table(partitionID)
@@ -104,12 +106,13 @@ public final class LogReader {
                     "offset \(offset) is out of range: the log starts at \(state.logStartOffset) and the high watermark is \(state.nextOffset)")
             }
             var summary = ReadSummary(state: state, recordCount: 0, bytes: 0, nextFetchOffset: offset)
-            if offset == state.nextOffset || maxRecords <= 0 { return summary }
+            if offset == state.nextOffset || offset >= end || maxRecords <= 0 { return summary }
             let select = try db.cached(
-                "SELECT offset, timestamp, key, headers, value FROM \"\(name)\" WHERE offset >= ? ORDER BY offset LIMIT ?")
+                "SELECT offset, timestamp, key, headers, value FROM \"\(name)\" WHERE offset >= ? AND offset < ? ORDER BY offset LIMIT ?")
             defer { select.reset() }
             try select.bind(offset, at: 1)
-            try select.bind(maxRecords, at: 2)
+            try select.bind(end, at: 2)
+            try select.bind(maxRecords, at: 3)
             while try select.step() {
                 let view = RecordView(
                     offset: select.int64(0), timestamp: select.int64(1), key: select.bytes(2),
@@ -133,9 +136,9 @@ public final class LogReader {
     }
 
     /// Reads records into memory; see ``read(partitionID:from:maxRecords:maxBytes:_:)``.
-    public func readRecords(partitionID: Int64, from offset: Int64, maxRecords: Int, maxBytes: Int) throws -> (records: [Record], summary: ReadSummary) {
+    public func readRecords(partitionID: Int64, from offset: Int64, maxRecords: Int, maxBytes: Int, end: Int64 = .max) throws -> (records: [Record], summary: ReadSummary) {
         var records: [Record] = []
-        let summary = try read(partitionID: partitionID, from: offset, maxRecords: maxRecords, maxBytes: maxBytes) {
+        let summary = try read(partitionID: partitionID, from: offset, maxRecords: maxRecords, maxBytes: maxBytes, end: end) {
             records.append($0.record)
         }
         return (records, summary)

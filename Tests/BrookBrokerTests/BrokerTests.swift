@@ -109,6 +109,42 @@ struct ProduceFetchTests {
         await broker.close()
     }
 
+    /// A fetch that chases the head of a partition while the writer commits must never read past
+    /// the high watermark the broker has published: SQLite shows a commit to a reader a moment
+    /// before the broker publishes its counters, and a consumer handed those records would have
+    /// its next fetch refused as out of range (or, in a group, be reset).
+    @Test func aFetchChasingTheWriterNeverPassesThePublishedHighWatermark() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        let total = 30_000
+        let producers = 3
+        let producer = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for first in 0..<producers {
+                    group.addTask {
+                        for index in stride(from: first, to: total, by: producers) {
+                            try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "\(index)")])
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        var offset: Int64 = 0
+        var fetches = 0
+        while offset < Int64(total) {
+            let fetched = try await broker.fetch(topic: "t", partition: 0, offset: offset, maxRecords: 10_000)
+            fetches += 1
+            #expect(fetched.records.allSatisfy { $0.offset < fetched.highWatermark })
+            #expect(fetched.records.map(\.offset) == Array(offset..<offset + Int64(fetched.records.count)))
+            offset += Int64(fetched.records.count)
+        }
+        try await producer.value
+        #expect(fetches > 100, "the reader should have chased the writer, fetching \(fetches) times")
+        await broker.close()
+    }
+
     @Test func acksZeroReturnsAtOnceAndStillWrites() async throws {
         let dir = TemporaryDirectory()
         let broker = try openBroker(dir)

@@ -167,6 +167,9 @@ struct AppendAndReadTests {
         #expect(try reader.readRecords(partitionID: id, from: 3, maxRecords: 10, maxBytes: 1).records.map(\.offset) == [3])
         // At the high watermark: nothing, no error.
         #expect(try reader.readRecords(partitionID: id, from: 4, maxRecords: 10, maxBytes: 100).records.isEmpty)
+        // An end bound stops before it (the broker passes the high watermark it has published).
+        #expect(try reader.readRecords(partitionID: id, from: 1, maxRecords: 10, maxBytes: 1 << 20, end: 3).records.map(\.offset) == [1, 2])
+        #expect(try reader.readRecords(partitionID: id, from: 2, maxRecords: 10, maxBytes: 1 << 20, end: 2).records.isEmpty)
         expectBrookError(.offsetOutOfRange) { try reader.readRecords(partitionID: id, from: 5, maxRecords: 10, maxBytes: 100) }
         expectBrookError(.offsetOutOfRange) { try reader.readRecords(partitionID: id, from: -1, maxRecords: 10, maxBytes: 100) }
     }
