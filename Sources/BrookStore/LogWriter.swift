@@ -12,6 +12,7 @@ import CSQLite
 ///   COMMIT fsyncs the WAL and survives power loss too.
 /// - `wal_autocheckpoint=0` plus a WAL hook: checkpoints run off the commit path (see
 ///   ``walPages`` and ``checkpoint(_:maxWaitMs:)``), when the owner chooses.
+/// - `journal_size_limit=-1`: starting the WAL over never truncates the file inside a commit.
 /// - `foreign_keys=OFF`, `temp_store=MEMORY`, `cache_size` of 16 MiB, defensive mode on (no
 ///   writes to the schema table through SQL).
 public final class LogWriter {
@@ -67,7 +68,7 @@ public final class LogWriter {
                 PRAGMA temp_store = MEMORY;
                 PRAGMA cache_size = -16384;
                 PRAGMA wal_autocheckpoint = 0;
-                PRAGMA journal_size_limit = 16777216;
+                PRAGMA journal_size_limit = -1;
                 """)
             durableMode = false
             report.walFramesAtOpen = try Self.walFrames(db)
