@@ -76,11 +76,11 @@ public final class Broker: Sendable {
 
     let state: BrokerState
     private let writer: Writer
-    private let readers: ThreadPool<LogReader>
+    let readers: ThreadPool<LogReader>
     private let sql: ThreadPool<ReadOnlySQL>
     private let checkpointer: ThreadPool<WALCheckpointer>
     private let checkpointPending = Flag()
-    private let closed = Atomic<Bool>(false)
+    let closed = Atomic<Bool>(false)
     private let retentionTask = Mutex<Task<Void, Never>?>(nil)
     private let coordinator = Mutex<GroupCoordinator?>(nil)
 
@@ -103,17 +103,20 @@ public final class Broker: Sendable {
         sql = try ThreadPool(name: "brook-sql", count: 1) { try ReadOnlySQL(path: path) }
         checkpointer = try ThreadPool(name: "brook-checkpointer", count: 1) { try WALCheckpointer(path: path) }
         let checkpointPending = self.checkpointPending
+        let checkpointCaughtUp = Flag()
         let checkpointer = self.checkpointer
         let threshold = options.checkpointWALPages
         let logger = options.logger
         writer = Writer(
             log: log, logger: logger, walTruncatePages: 4 * threshold,
             onCommit: { changes in state.publish(changes) },
+            finishCheckpoint: { checkpointCaughtUp.take() },
             onWALGrowth: { pages in
                 guard pages >= threshold, checkpointPending.raise() else { return }
                 let accepted = checkpointer.submit { connection in
                     do {
                         try connection.checkpoint()
+                        _ = checkpointCaughtUp.raise()
                     } catch {
                         logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
                     }
@@ -411,6 +414,50 @@ public final class Broker: Sendable {
         maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero,
         into sinkType: Sink.Type
     ) async throws -> (sink: Sink, highWatermark: Int64, logStartOffset: Int64) {
+        let holder = Mutex<(operation: FetchOperation<Sink>?, timer: Task<Void, Never>?)>((nil, nil))
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let operation: FetchOperation<Sink>
+                do {
+                    operation = try startFetch(
+                        topic: name, partition: index, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: maxWait,
+                        into: sinkType
+                    ) { result in
+                        holder.withLock { $0.timer }?.cancel()
+                        continuation.resume(with: result)
+                    }
+                } catch {
+                    return continuation.resume(throwing: error)
+                }
+                holder.withLock { $0.operation = operation }
+                if Task.isCancelled { return operation.expire() }
+                guard operation.isWaiting else { return }
+                let timer = Task {
+                    try? await Task.sleep(for: maxWait)
+                    operation.expire()
+                }
+                holder.withLock { $0.timer = timer }
+                // Answered between the check and storing the timer: nothing left to time.
+                if !operation.isWaiting { timer.cancel() }
+            }
+        } onCancel: {
+            holder.withLock { $0.operation }?.expire()
+        }
+    }
+
+    /// Starts a fetch that answers through `deliver`, exactly once, on a broker thread (or at
+    /// once, on the caller's) — for front-ends that answer from an event loop with no task per
+    /// request. A long poll (`maxWait` above zero at the high watermark) waits for the writer's
+    /// next commit to the partition; the caller ends it at its deadline with
+    /// ``FetchOperation/expire()``, which answers with no records.
+    /// - Throws: `INVALID_REQUEST` for limits out of range and `BROKER_NOT_AVAILABLE` once closed;
+    ///   other errors (unknown topic, offset out of range) are delivered.
+    public func startFetch<Sink: FetchSink>(
+        topic name: String, partition index: Int, offset: Int64,
+        maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero,
+        into sinkType: Sink.Type,
+        deliver: @escaping @Sendable (Result<FetchOperation<Sink>.Fetched, Error>) -> Void
+    ) throws(BrookError) -> FetchOperation<Sink> {
         try checkOpen()
         if maxRecords < 1 || maxRecords > options.maxFetchRecords {
             throw BrookError(.invalidRequest, "max records \(maxRecords) is invalid: use 1 to \(options.maxFetchRecords)")
@@ -418,42 +465,14 @@ public final class Broker: Sendable {
         if maxBytes < 1 {
             throw BrookError(.invalidRequest, "max bytes \(maxBytes) is invalid: use at least 1")
         }
-        let waitLimit = Duration.milliseconds(options.maxFetchWaitMs)
-        if maxWait < .zero || maxWait > waitLimit {
+        if maxWait < .zero || maxWait > .milliseconds(options.maxFetchWaitMs) {
             throw BrookError(.invalidRequest, "max wait \(maxWait) is invalid: use 0 to \(options.maxFetchWaitMs) ms")
         }
-        let deadline = ContinuousClock.now.advanced(by: maxWait)
-        while true {
-            let partition = try state.topic(name).partition(index)
-            let counters = partition.state
-            guard offset >= counters.logStartOffset, offset <= counters.nextOffset else {
-                throw BrookError(
-                    .offsetOutOfRange,
-                    "offset \(offset) is out of range for \(name)-\(index): the log starts at \(counters.logStartOffset) and the high watermark is \(counters.nextOffset)")
-            }
-            if offset == counters.nextOffset {
-                let remaining = ContinuousClock.now.duration(to: deadline)
-                if remaining > .zero, !closed.load(ordering: .relaxed), !Task.isCancelled {
-                    await state.waitForData(topic: name, partitionID: partition.id, index: index, beyond: offset, timeout: remaining)
-                    continue
-                }
-                return (Sink(), counters.nextOffset, counters.logStartOffset)
-            }
-            let partitionID = partition.id
-            // The reader's snapshot may already hold a commit whose counters are not published
-            // yet; reading past the published high watermark would hand out offsets that the
-            // next fetch (checked against it) calls out of range. Kafka's rule: never past it.
-            let highWatermark = counters.nextOffset
-            return try await readers.run { reader in
-                var sink = Sink()
-                let summary = try reader.read(
-                    partitionID: partitionID, from: offset, maxRecords: maxRecords, maxBytes: maxBytes, end: highWatermark
-                ) {
-                    sink.append($0)
-                }
-                return (sink, highWatermark, summary.state.logStartOffset)
-            }
-        }
+        let operation = FetchOperation<Sink>(
+            broker: self, topic: name, partition: index, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes,
+            waits: maxWait > .zero, deliver: deliver)
+        operation.attempt()
+        return operation
     }
 
     /// Kafka's ListOffsets: the earliest, the latest, or the first offset at or after a time.
@@ -618,6 +637,11 @@ final class Flag: Sendable {
 
     func lower() {
         value.store(false, ordering: .releasing)
+    }
+
+    /// Lowers the flag; `true` if it was up.
+    func take() -> Bool {
+        value.exchange(false, ordering: .acquiringAndReleasing)
     }
 }
 

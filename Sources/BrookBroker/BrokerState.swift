@@ -7,7 +7,7 @@ import Synchronization
 /// covers both, so a fetch that finds no data registers before the writer can publish new data.
 final class BrokerState: Sendable {
     private struct Waiter {
-        let continuation: CheckedContinuation<Void, Never>
+        let wake: @Sendable () -> Void
         var timer: Task<Void, Never>?
     }
 
@@ -103,21 +103,7 @@ final class BrokerState: Sendable {
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let registered = storage.withLock { storage -> Bool in
-                    for watch in watches {
-                        guard let partition = storage.topics[watch.topic]?.partitions[safe: watch.index], partition.id == watch.partitionID,
-                            partition.state.nextOffset <= watch.offset
-                        else { return false }
-                    }
-                    // One waiter value is registered under each partition; removing it from all
-                    // of them (``takeMulti``) guarantees a single resume.
-                    for watch in watches {
-                        storage.waiters[watch.partitionID, default: [:]][id] = Waiter(continuation: continuation)
-                    }
-                    storage.waiterPartitions[id] = watches.map(\.partitionID)
-                    return true
-                }
-                guard registered else {
+                guard register(id, watches, wake: { continuation.resume() }) else {
                     continuation.resume()
                     return
                 }
@@ -133,6 +119,42 @@ final class BrokerState: Sendable {
         } onCancel: {
             expireMulti(id)
         }
+    }
+
+    /// Registers `wake` to be called once when any watched partition's high watermark passes its
+    /// offset (or it is woken or deleted), unless the data is already there: then it returns false
+    /// and `wake` is never called.
+    private func register(_ id: UInt64, _ watches: [Watch], wake: @escaping @Sendable () -> Void) -> Bool {
+        storage.withLock { storage -> Bool in
+            for watch in watches {
+                guard let partition = storage.topics[watch.topic]?.partitions[safe: watch.index], partition.id == watch.partitionID,
+                    partition.state.nextOffset <= watch.offset
+                else { return false }
+            }
+            // One waiter value is registered under each partition; removing it from all of them
+            // (``takeMulti``) guarantees a single wake.
+            for watch in watches {
+                storage.waiters[watch.partitionID, default: [:]][id] = Waiter(wake: wake)
+            }
+            storage.waiterPartitions[id] = watches.map(\.partitionID)
+            return true
+        }
+    }
+
+    /// Calls `wake` once, from the thread that publishes, when the partition's high watermark
+    /// passes `offset` (or it is woken or deleted). Returns the wait's id for ``unwatch(_:)``, or
+    /// nil when the data is already there (then `wake` is not called).
+    func watch(_ watch: Watch, wake: @escaping @Sendable () -> Void) -> UInt64? {
+        let id = storage.withLock { storage -> UInt64 in
+            storage.nextWaiterID += 1
+            return storage.nextWaiterID
+        }
+        return register(id, [watch], wake: wake) ? id : nil
+    }
+
+    /// Withdraws a wait; true if it was still waiting (so its `wake` will never be called).
+    func unwatch(_ id: UInt64) -> Bool {
+        storage.withLock { storage in Self.takeMulti(id, from: &storage) } != nil
     }
 
     private func expireMulti(_ id: UInt64) {
@@ -190,7 +212,7 @@ final class BrokerState: Sendable {
     private func resume(_ waiters: [Waiter]) {
         for waiter in waiters {
             waiter.timer?.cancel()
-            waiter.continuation.resume()
+            waiter.wake()
         }
     }
 }

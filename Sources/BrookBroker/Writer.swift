@@ -43,18 +43,23 @@ final class Writer: @unchecked Sendable {
     private let onCommit: @Sendable ([PartitionChange]) -> Void
     /// Asked after a commit whether the WAL needs a checkpoint.
     private let onWALGrowth: @Sendable (Int) -> Void
+    /// Asked after a commit whether a background checkpoint has just run, leaving the writer the
+    /// frames committed during it to copy.
+    private let finishCheckpoint: @Sendable () -> Bool
     /// WAL pages past which the writer itself truncates the WAL between transactions.
     private let walTruncatePages: Int
 
     init(
         log: LogWriter, logger: Logger, walTruncatePages: Int,
         onCommit: @escaping @Sendable ([PartitionChange]) -> Void,
+        finishCheckpoint: @escaping @Sendable () -> Bool = { false },
         onWALGrowth: @escaping @Sendable (Int) -> Void
     ) {
         self.log = log
         self.logger = logger
         self.walTruncatePages = walTruncatePages
         self.onCommit = onCommit
+        self.finishCheckpoint = finishCheckpoint
         self.onWALGrowth = onWALGrowth
         let thread = Thread { [self] in self.loop() }
         thread.name = "brook-writer"
@@ -174,9 +179,19 @@ final class Writer: @unchecked Sendable {
 
     /// Background checkpoints copy the WAL into the file, but SQLite starts the WAL over only
     /// when a write begins after a complete checkpoint, which a busy writer never leaves room
-    /// for. Past the hard limit the writer truncates it itself, between transactions: cheap,
-    /// since the copying is mostly done, and waiting at most 20 ms for readers (else next time).
+    /// for: it commits more while the checkpointer copies. So once a background checkpoint has
+    /// run, the writer copies the few frames committed meanwhile itself, between transactions
+    /// (PASSIVE: it never waits), and its next transaction starts the WAL over. Past the hard
+    /// limit (readers kept it from starting over) the writer truncates the WAL, waiting at most
+    /// 20 ms for readers (else next time).
     private func afterCommit() {
+        if finishCheckpoint() {
+            do {
+                _ = try log.checkpoint(.passive)
+            } catch {
+                logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+            }
+        }
         let pages = log.walPages
         onWALGrowth(pages)
         guard pages >= walTruncatePages else { return }

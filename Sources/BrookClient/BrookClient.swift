@@ -179,7 +179,16 @@ public struct PendingProduce: Sendable {
     let partitions: [Int]
 
     public func positions() async throws -> [RecordPosition] {
-        let frame = try await reply.get()
+        try decode(try await reply.get())
+    }
+
+    /// Calls `callback` once with the outcome, on the connection's event loop, with no task of
+    /// its own (as a Kafka producer's send callback). The callback must not block.
+    public func whenComplete(_ callback: @escaping @Sendable (Result<[RecordPosition], Error>) -> Void) {
+        reply.whenComplete { result in callback(result.flatMap { frame in Result { try decode(frame) } }) }
+    }
+
+    private func decode(_ frame: Frame) throws -> [RecordPosition] {
         if acks == .noAck { return partitions.map { RecordPosition(partition: $0, offset: -1) } }
         return try Reply.positions(frame)
     }

@@ -66,8 +66,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var ending = false
     private var closing = false
     private var closed = false
-    /// Running non-PRODUCE requests, to cancel (wake) on shutdown.
+    /// Running requests answered in tasks, to cancel (wake) on shutdown.
     private var tasks: [UInt64: Task<Void, Never>] = [:]
+    /// Waiting long-poll FETCHes and their deadlines.
+    private var polls: [UInt64: (operation: FetchOperation<WireFetchSink>, deadline: Scheduled<Void>)] = [:]
 
     init(server: LineServer, id: UInt64, peer: String) {
         self.server = server
@@ -101,8 +103,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
         slots.removeAll()
         server.heldBytes.add(-held)
         held = 0
-        // Requests already started run to their end; their replies are dropped. A dropped
-        // connection is a leave for its dynamic group members.
+        // Long polls end now; requests already started run to their end and their replies are
+        // dropped. A dropped connection is a leave for its dynamic group members.
+        expirePolls()
         Task { [broker = server.broker, id] in await broker.groups.connectionClosed(id) }
         context.fireChannelInactive()
     }
@@ -138,6 +141,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // their deadline; the connection closes once the started requests are answered.
         ending = true
         for task in tasks.values { task.cancel() }
+        expirePolls()
         process()
         flushIfNeeded()
     }
@@ -225,6 +229,26 @@ final class ConnectionHandler: ChannelDuplexHandler {
             runningProduces += 1
             ticket.whenComplete { result in
                 loop.execute { this.value.produced(slot, result) }
+            }
+        case .fetch(let topic, let partition, let offset, let maxRecords, let maxBytes, let maxWaitMs):
+            let slot = open(holding: 0)
+            runningOthers += 1
+            let operation: FetchOperation<WireFetchSink>
+            do {
+                operation = try server.broker.startFetch(
+                    topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes,
+                    maxWait: .milliseconds(maxWaitMs), into: WireFetchSink.self
+                ) { result in
+                    // Encoded on the reader thread; only the write happens on the loop.
+                    let reply = WireFetchSink.reply(result, offset: offset)
+                    loop.execute { this.value.fetched(slot, reply) }
+                }
+            } catch {
+                let reply = Self.error(error)
+                return loop.execute { this.value.fetched(slot, reply) }
+            }
+            if operation.isWaiting {
+                polls[slot] = (operation, loop.scheduleTask(in: .milliseconds(maxWaitMs)) { operation.expire() })
             }
         default:
             let slot = open(holding: 0)
@@ -342,6 +366,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func produced(_ slot: UInt64, _ body: ReplyBody) {
         runningProduces -= 1
         complete(slot, body)
+    }
+
+    private func fetched(_ slot: UInt64, _ reply: ByteBuffer) {
+        polls.removeValue(forKey: slot)?.deadline.cancel()
+        finished(slot, .buffer(reply))
+    }
+
+    /// Ends every waiting long poll now (each answers with no records).
+    private func expirePolls() {
+        for poll in polls.values {
+            poll.deadline.cancel()
+            poll.operation.expire()
+        }
     }
 
     private func finished(_ slot: UInt64, _ body: ReplyBody) {

@@ -37,16 +37,6 @@ struct RequestHandler: Sendable {
             Reply.metadata(
                 host: server.configuration.host == "0.0.0.0" ? (address.ipAddress ?? "127.0.0.1") : server.configuration.host,
                 port: address.port ?? server.configuration.port, topics: topics.map(\.topicDescription), into: &buffer)
-        case .fetch(let topic, let partition, let offset, let maxRecords, let maxBytes, let maxWaitMs):
-            let fetched = try await broker.fetch(
-                topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes,
-                maxWait: .milliseconds(maxWaitMs), into: WireFetchSink.self)
-            var block = fetched.sink.block
-            Reply.fetchHead(
-                records: fetched.sink.count, highWatermark: fetched.highWatermark, logStart: fetched.logStartOffset,
-                nextOffset: fetched.sink.lastOffset.map { $0 + 1 } ?? offset, blockBytes: block.readableBytes, into: &buffer)
-            buffer.writeBuffer(&block)
-            buffer.writeStaticString("\r\n")
         case .listOffsets(let topic, let partition, let spec):
             Reply.listedOffset(try await broker.listOffset(topic: topic, partition: partition, spec), into: &buffer)
         case .sql(let statement):
@@ -56,7 +46,7 @@ struct RequestHandler: Sendable {
         case .initProducer(let key):
             let producer = try await broker.initProducer(clientKey: key)
             Reply.ok("producer=\(producer.id) epoch=\(producer.epoch)", into: &buffer)
-        case .ping, .produce, .quit:
+        case .ping, .produce, .fetch, .quit:
             preconditionFailure("answered by the connection")
         default:
             try await respondToGroup(request, into: &buffer)
@@ -149,6 +139,25 @@ struct RequestHandler: Sendable {
         } catch {
             try? FileManager.default.removeItem(atPath: path)
             throw error
+        }
+    }
+}
+
+extension WireFetchSink {
+    /// A FETCH reply: the head line, then the RECORD frames read at `offset`.
+    static func reply(_ result: Result<FetchOperation<WireFetchSink>.Fetched, Error>, offset: Int64) -> ByteBuffer {
+        do {
+            let fetched = try result.get()
+            var block = fetched.sink.block
+            var buffer = ByteBufferAllocator().buffer(capacity: 128 + block.readableBytes)
+            Reply.fetchHead(
+                records: fetched.sink.count, highWatermark: fetched.highWatermark, logStart: fetched.logStartOffset,
+                nextOffset: fetched.sink.lastOffset.map { $0 + 1 } ?? offset, blockBytes: block.readableBytes, into: &buffer)
+            buffer.writeBuffer(&block)
+            buffer.writeStaticString("\r\n")
+            return buffer
+        } catch {
+            return ConnectionHandler.error(error)
         }
     }
 }

@@ -76,7 +76,7 @@ public final class LogReader {
             try db.execute("""
                 PRAGMA busy_timeout = 10000;
                 PRAGMA query_only = 1;
-                PRAGMA mmap_size = 268435456;
+                PRAGMA mmap_size = 0;
                 """)
         } catch {
             throw BrookError(error, while: "opening a reader on '\(path)'")

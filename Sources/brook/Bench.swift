@@ -233,23 +233,40 @@ struct EndToEndBench: AsyncParsableCommand {
                 return latencies
             }
             let producer = try await BrookClient.connect(to: address)
-            let interval = Duration.seconds(1) / rate
-            // Acknowledgements are collected beside the sender, so pacing never waits for them.
-            let (acknowledgements, acknowledge) = AsyncStream.makeStream(of: PendingProduce.self)
-            let collector = Task { for await reply in acknowledgements { _ = try await reply.positions() } }
-            for index in 0..<total {
-                // Paced against the schedule, not the previous send, so a stall is not hidden.
-                let due = origin + interval * index
-                if ContinuousClock.now < due { try await Task.sleep(until: due, clock: .continuous) }
-                var value = [UInt8](repeating: 0, count: max(8, size))
-                // One reading of the clock: two could straddle a second and be a second off.
-                let elapsed = origin.duration(to: .now).components
-                let nanos = UInt64(max(0, elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000))
-                for byte in 0..<8 { value[byte] = UInt8(truncatingIfNeeded: nanos >> (8 * UInt64(byte))) }
-                acknowledge.yield(producer.submitProduce(topic: topic, records: [ProducerRecord(key: nil, value: value, partition: 0)], acks: acks))
+            // Paced by a thread of its own that sleeps until each send is due, so the load
+            // generator's timers cost little of the CPU the server shares. Acknowledgements are
+            // counted in callbacks: pacing never waits for them.
+            let acknowledged = Mutex<(count: Int, failure: Error?)>((0, nil))
+            let sent = await withCheckedContinuation { (finished: CheckedContinuation<Int, Never>) in
+                let sender = Thread {
+                    let interval = Duration.seconds(1) / rate
+                    var value = [UInt8](repeating: 0, count: max(8, size))
+                    for index in 0..<total {
+                        // Paced against the schedule, not the previous send, so a stall is not hidden.
+                        let wait = ContinuousClock.now.duration(to: origin + interval * index).components
+                        if wait.seconds >= 0 && (wait.seconds > 0 || wait.attoseconds > 0) {
+                            var due = timespec(tv_sec: Int(wait.seconds), tv_nsec: Int(wait.attoseconds / 1_000_000_000))
+                            var left = timespec()
+                            while nanosleep(&due, &left) != 0 { due = left }
+                        }
+                        // One reading of the clock: two could straddle a second and be a second off.
+                        let elapsed = origin.duration(to: .now).components
+                        let nanos = UInt64(max(0, elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000))
+                        for byte in 0..<8 { value[byte] = UInt8(truncatingIfNeeded: nanos >> (8 * UInt64(byte))) }
+                        producer.submitProduce(topic: topic, records: [ProducerRecord(key: nil, value: value, partition: 0)], acks: acks)
+                            .whenComplete { result in
+                                acknowledged.withLock { state in
+                                    state.count += 1
+                                    if case .failure(let error) = result, state.failure == nil { state.failure = error }
+                                }
+                            }
+                    }
+                    finished.resume(returning: total)
+                }
+                sender.start()
             }
-            acknowledge.finish()
-            try await collector.value
+            while acknowledged.withLock({ $0.count }) < sent { try await Task.sleep(for: .milliseconds(5)) }
+            if let failure = acknowledged.withLock({ $0.failure }) { throw failure }
             let latencies = try await consumer.value
             await producer.close()
             await consumerClient.close()
