@@ -61,8 +61,9 @@ public struct CommittedOffset: Sendable, Hashable {
 /// beside the writer; each sees a consistent snapshot per read. Not thread-safe: one thread at a
 /// time.
 ///
-/// Pragmas: opened read-only, `query_only=1`, `mmap_size` of 256 MiB (pages are read straight
-/// from the OS page cache) and SQLite's default page cache. None of them makes the connection read
+/// Pragmas: opened read-only, `query_only=1`, `mmap_size=0` (pages come from the OS page cache
+/// through `pread`: a mapping is remapped whenever the file grows, and inflates RSS) and
+/// SQLite's default page cache. None of them makes the connection read
 /// the schema, which takes a while with thousands of partitions: that waits for the first read.
 public final class LogReader {
     public let path: String
