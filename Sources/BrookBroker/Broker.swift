@@ -421,7 +421,7 @@ public final class Broker: Sendable {
                 do {
                     operation = try startFetch(
                         topic: name, partition: index, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: maxWait,
-                        into: sinkType
+                        into: sinkType, executor: { work in Task { work() } }
                     ) { result in
                         holder.withLock { $0.timer }?.cancel()
                         continuation.resume(with: result)
@@ -449,13 +449,16 @@ public final class Broker: Sendable {
     /// once, on the caller's) — for front-ends that answer from an event loop with no task per
     /// request. A long poll (`maxWait` above zero at the high watermark) waits for the writer's
     /// next commit to the partition; the caller ends it at its deadline with
-    /// ``FetchOperation/expire()``, which answers with no records.
+    /// ``FetchOperation/expire()``, which answers with no records. When the commit that wakes a
+    /// long poll appended the records it waits for, they are encoded into the sink by `executor`
+    /// (say, the asker's event loop) rather than read back on a reader thread.
     /// - Throws: `INVALID_REQUEST` for limits out of range and `BROKER_NOT_AVAILABLE` once closed;
     ///   other errors (unknown topic, offset out of range) are delivered.
     public func startFetch<Sink: FetchSink>(
         topic name: String, partition index: Int, offset: Int64,
         maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero,
         into sinkType: Sink.Type,
+        executor: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
         deliver: @escaping @Sendable (Result<FetchOperation<Sink>.Fetched, Error>) -> Void
     ) throws(BrookError) -> FetchOperation<Sink> {
         try checkOpen()
@@ -470,7 +473,7 @@ public final class Broker: Sendable {
         }
         let operation = FetchOperation<Sink>(
             broker: self, topic: name, partition: index, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes,
-            waits: maxWait > .zero, deliver: deliver)
+            waits: maxWait > .zero, executor: executor, deliver: deliver)
         operation.attempt()
         return operation
     }

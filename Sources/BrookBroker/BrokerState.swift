@@ -7,7 +7,8 @@ import Synchronization
 /// covers both, so a fetch that finds no data registers before the writer can publish new data.
 final class BrokerState: Sendable {
     private struct Waiter {
-        let wake: @Sendable () -> Void
+        /// Called once; with the change that woke it when a commit did.
+        let wake: @Sendable (PartitionChange?) -> Void
         var timer: Task<Void, Never>?
     }
 
@@ -44,22 +45,23 @@ final class BrokerState: Sendable {
             guard topic == nil, let old else { return [] }
             return Self.takeAll(old.partitions.map(\.id), from: &storage)
         }
-        resume(woken)
+        resume(woken, by: nil)
     }
 
     /// Installs counters committed by the writer and wakes fetches waiting on those partitions.
     func publish(_ changes: [PartitionChange]) {
-        let woken = storage.withLock { storage -> [Waiter] in
-            var woken: [Waiter] = []
+        let woken = storage.withLock { storage -> [(waiters: [Waiter], change: PartitionChange)] in
+            var woken: [(waiters: [Waiter], change: PartitionChange)] = []
             for change in changes {
                 if storage.topics[change.topic]?.partitions.indices.contains(change.partition) == true {
                     storage.topics[change.topic]!.partitions[change.partition].state = change.state
                 }
-                woken += Self.takeAll([change.partitionID], from: &storage)
+                let waiters = Self.takeAll([change.partitionID], from: &storage)
+                if !waiters.isEmpty { woken.append((waiters, change)) }
             }
             return woken
         }
-        resume(woken)
+        for (waiters, change) in woken { resume(waiters, by: change) }
     }
 
     /// The next partition for a batch of unkeyed records: sticky per batch, round robin across
@@ -103,7 +105,7 @@ final class BrokerState: Sendable {
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                guard register(id, watches, wake: { continuation.resume() }) else {
+                guard register(id, watches, wake: { _ in continuation.resume() }) else {
                     continuation.resume()
                     return
                 }
@@ -124,7 +126,7 @@ final class BrokerState: Sendable {
     /// Registers `wake` to be called once when any watched partition's high watermark passes its
     /// offset (or it is woken or deleted), unless the data is already there: then it returns false
     /// and `wake` is never called.
-    private func register(_ id: UInt64, _ watches: [Watch], wake: @escaping @Sendable () -> Void) -> Bool {
+    private func register(_ id: UInt64, _ watches: [Watch], wake: @escaping @Sendable (PartitionChange?) -> Void) -> Bool {
         storage.withLock { storage -> Bool in
             for watch in watches {
                 guard let partition = storage.topics[watch.topic]?.partitions[safe: watch.index], partition.id == watch.partitionID,
@@ -142,9 +144,10 @@ final class BrokerState: Sendable {
     }
 
     /// Calls `wake` once, from the thread that publishes, when the partition's high watermark
-    /// passes `offset` (or it is woken or deleted). Returns the wait's id for ``unwatch(_:)``, or
-    /// nil when the data is already there (then `wake` is not called).
-    func watch(_ watch: Watch, wake: @escaping @Sendable () -> Void) -> UInt64? {
+    /// passes `offset` (with the commit's change, holding the records it appended) or it is
+    /// woken or deleted (with nil). Returns the wait's id for ``unwatch(_:)``, or nil when the
+    /// data is already there (then `wake` is not called).
+    func watch(_ watch: Watch, wake: @escaping @Sendable (PartitionChange?) -> Void) -> UInt64? {
         let id = storage.withLock { storage -> UInt64 in
             storage.nextWaiterID += 1
             return storage.nextWaiterID
@@ -159,7 +162,7 @@ final class BrokerState: Sendable {
 
     private func expireMulti(_ id: UInt64) {
         let waiter = storage.withLock { storage in Self.takeMulti(id, from: &storage) }
-        if let waiter { resume([waiter]) }
+        if let waiter { resume([waiter], by: nil) }
     }
 
     /// Removes a multi-partition waiter from every partition it watches.
@@ -176,7 +179,7 @@ final class BrokerState: Sendable {
     /// Wakes every wait on these partitions (they re-check and usually wait again).
     func wake(partitionIDs: [Int64]) {
         let woken = storage.withLock { storage in Self.takeAll(partitionIDs, from: &storage) }
-        resume(woken)
+        resume(woken, by: nil)
     }
 
     /// Removes the waiters of these partitions, multi-partition ones from all their partitions.
@@ -198,7 +201,7 @@ final class BrokerState: Sendable {
     /// Wakes every waiter (at shutdown).
     func wakeAll() {
         let woken = storage.withLock { storage in Self.takeAll(Array(storage.waiters.keys), from: &storage) }
-        resume(woken)
+        resume(woken, by: nil)
     }
 
     var waiterCount: Int {
@@ -209,10 +212,10 @@ final class BrokerState: Sendable {
         }
     }
 
-    private func resume(_ waiters: [Waiter]) {
+    private func resume(_ waiters: [Waiter], by change: PartitionChange?) {
         for waiter in waiters {
             waiter.timer?.cancel()
-            waiter.wake()
+            waiter.wake(change)
         }
     }
 }

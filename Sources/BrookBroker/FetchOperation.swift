@@ -26,13 +26,18 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
     private let maxRecords: Int
     private let maxBytes: Int
     private let waits: Bool
+    /// Where to build an answer from records a commit hands over (the asker's thread), instead
+    /// of on the writer's.
+    private let executor: @Sendable (@escaping @Sendable () -> Void) -> Void
     private let deliver: @Sendable (Result<Fetched, Error>) -> Void
     private let state = Mutex(State())
 
     init(
         broker: Broker, topic: String, partition: Int, offset: Int64, maxRecords: Int, maxBytes: Int, waits: Bool,
+        executor: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
         deliver: @escaping @Sendable (Result<Fetched, Error>) -> Void
     ) {
+        self.executor = executor
         self.broker = broker
         self.topic = topic
         self.partition = partition
@@ -47,8 +52,10 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
     public var isWaiting: Bool { state.withLock { $0.waiter != nil } }
 
     /// Reads if there are records at the offset, else waits (or answers empty if it may not).
-    /// Runs at the start and again each time the wait is woken, on the waking thread.
-    func attempt() {
+    /// Runs at the start and again each time the wait is woken, on the waking thread; a commit
+    /// that woke it hands over the records it appended, which answer a fetch at the old end
+    /// without reading them back.
+    func attempt(_ woken: PartitionChange? = nil) {
         guard state.withLock({ state -> Bool in
             state.waiter = nil
             return !state.answered
@@ -74,7 +81,7 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
                 }
                 let watch = BrokerState.Watch(topic: topic, index: partition, partitionID: partitionID, offset: offset)
                 // Data that arrived since the check: look again.
-                guard let id = broker.state.watch(watch, wake: { [self] in self.attempt() }) else { continue }
+                guard let id = broker.state.watch(watch, wake: { [self] change in self.attempt(change) }) else { continue }
                 let kept = state.withLock { state -> Bool in
                     guard !state.answered else { return false }
                     state.waiter = id
@@ -84,7 +91,36 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
                 if !kept { _ = broker.state.unwatch(id) }
                 return
             }
+            if let woken, woken.partitionID == partitionID, woken.state.nextOffset <= counters.nextOffset,
+                woken.visitAppended(from: offset, { _ in false })
+            {
+                return answer(from: woken, logStartOffset: counters.logStartOffset)
+            }
             return read(partitionID: partitionID, highWatermark: counters.nextOffset)
+        }
+    }
+
+    /// Answers from the records a commit appended, with a read's limits: up to `maxRecords`, and
+    /// within `maxBytes` except that the first record always comes.
+    private func answer(from change: PartitionChange, logStartOffset: Int64) {
+        guard state.withLock({ state -> Bool in
+            defer { state.answered = true }
+            return !state.answered
+        }) else { return }
+        let (offset, maxRecords, maxBytes, deliver) = (offset, maxRecords, maxBytes, deliver)
+        executor {
+            var sink = Sink()
+            var count = 0
+            var bytes = 0
+            _ = change.visitAppended(from: offset) { record in
+                let size = record.size
+                guard count < maxRecords, count == 0 || bytes + size <= maxBytes else { return false }
+                sink.append(record)
+                count += 1
+                bytes += size
+                return true
+            }
+            deliver(.success((sink, change.state.nextOffset, logStartOffset)))
         }
     }
 

@@ -237,9 +237,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
             do {
                 operation = try server.broker.startFetch(
                     topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes,
-                    maxWait: .milliseconds(maxWaitMs), into: WireFetchSink.self
+                    maxWait: .milliseconds(maxWaitMs), into: WireFetchSink.self, executor: { loop.execute($0) }
                 ) { result in
-                    // Encoded on the reader thread; only the write happens on the loop.
+                    // Encoded on the reader thread (or this loop, for records a commit handed over).
                     let reply = WireFetchSink.reply(result, offset: offset)
                     loop.execute { this.value.fetched(slot, reply) }
                 }

@@ -25,7 +25,7 @@ public final class LogWriter {
     public let openReport: Schema.OpenReport
 
     /// Staged counters of the open transaction, by partition id; published on commit.
-    private var staged: [Int64: (topic: String, index: Int, state: PartitionState)] = [:]
+    private var staged: [Int64: (topic: String, index: Int, state: PartitionState, appended: [AppendedBatch])] = [:]
     /// Producer sequence state read so far, and what the open transaction changes.
     private var sequences: [SequenceKey: SequenceState] = [:]
     private var stagedSequences: [SequenceKey: SequenceState] = [:]
@@ -365,7 +365,9 @@ public final class LogWriter {
         }
         state.nextOffset = offset
         state.bytes += batchBytes
-        staged[partition.id] = (name, index, state)
+        var appended = staged[partition.id]?.appended ?? []
+        appended.append(AppendedBatch(baseOffset: base, records: records, appendTime: now))
+        staged[partition.id] = (name, index, state, appended)
         return base
     }
 
@@ -541,7 +543,7 @@ public final class LogWriter {
         changes.reserveCapacity(staged.count)
         for (id, entry) in staged {
             topics[entry.topic]?.partitions[entry.index].state = entry.state
-            changes.append(PartitionChange(topic: entry.topic, partition: entry.index, partitionID: id, state: entry.state))
+            changes.append(PartitionChange(topic: entry.topic, partition: entry.index, partitionID: id, state: entry.state, appended: entry.appended))
         }
         staged.removeAll(keepingCapacity: true)
         sequences.merge(stagedSequences) { _, new in new }

@@ -105,24 +105,10 @@ struct ProduceBench: AsyncParsableCommand {
                     let share = messages / connections + (index < messages % connections ? 1 : 0)
                     group.addTask {
                         let client = try await BrookClient.connect(to: address)
-                        var latencies = Latencies()
-                        var inFlight: [(PendingProduce, ContinuousClock.Instant, Int)] = []
-                        var sent = 0
-                        var partition = index % partitionCount
-                        while sent < share || !inFlight.isEmpty {
-                            if sent < share && inFlight.count < window {
-                                let count = min(batch, share - sent)
-                                let records = [ProducerRecord](repeating: ProducerRecord(key: nil, value: value, partition: partition), count: count)
-                                partition = (partition + connections) % partitionCount
-                                inFlight.append((client.submitProduce(topic: topic, records: records, acks: acks), .now, count))
-                                sent += count
-                                continue
-                            }
-                            let (reply, sentAt, count) = inFlight.removeFirst()
-                            _ = try await reply.positions()
-                            latencies.record(ContinuousClock.now - sentAt)
-                            progress.add(count)
-                        }
+                        let load = ProduceLoad(
+                            client: client, topic: topic, acks: acks, value: value, batch: batch, window: window, share: share,
+                            partition: index % partitionCount, partitionStep: connections, partitionCount: partitionCount, progress: progress)
+                        let latencies = try await load.run()
                         await client.close()
                         return latencies
                     }
@@ -135,6 +121,97 @@ struct ProduceBench: AsyncParsableCommand {
             report("produce", messages: messages, size: size, elapsed: ContinuousClock.now - started, latencies: acks == .noAck ? nil : latencies,
                    extra: "batch=\(batch) connections=\(connections) acks=\(acks.rawValue) size=\(size)")
         }
+    }
+}
+
+/// One connection's share of `bench produce`: up to `window` requests in flight, each next one
+/// sent from the previous reply's callback on the client's event loop — as a Kafka producer's
+/// send callback — so the load generator spends little of the CPU it shares with the server.
+final class ProduceLoad: Sendable {
+    private struct State {
+        var sent = 0
+        var inFlight = 0
+        var partition: Int
+        var latencies = Latencies()
+        var finished: CheckedContinuation<Latencies, Error>?
+    }
+
+    private let client: BrookClient
+    private let topic: String
+    private let acks: Acks
+    private let value: [UInt8]
+    private let batch: Int
+    private let window: Int
+    private let share: Int
+    private let partitionStep: Int
+    private let partitionCount: Int
+    private let progress: Progress
+    private let state: Mutex<State>
+
+    init(
+        client: BrookClient, topic: String, acks: Acks, value: [UInt8], batch: Int, window: Int, share: Int,
+        partition: Int, partitionStep: Int, partitionCount: Int, progress: Progress
+    ) {
+        self.client = client
+        self.topic = topic
+        self.acks = acks
+        self.value = value
+        self.batch = batch
+        self.window = window
+        self.share = share
+        self.partitionStep = partitionStep
+        self.partitionCount = partitionCount
+        self.progress = progress
+        state = Mutex(State(partition: partition))
+    }
+
+    func run() async throws -> Latencies {
+        try await withCheckedThrowingContinuation { continuation in
+            state.withLock { $0.finished = continuation }
+            fill()
+        }
+    }
+
+    /// Sends until the window is full or the share is sent; finishes when all are answered.
+    private func fill() {
+        while true {
+            let next = state.withLock { state -> (count: Int, partition: Int)? in
+                guard state.sent < share, state.inFlight < window else { return nil }
+                let count = min(batch, share - state.sent)
+                defer { state.partition = (state.partition + partitionStep) % partitionCount }
+                state.sent += count
+                state.inFlight += 1
+                return (count, state.partition)
+            }
+            guard let next else { break }
+            let records = [ProducerRecord](repeating: ProducerRecord(key: nil, value: value, partition: next.partition), count: next.count)
+            let sentAt = ContinuousClock.now
+            client.submitProduce(topic: topic, records: records, acks: acks).whenComplete { [self] result in
+                answered(count: next.count, sentAt: sentAt, result.map { _ in () })
+            }
+        }
+        finishIfDone(nil)
+    }
+
+    private func answered(count: Int, sentAt: ContinuousClock.Instant, _ result: Result<Void, Error>) {
+        if case .failure(let error) = result { return finishIfDone(error) }
+        let elapsed = ContinuousClock.now - sentAt
+        state.withLock { state in
+            state.inFlight -= 1
+            state.latencies.record(elapsed)
+        }
+        progress.add(count)
+        fill()
+    }
+
+    private func finishIfDone(_ error: Error?) {
+        let done = state.withLock { state -> (CheckedContinuation<Latencies, Error>, Latencies)? in
+            guard error != nil || (state.sent == share && state.inFlight == 0), let finished = state.finished else { return nil }
+            state.finished = nil
+            return (finished, state.latencies)
+        }
+        guard let (continuation, latencies) = done else { return }
+        if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: latencies) }
     }
 }
 
@@ -215,22 +292,10 @@ struct EndToEndBench: AsyncParsableCommand {
             let total = rate * duration
             let origin = ContinuousClock.now
             let consumerClient = try await BrookClient.connect(to: address)
-            // The consumer: long polls, reads the send time in each value.
-            let consumer = Task { () throws -> Latencies in
-                var latencies = Latencies()
-                var offset = start
-                var received = 0
-                while received < total {
-                    let fetched = try await consumerClient.fetch(topic: topic, partition: 0, offset: offset, maxRecords: 10_000, maxWait: .seconds(1))
-                    let now = ContinuousClock.now
-                    for record in fetched.records {
-                        let sentNanos = (record.value ?? []).prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-                        latencies.record(origin.duration(to: now) - .nanoseconds(Int64(sentNanos)))
-                    }
-                    received += fetched.records.count
-                    offset = fetched.nextOffset(after: offset)
-                }
-                return latencies
+            // The consumer: long polls, each next FETCH sent from the previous reply's callback on
+            // the client's event loop; reads the send time in each value.
+            let consumer = Task {
+                try await TailLoad(connection: consumerClient.connection, topic: topic, from: start, total: total, origin: origin).run()
             }
             let producer = try await BrookClient.connect(to: address)
             // Paced by a thread of its own that sleeps until each send is due, so the load
@@ -273,6 +338,69 @@ struct EndToEndBench: AsyncParsableCommand {
             Output.line("e2e: \(total) records at \(rate)/s for \(duration) s, produce-to-receive latency: \(latencies.summary)")
             Output.line("RESULT bench=e2e messages=\(total) rate=\(rate) \(latencies.fields)")
         }
+    }
+}
+
+/// The consumer of `bench e2e`: long-polls partition 0 from `from` until it has `total` records,
+/// each FETCH sent from the previous reply's callback on the connection's event loop.
+final class TailLoad: Sendable {
+    private struct State {
+        var offset: Int64
+        var received = 0
+        var latencies = Latencies()
+        var finished: CheckedContinuation<Latencies, Error>?
+    }
+
+    private let connection: BrookConnection
+    private let topic: String
+    private let total: Int
+    private let origin: ContinuousClock.Instant
+    private let state: Mutex<State>
+
+    init(connection: BrookConnection, topic: String, from offset: Int64, total: Int, origin: ContinuousClock.Instant) {
+        self.connection = connection
+        self.topic = topic
+        self.total = total
+        self.origin = origin
+        state = Mutex(State(offset: offset))
+    }
+
+    func run() async throws -> Latencies {
+        try await withCheckedThrowingContinuation { continuation in
+            state.withLock { $0.finished = continuation }
+            fetch()
+        }
+    }
+
+    private func fetch() {
+        let offset = state.withLock { $0.offset }
+        connection.submit(.fetch(topic: topic, partition: 0, offset: offset, maxRecords: 10_000, maxBytes: Request.defaultMaxBytes, maxWaitMs: 1_000))
+            .whenComplete { [self] result in
+                let now = ContinuousClock.now
+                do {
+                    let fetched = try Reply.fetched(try result.get())
+                    let done = state.withLock { state -> Bool in
+                        for record in fetched.records {
+                            let sentNanos = (record.value ?? []).prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+                            state.latencies.record(origin.duration(to: now) - .nanoseconds(Int64(sentNanos)))
+                        }
+                        state.received += fetched.records.count
+                        state.offset = fetched.nextOffset(after: state.offset)
+                        return state.received >= total
+                    }
+                    if done { finish(.success(())) } else { fetch() }
+                } catch {
+                    finish(.failure(error))
+                }
+            }
+    }
+
+    private func finish(_ result: Result<Void, Error>) {
+        let (continuation, latencies) = state.withLock { state in
+            defer { state.finished = nil }
+            return (state.finished, state.latencies)
+        }
+        continuation?.resume(with: result.map { latencies })
     }
 }
 

@@ -145,6 +145,35 @@ struct ProduceFetchTests {
         await broker.close()
     }
 
+    /// A long poll woken by a commit is answered from the records the commit appended, without
+    /// reading them back: they must be exactly what a read returns, within the same limits.
+    @Test func aLongPollWokenByACommitAnswersWithTheRecordsAsStored() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t")
+        try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "a"), ProducerRecord(key: nil, value: "b")])
+        let sent: [ProducerRecord] = [
+            ProducerRecord(key: bytes("k"), value: bytes("v"), headers: [Header("h", "x"), Header("bin", [0, 13, 10, 255])], timestamp: 42),
+            ProducerRecord(key: nil, value: nil),
+            ProducerRecord(key: [0, 255], value: Array(0...255)),
+            ProducerRecord(key: nil, value: "fourth"),
+        ]
+        for (maxRecords, maxBytes, expected) in [(3, 1 << 20, 3), (10, 1 << 20, 4), (10, 1, 1)] {
+            let start = try await broker.listOffset(topic: "t", partition: 0, .latest)!.offset
+            async let waited = broker.fetch(topic: "t", partition: 0, offset: start, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: .seconds(10))
+            for _ in 0..<500 where broker.waitingFetches == 0 { try await Task.sleep(for: .milliseconds(2)) }
+            #expect(broker.waitingFetches == 1)
+            try await broker.produce(topic: "t", records: sent)
+            let woken = try await waited
+            let read = try await broker.fetch(topic: "t", partition: 0, offset: start, maxRecords: maxRecords, maxBytes: maxBytes)
+            #expect(woken.records.count == expected)
+            #expect(woken.records == read.records)
+            #expect(woken.records.first?.offset == start)
+            #expect(woken.highWatermark == start + 4 && woken.logStartOffset == 0)
+        }
+        await broker.close()
+    }
+
     @Test func acksZeroReturnsAtOnceAndStillWrites() async throws {
         let dir = TemporaryDirectory()
         let broker = try openBroker(dir)
