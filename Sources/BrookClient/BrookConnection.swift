@@ -4,18 +4,32 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A server address, `HOST:PORT`.
+/// A server address: `HOST:PORT`, or `unix:PATH` for a Unix domain socket on this machine.
 public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// A Unix domain socket's path; when set, `host` and `port` are not used.
+    public var unixSocketPath: String?
 
     public init(host: String = "127.0.0.1", port: Int = WireProtocol.defaultPort) {
         self.host = host
         self.port = port
     }
 
-    /// Parses `HOST:PORT`, `HOST` or `:PORT`.
+    /// A Unix domain socket (`brook serve --unix-socket PATH`).
+    public init(unixSocketPath: String) {
+        self.init()
+        self.unixSocketPath = unixSocketPath
+    }
+
+    /// Parses `HOST:PORT`, `HOST`, `:PORT` or `unix:PATH`.
     public init?(_ text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard !path.isEmpty else { return nil }
+            self.init(unixSocketPath: path)
+            return
+        }
         guard let colon = text.lastIndex(of: ":") else {
             guard !text.isEmpty else { return nil }
             self.init(host: text)
@@ -26,7 +40,7 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
         self.init(host: host.isEmpty ? "127.0.0.1" : host, port: port)
     }
 
-    public var description: String { "\(host):\(port)" }
+    public var description: String { unixSocketPath.map { "unix:\($0)" } ?? "\(host):\(port)" }
 }
 
 /// One TCP connection to a Brook server. Requests may be sent from many tasks at once; they are
@@ -52,8 +66,7 @@ public final class BrookConnection: Sendable {
         // Queued in the handler before the connection exists: the greeting may arrive at once.
         let greetingPromise = eventLoopGroup.any().makePromise(of: Frame.self)
         do {
-            channel = try await ClientBootstrap(group: eventLoopGroup)
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            let bootstrap = ClientBootstrap(group: eventLoopGroup)
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -61,7 +74,12 @@ public final class BrookConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(ClientHandler(greeting: greetingPromise))
                     }
                 }
-                .connect(host: address.host, port: address.port).get()
+            if let path = address.unixSocketPath {
+                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            } else {
+                channel = try await bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .connect(host: address.host, port: address.port).get()
+            }
         } catch {
             greetingPromise.fail(error)
             throw BrookError(.brokerNotAvailable, "cannot connect to Brook at \(address): \(error)")

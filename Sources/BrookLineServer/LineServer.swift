@@ -14,6 +14,9 @@ public struct LineServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// 7665 ("ROOK" on a phone keypad); 0 picks a free port.
     public var port = WireProtocol.defaultPort
+    /// Listen on this Unix domain socket instead of TCP: for clients on the same machine (a
+    /// sidecar), it skips the TCP stack. A stale socket file there is replaced.
+    public var unixSocketPath: String?
     /// Frame sizes, connections, in-flight requests and the idle timeout, announced in the greeting.
     public var limits = WireLimits()
 
@@ -64,29 +67,39 @@ public final class LineServer: Service, Sendable {
         let quiescing = ServerQuiescingHelper(group: group)
         let channel: any Channel
         do {
-            channel = try await ServerBootstrap(group: group)
+            let bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                     }
                 }
-                .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try self.setUp(channel) }
                 }
-                .bind(host: configuration.host, port: configuration.port).get()
+            if let path = configuration.unixSocketPath {
+                try Self.checkUnixSocketPath(path)
+                channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            } else {
+                channel = try await bootstrap
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                    .bind(host: configuration.host, port: configuration.port).get()
+            }
         } catch {
             listening.fail(error)
             throw error
         }
         let address = channel.localAddress!
         listening.succeed(address)
-        logger.info("listening", metadata: [
-            "host": "\(configuration.host)", "port": "\(address.port ?? configuration.port)", "db": "\(broker.path)",
-        ])
+        if let path = configuration.unixSocketPath {
+            logger.info("listening", metadata: ["unix": "\(path)", "db": "\(broker.path)"])
+        } else {
+            logger.info("listening", metadata: [
+                "host": "\(configuration.host)", "port": "\(address.port ?? configuration.port)", "db": "\(broker.path)",
+            ])
+        }
         // Runs until graceful shutdown (or cancellation): then it stops accepting, each connection
         // stops reading, answers what it started (waking long polls) and closes.
         let stopped = channel.eventLoop.makePromise(of: Void.self)
@@ -103,7 +116,23 @@ public final class LineServer: Service, Sendable {
         } onGracefulShutdown: {
             stop()
         }
+        if let path = configuration.unixSocketPath { try? FileManager.default.removeItem(atPath: path) }
         logger.info("line server stopped")
+    }
+
+    /// The longest Unix socket path the system takes (`sun_path` holds 108 bytes with its NUL).
+    static let maxUnixSocketPathBytes = 107
+
+    /// Refuses a path too long for a socket, or one holding something other than a socket (a
+    /// stale socket file is replaced; anything else is left alone).
+    static func checkUnixSocketPath(_ path: String) throws(BrookError) {
+        if path.utf8.count > maxUnixSocketPathBytes {
+            throw BrookError(.invalidConfig, "unix socket path '\(path)' is \(path.utf8.count) bytes; the limit is \(maxUnixSocketPathBytes)")
+        }
+        var status = stat()
+        if lstat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFSOCK {
+            throw BrookError(.invalidConfig, "'\(path)' exists and is not a socket; refusing to replace it (remove it or choose another path)")
+        }
     }
 
     /// The pipeline of an accepted connection, or a refusal past `max_connections`.

@@ -15,13 +15,13 @@ struct Brook: AsyncParsableCommand {
 
 /// `--server HOST:PORT`, defaulting to $BROOK_SERVER, else 127.0.0.1:7665.
 struct ServerOptions: ParsableArguments {
-    @Option(name: .long, help: "The server, HOST:PORT (default: $BROOK_SERVER, else 127.0.0.1:7665).")
+    @Option(name: .long, help: "The server, HOST:PORT or unix:PATH (default: $BROOK_SERVER, else 127.0.0.1:7665).")
     var server: String?
 
     func address() throws -> ServerAddress {
         let text = server ?? ProcessInfo.processInfo.environment["BROOK_SERVER"] ?? "127.0.0.1:\(WireProtocol.defaultPort)"
         guard let address = ServerAddress(text) else {
-            throw BrookError(.invalidRequest, "server '\(text)' is not HOST:PORT")
+            throw BrookError(.invalidRequest, "server '\(text)' is not HOST:PORT or unix:PATH")
         }
         return address
     }

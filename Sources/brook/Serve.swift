@@ -18,6 +18,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The port to listen on (0 picks a free one).")
     var port = WireProtocol.defaultPort
 
+    @Option(help: "Listen on this Unix domain socket instead of TCP (clients use --server unix:PATH).")
+    var unixSocket: String?
+
     @Option(help: "How often retention runs, in ms.")
     var retentionCheckIntervalMs: Int64 = 300_000
 
@@ -45,6 +48,7 @@ struct Serve: AsyncParsableCommand {
             var configuration = LineServerConfiguration()
             configuration.host = host
             configuration.port = port
+            configuration.unixSocketPath = unixSocket
             let server = LineServer(broker: broker, configuration: configuration, logger: Logger(label: "brook.server"))
             // Services stop in reverse order: the server first, then the broker closes the file.
             let group = ServiceGroup(

@@ -41,8 +41,9 @@ final class TestServer: Sendable {
         configureServer(&configuration)
         let server = LineServer(broker: broker, configuration: configuration, logger: Logger(label: "test.server", factory: { _ in SwiftLogNoOpLogHandler() }))
         let task = Task { try await server.run() }
-        let port = try await server.localAddress().port!
-        return TestServer(dir: dir, broker: broker, server: server, task: task, address: ServerAddress(host: "127.0.0.1", port: port))
+        let bound = try await server.localAddress()
+        let address = configuration.unixSocketPath.map { ServerAddress(unixSocketPath: $0) } ?? ServerAddress(host: "127.0.0.1", port: bound.port!)
+        return TestServer(dir: dir, broker: broker, server: server, task: task, address: address)
     }
 
     func client() async throws -> BrookClient {

@@ -248,6 +248,49 @@ struct ServerProtocolTests {
         await server.stop()
     }
 
+    @Test func aUnixDomainSocketServesTheSameProtocol() async throws {
+        let socketDir = TemporaryDirectory("brook-unix")
+        let path = socketDir.file("brook.sock")
+        let server = try await TestServer.start(server: { $0.unixSocketPath = path })
+        #expect(server.address == ServerAddress("unix:\(path)"))
+        #expect(server.address.description == "unix:\(path)")
+        let client = try await server.client()
+        #expect(client.connection.greeting.verb == "HELLO")
+        try await client.createTopic("t")
+        #expect(try await client.produce(topic: "t", records: [ProducerRecord(key: bytes("k"), value: bytes("over a unix socket"))]) == [RecordPosition(partition: 0, offset: 0)])
+        let fetched = try await client.fetch(topic: "t", partition: 0, offset: 0)
+        #expect(fetched.records.map(\.value) == [bytes("over a unix socket")])
+        await client.close()
+        await server.stop()
+        #expect(!FileManager.default.fileExists(atPath: path), "the socket file is removed on stop")
+        // A stale socket file left by a killed server does not keep the next one from starting.
+        let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        close(stale)
+        #expect(bound == 0 && FileManager.default.fileExists(atPath: path))
+        let again = try await TestServer.start(server: { $0.unixSocketPath = path })
+        let second = try await again.client()
+        #expect(try await second.listTopics().isEmpty)
+        await second.close()
+        await again.stop()
+        #expect(ServerAddress("unix:") == nil, "a unix address needs a path")
+        // Anything else at the path is left alone, and the refusal says why.
+        let regular = socketDir.file("not-a-socket")
+        FileManager.default.createFile(atPath: regular, contents: Data("keep me".utf8))
+        await expectBrookError(.invalidConfig) { _ = try await TestServer.start(server: { $0.unixSocketPath = regular }) }
+        #expect(FileManager.default.contents(atPath: regular) == Data("keep me".utf8))
+        await expectBrookError(.invalidConfig) {
+            _ = try await TestServer.start(server: { $0.unixSocketPath = "/tmp/" + String(repeating: "x", count: 120) })
+        }
+    }
+
     @Test func idleConnectionsAreClosedWithAReason() async throws {
         let server = try await TestServer.start(server: { $0.limits.idleTimeoutMs = 300 })
         let idle = try await RawConnection(port: server.address.port)
