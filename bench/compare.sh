@@ -22,6 +22,7 @@ brook_port=$(free_port)
 redis_port=$(free_port)
 cleanup() {
     [ -n "${brook_pid:-}" ] && kill "$brook_pid" 2>/dev/null || true
+    [ -n "${brook_unix_pid:-}" ] && kill "$brook_unix_pid" 2>/dev/null || true
     [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$work"
@@ -34,7 +35,8 @@ start_brook() {
     until (exec 3<>"/dev/tcp/127.0.0.1/$brook_port") 2>/dev/null; do sleep 0.05; done
 }
 start_brook
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --appendonly yes --appendfsync everysec \
+redis-server --port "$redis_port" --bind 127.0.0.1 --unixsocket "$work/redis.sock" --unixsocketperm 700 \
+    --dir "$work" --appendonly yes --appendfsync everysec \
     --save "" --daemonize no >"$work/redis.log" 2>&1 &
 redis_pid=$!
 until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
@@ -68,6 +70,18 @@ redis-cli -p "$redis_port" config set appendfsync always >/dev/null
 xadd_always=$(redis_rps -c 50 -n 200000 -P 1 XADD bench-all '*' v "$value")
 xadd_always5=$(redis_rps -c 50 -n 300000 -P 5 XADD bench-all '*' v "$value")
 redis-cli -p "$redis_port" config set appendfsync everysec >/dev/null
+
+echo "== the same over Unix domain sockets (clients on the same machine): Brook, then Redis"
+"$brook" serve --db "$work/brook-unix.db" --unix-socket "$work/brook.sock" --log-level warning 2>"$work/brook-unix.log" &
+brook_unix_pid=$!
+until "$brook" topics list --server "unix:$work/brook.sock" >/dev/null 2>&1; do sleep 0.05; done
+unix_server="--server unix:$work/brook.sock"
+produce_all_unix=$(bench produce $unix_server --topic bench-all --messages 200000 --size 100 --batch 1 --connections 50 --window 1 --acks all --partitions 4)
+redis-cli -p "$redis_port" config set appendfsync always >/dev/null
+xadd_always_unix=$(redis_rps -s "$work/redis.sock" -c 50 -n 200000 -P 1 XADD bench-all-unix '*' v "$value")
+redis-cli -p "$redis_port" config set appendfsync everysec >/dev/null
+e2e_unix=$(bench e2e $unix_server --rate 10000 --duration 10)
+kill "$brook_unix_pid"; wait "$brook_unix_pid" 2>/dev/null || true; brook_unix_pid=
 
 echo "== consume the backlog, 1000 records per fetch"
 consume=$(bench consume $server --topic bench --messages 1000000 --batch 1000)
@@ -117,8 +131,10 @@ figures of that same run.
 | same, against raw SQLite (batch 100, synchronous=NORMAL) | $produce_rate msgs/s | SQLite ceiling: $ceiling_rate msgs/s | $(ratio "$produce_rate" "$ceiling_rate") | ≥ 0.60 | $(python3 -c "print('yes' if $produce_rate >= 0.6*$ceiling_rate else 'no')") |
 | produce acks=all, 50 connections, 1 record per request | $(p "$produce_all" msgs_per_s) msgs/s | Redis XADD appendfsync always, 50 connections: $xadd_always msgs/s | $(ratio "$(p "$produce_all" msgs_per_s)" "$xadd_always") | ≥ 50,000 msgs/s | $(python3 -c "print('yes' if $(p "$produce_all" msgs_per_s) >= 50000 else 'no')") |
 | the same, 5 requests in flight per connection (Kafka's default) | $(p "$produce_all5" msgs_per_s) msgs/s | Redis XADD appendfsync always, 50 connections, pipeline 5: $xadd_always5 msgs/s | $(ratio "$(p "$produce_all5" msgs_per_s)" "$xadd_always5") | ≥ 50,000 msgs/s | $(python3 -c "print('yes' if $(p "$produce_all5" msgs_per_s) >= 50000 else 'no')") |
+| the same (1 in flight) over a Unix domain socket | $(p "$produce_all_unix" msgs_per_s) msgs/s | Redis XADD appendfsync always, 50 connections, Unix socket: $xadd_always_unix msgs/s | $(ratio "$(p "$produce_all_unix" msgs_per_s)" "$xadd_always_unix") | ≥ 50,000 msgs/s | $(python3 -c "print('yes' if $(p "$produce_all_unix" msgs_per_s) >= 50000 else 'no')") |
 | consume a backlog, 1000 per fetch | $(p "$consume" msgs_per_s) msgs/s | Redis XREAD COUNT 1000: $xread msgs/s | $(ratio "$(p "$consume" msgs_per_s)" "$xread") | ≥ 1,500,000 msgs/s | $(python3 -c "print('yes' if $(p "$consume" msgs_per_s) >= 1500000 else 'no')") |
 | end to end at 10,000 msgs/s, long-polling consumer | p50 $(p "$e2e" p50_ms) ms, p99 $(p "$e2e" p99_ms) ms, p99.9 $(p "$e2e" p999_ms) ms, max $(p "$e2e" max_ms) ms | | | p99 ≤ 1 ms | $(python3 -c "print('yes' if $(p "$e2e" p99_ms) <= 1 else 'no')") |
+| the same end to end over a Unix domain socket | p50 $(p "$e2e_unix" p50_ms) ms, p99 $(p "$e2e_unix" p99_ms) ms, p99.9 $(p "$e2e_unix" p999_ms) ms, max $(p "$e2e_unix" max_ms) ms | | | p99 ≤ 1 ms | $(python3 -c "print('yes' if $(p "$e2e_unix" p99_ms) <= 1 else 'no')") |
 | RSS idle | $((idle_rss / 1024)) MB | | | ≤ 30 MB | $(python3 -c "print('yes' if $idle_rss <= 30*1024 else 'no')") |
 | RSS peak under the produce benchmark | $((produce_rss / 1024)) MB | | | ≤ 150 MB | $(python3 -c "print('yes' if $produce_rss <= 150*1024 else 'no')") |
 | start with 10,000 partitions (to accepting connections) | $restart_s s | | | < 1 s | $(python3 -c "print('yes' if $restart_s < 1 else 'no')") |
@@ -140,6 +156,9 @@ brook bench produce --topic bench-all --messages 200000 --batch 1 --connections 
 redis-benchmark -c 50 -n 200000 -P 1 XADD bench-all '*' v <100 bytes>      (appendfsync always)
 brook bench produce --topic bench-all5 --messages 300000 --batch 1 --connections 50 --window 5 --acks all
 redis-benchmark -c 50 -n 300000 -P 5 XADD bench-all '*' v <100 bytes>      (appendfsync always)
+brook serve --unix-socket brook.sock; brook bench produce --server unix:brook.sock (as above, acks=all, 1 in flight)
+redis-benchmark -s redis.sock -c 50 -n 200000 -P 1 XADD bench-all-unix '*' v <100 bytes>   (appendfsync always)
+brook bench e2e --server unix:brook.sock --rate 10000 --duration 10
 brook bench consume --messages 1000000 --batch 1000
 redis-benchmark -c 1 -n 2000 XREAD COUNT 1000 STREAMS bench 0             (x 1000 records per call)
 brook bench e2e --rate 10000 --duration 10
