@@ -79,6 +79,7 @@ let package = Package(
             name: "brook",
             dependencies: [
                 "BrookLineServer", "BrookClient", "BrookBroker", "BrookWire", "BrookModel",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

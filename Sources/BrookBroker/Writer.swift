@@ -179,9 +179,10 @@ final class Writer: @unchecked Sendable {
 
     /// Background checkpoints copy the WAL into the file, but SQLite starts the WAL over only
     /// when a write begins after a complete checkpoint, which a busy writer never leaves room
-    /// for: it commits more while the checkpointer copies. So once a background checkpoint has
-    /// run, the writer copies the few frames committed meanwhile itself, between transactions
-    /// (PASSIVE: it never waits), and its next transaction starts the WAL over. Past the hard
+    /// for: it commits more while the checkpointer copies. So when the broker asks (after a
+    /// background checkpoint, once the WAL is long), the writer copies the few frames committed
+    /// meanwhile itself, between transactions (PASSIVE: it never waits), and its next
+    /// transaction starts the WAL over. Past the hard
     /// limit (readers kept it from starting over) the writer truncates the WAL, waiting at most
     /// 20 ms for readers (else next time).
     private func afterCommit() {

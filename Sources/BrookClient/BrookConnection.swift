@@ -57,6 +57,10 @@ public final class BrookConnection: Sendable {
         self.greeting = greeting
     }
 
+    /// The event loop the connection's callbacks run on; requests sent from it are written at
+    /// once, with no hop between threads.
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
     /// Connects and reads the greeting.
     /// - Throws: `BROKER_NOT_AVAILABLE` naming the address when nothing answers there.
     public static func connect(

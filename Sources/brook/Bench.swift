@@ -5,6 +5,7 @@ import BrookModel
 import BrookWire
 import Foundation
 import Histogram
+import NIOCore
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
@@ -298,38 +299,23 @@ struct EndToEndBench: AsyncParsableCommand {
                 try await TailLoad(connection: consumerClient.connection, topic: topic, from: start, total: total, origin: origin).run()
             }
             let producer = try await BrookClient.connect(to: address)
-            // Paced by a thread of its own that sleeps until each send is due, so the load
-            // generator's timers cost little of the CPU the server shares. Acknowledgements are
-            // counted in callbacks: pacing never waits for them.
+            // Paced on the producer connection's event loop, by timers due at each send's time, so
+            // each record is written where it is stamped, with no hop between threads, and the
+            // load generator's pacing costs little of the CPU the server shares. Acknowledgements
+            // are counted in callbacks: pacing never waits for them.
             let acknowledged = Mutex<(count: Int, failure: Error?)>((0, nil))
-            let sent = await withCheckedContinuation { (finished: CheckedContinuation<Int, Never>) in
-                let sender = Thread {
-                    let interval = Duration.seconds(1) / rate
-                    var value = [UInt8](repeating: 0, count: max(8, size))
-                    for index in 0..<total {
-                        // Paced against the schedule, not the previous send, so a stall is not hidden.
-                        let wait = ContinuousClock.now.duration(to: origin + interval * index).components
-                        if wait.seconds >= 0 && (wait.seconds > 0 || wait.attoseconds > 0) {
-                            var due = timespec(tv_sec: Int(wait.seconds), tv_nsec: Int(wait.attoseconds / 1_000_000_000))
-                            var left = timespec()
-                            while nanosleep(&due, &left) != 0 { due = left }
+            let pacer = Pacer(rate: rate, total: total, origin: origin, loop: producer.connection.eventLoop) { nanos in
+                var value = [UInt8](repeating: 0, count: max(8, size))
+                for byte in 0..<8 { value[byte] = UInt8(truncatingIfNeeded: nanos >> (8 * UInt64(byte))) }
+                producer.submitProduce(topic: topic, records: [ProducerRecord(key: nil, value: value, partition: 0)], acks: acks)
+                    .whenComplete { result in
+                        acknowledged.withLock { state in
+                            state.count += 1
+                            if case .failure(let error) = result, state.failure == nil { state.failure = error }
                         }
-                        // One reading of the clock: two could straddle a second and be a second off.
-                        let elapsed = origin.duration(to: .now).components
-                        let nanos = UInt64(max(0, elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000))
-                        for byte in 0..<8 { value[byte] = UInt8(truncatingIfNeeded: nanos >> (8 * UInt64(byte))) }
-                        producer.submitProduce(topic: topic, records: [ProducerRecord(key: nil, value: value, partition: 0)], acks: acks)
-                            .whenComplete { result in
-                                acknowledged.withLock { state in
-                                    state.count += 1
-                                    if case .failure(let error) = result, state.failure == nil { state.failure = error }
-                                }
-                            }
                     }
-                    finished.resume(returning: total)
-                }
-                sender.start()
             }
+            let sent = await pacer.run()
             while acknowledged.withLock({ $0.count }) < sent { try await Task.sleep(for: .milliseconds(5)) }
             if let failure = acknowledged.withLock({ $0.failure }) { throw failure }
             let latencies = try await consumer.value
@@ -337,6 +323,50 @@ struct EndToEndBench: AsyncParsableCommand {
             await consumerClient.close()
             Output.line("e2e: \(total) records at \(rate)/s for \(duration) s, produce-to-receive latency: \(latencies.summary)")
             Output.line("RESULT bench=e2e messages=\(total) rate=\(rate) \(latencies.fields)")
+        }
+    }
+}
+
+/// Calls `send` `total` times at `rate` per second, paced against the schedule from `origin` (a
+/// stall is not hidden by sending later ones later), on `loop`, with the send time in nanoseconds
+/// since `origin`: one reading of the clock per send.
+final class Pacer: Sendable {
+    private let interval: Duration
+    private let total: Int
+    private let origin: ContinuousClock.Instant
+    private let loop: any EventLoop
+    private let send: @Sendable (UInt64) -> Void
+    private let next = Mutex(0)
+
+    init(rate: Int, total: Int, origin: ContinuousClock.Instant, loop: any EventLoop, send: @escaping @Sendable (UInt64) -> Void) {
+        interval = Duration.seconds(1) / rate
+        self.total = total
+        self.origin = origin
+        self.loop = loop
+        self.send = send
+    }
+
+    /// Sends everything; returns how many were sent.
+    func run() async -> Int {
+        await withCheckedContinuation { (finished: CheckedContinuation<Int, Never>) in
+            loop.execute { self.tick(finished) }
+        }
+    }
+
+    /// Sends whatever is due, then sleeps until the next one is.
+    private func tick(_ finished: CheckedContinuation<Int, Never>) {
+        while true {
+            let index = next.withLock { $0 }
+            guard index < total else { return finished.resume(returning: total) }
+            let wait = ContinuousClock.now.duration(to: origin + interval * index)
+            if wait > .zero {
+                let nanos = wait.components.seconds * 1_000_000_000 + wait.components.attoseconds / 1_000_000_000
+                loop.scheduleTask(in: .nanoseconds(nanos)) { self.tick(finished) }
+                return
+            }
+            let elapsed = origin.duration(to: .now).components
+            send(UInt64(max(0, elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000)))
+            next.withLock { $0 += 1 }
         }
     }
 }
