@@ -434,14 +434,15 @@ public final class Broker: Sendable {
                 }
                 holder.withLock { $0.operation = operation }
                 if Task.isCancelled { return operation.expire() }
-                guard operation.isWaiting else { return }
+                // Timed whether or not it waits now: a wait woken without data registers again,
+                // and must still end at its deadline. Expiring an answered fetch does nothing.
+                guard maxWait > .zero, !operation.isAnswered else { return }
                 let timer = Task {
                     try? await Task.sleep(for: maxWait)
                     operation.expire()
                 }
                 holder.withLock { $0.timer = timer }
-                // Answered between the check and storing the timer: nothing left to time.
-                if !operation.isWaiting { timer.cancel() }
+                if operation.isAnswered { timer.cancel() }
             }
         } onCancel: {
             holder.withLock { $0.operation }?.expire()

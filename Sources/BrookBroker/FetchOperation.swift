@@ -51,6 +51,9 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
     /// Whether the operation is registered and waiting for data.
     public var isWaiting: Bool { state.withLock { $0.waiter != nil } }
 
+    /// Whether its answer is given or a read for it is under way.
+    public var isAnswered: Bool { state.withLock { $0.answered } }
+
     /// Reads if there are records at the offset, else waits (or answers empty if it may not).
     /// Runs at the start and again each time the wait is woken, on the waking thread; a commit
     /// that woke it hands over the records it appended, which answer a fetch at the old end

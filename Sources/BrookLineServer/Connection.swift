@@ -159,6 +159,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Starts what may start, writes what is ready, and reads on when there is room.
     private func process() {
+        // A BACKUP stream or a scheduled step can end after the connection did.
+        guard !closed else { return }
         while !ending, let event = queued.first, hasRoom, mayStart(event) {
             queued.removeFirst()
             start(event)
@@ -247,7 +249,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 let reply = Self.error(error)
                 return loop.execute { this.value.fetched(slot, reply) }
             }
-            if operation.isWaiting {
+            // Timed whether or not it waits now: a wait woken without data (a rebalance, a
+            // retention pass) registers again, and must still end at its deadline.
+            if maxWaitMs > 0 {
                 polls[slot] = (operation, loop.scheduleTask(in: .milliseconds(maxWaitMs)) { operation.expire() })
             }
         default:

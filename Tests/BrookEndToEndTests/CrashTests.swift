@@ -190,7 +190,12 @@ extension CrashTests {
         }
         var kills: [ContinuousClock.Instant] = []
         for _ in 0..<3 {
-            try await Task.sleep(for: .milliseconds(Int.random(in: 400...800)))
+            // Each incarnation serves some consumption before it dies (waiting on progress, not a
+            // fixed time, keeps the test meaningful on a loaded machine).
+            let before = await ledger.uniqueDelivered
+            let progress = ContinuousClock.now + .seconds(20)
+            while await ledger.uniqueDelivered < before + 20, ContinuousClock.now < progress { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 100...400)))
             kills.append(.now)
             _ = try await server.stop(signal: SIGKILL)
             server = try await CLI.Server(db: db, in: dir, port: port, extra: ["--group-initial-rebalance-delay-ms", "0"])

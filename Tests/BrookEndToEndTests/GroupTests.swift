@@ -143,11 +143,13 @@ struct GroupMembershipTests {
         // A takes records one at a time; auto-commit fires after the 8th, while it asks for the 9th.
         let aClient = try await server.client()
         var configuration = consumerConfiguration("g", ["t"])
-        configuration.autoCommitIntervalMs = 300
+        // Long enough that the 10th is taken well within one interval of the commit of the 8th,
+        // even on a loaded machine.
+        configuration.autoCommitIntervalMs = 1_500
         let a = GroupConsumer(client: aClient, configuration: configuration)
         var processed: [Int64] = []
         for _ in 1...8 { processed.append(try await a.next().record.offset) }
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(1_600))
         processed.append(try await a.next().record.offset)  // the 9th: commit of 8 happened first
         _ = try await a.next()  // the 10th arrives, and A dies processing it
         #expect(processed == Array(0...8))
@@ -157,7 +159,8 @@ struct GroupMembershipTests {
 
         let b = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
         var survivor: [Int64] = []
-        while survivor.count < 2 { survivor += try await b.poll().map(\.record.offset) }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while survivor.count < 2, ContinuousClock.now < deadline { survivor += try await b.poll().map(\.record.offset) }
         #expect(survivor == [8, 9], "the 9th is delivered twice, the 10th once more, nothing is lost")
         await b.close()
         await server.stop()
@@ -389,7 +392,8 @@ struct GroupConsumerFeatureTests {
         // Seek back on t:0.
         try await consumer.seek(TopicPartition("t", 0), to: 5)
         var again: [Int64] = []
-        while again.count < 5 { again += try await consumer.poll().filter { $0.partition.partition == 0 }.map(\.record.offset) }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while again.count < 5, ContinuousClock.now < deadline { again += try await consumer.poll().filter { $0.partition.partition == 0 }.map(\.record.offset) }
         #expect(again == [5, 6, 7, 8, 9])
 
         // Pause t:1: its new records wait until it is resumed.
