@@ -48,9 +48,6 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
         self.deliver = deliver
     }
 
-    /// Whether the operation is registered and waiting for data.
-    public var isWaiting: Bool { state.withLock { $0.waiter != nil } }
-
     /// Whether its answer is given or a read for it is under way.
     public var isAnswered: Bool { state.withLock { $0.answered } }
 
@@ -106,10 +103,7 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
     /// Answers from the records a commit appended, with a read's limits: up to `maxRecords`, and
     /// within `maxBytes` except that the first record always comes.
     private func answer(from change: PartitionChange, logStartOffset: Int64) {
-        guard state.withLock({ state -> Bool in
-            defer { state.answered = true }
-            return !state.answered
-        }) else { return }
+        guard claim() else { return }
         let (offset, maxRecords, maxBytes, deliver) = (offset, maxRecords, maxBytes, deliver)
         executor {
             var sink = Sink()
@@ -144,11 +138,16 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
         })
     }
 
-    private func answer(_ result: Result<Fetched, Error>) {
-        guard state.withLock({ state -> Bool in
+    /// Takes the right to answer; false if something else already has.
+    private func claim() -> Bool {
+        state.withLock { state -> Bool in
             defer { state.answered = true }
             return !state.answered
-        }) else { return }
+        }
+    }
+
+    private func answer(_ result: Result<Fetched, Error>) {
+        guard claim() else { return }
         deliver(result)
     }
 
@@ -156,10 +155,7 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
     /// reader's snapshot may already hold a commit whose counters are not published yet, and
     /// the next fetch (checked against them) would call those offsets out of range.
     private func read(partitionID: Int64, highWatermark: Int64) {
-        guard state.withLock({ state -> Bool in
-            defer { state.answered = true }
-            return !state.answered
-        }) else { return }
+        guard claim() else { return }
         let (offset, maxRecords, maxBytes, deliver) = (offset, maxRecords, maxBytes, deliver)
         let accepted = broker.readers.submit { reader in
             deliver(Result {
