@@ -73,15 +73,6 @@ final class BrokerState: Sendable {
         }
     }
 
-    // MARK: Long-poll
-
-    /// Waits until the partition's high watermark passes `offset`, the topic is deleted,
-    /// `timeout` passes, or the task is cancelled; returns at once if the data is already there.
-    /// Costs one suspended continuation and one sleeping timer task while it waits.
-    func waitForData(topic: String, partitionID: Int64, index: Int, beyond offset: Int64, timeout: Duration) async {
-        await waitForAny([Watch(topic: topic, index: index, partitionID: partitionID, offset: offset)], timeout: timeout)
-    }
-
     // MARK: Waiting on several partitions
 
     /// One partition a multi-partition wait watches, and the offset it waits beyond.

@@ -92,7 +92,7 @@ public final class FetchOperation<Sink: FetchSink>: Sendable {
                 return
             }
             if let woken, woken.partitionID == partitionID, woken.state.nextOffset <= counters.nextOffset,
-                woken.visitAppended(from: offset, { _ in false })
+                woken.appended(contains: offset)
             {
                 return answer(from: woken, logStartOffset: counters.logStartOffset)
             }

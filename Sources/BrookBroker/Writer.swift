@@ -43,8 +43,8 @@ final class Writer: @unchecked Sendable {
     private let onCommit: @Sendable ([PartitionChange]) -> Void
     /// Asked after a commit whether the WAL needs a checkpoint.
     private let onWALGrowth: @Sendable (Int) -> Void
-    /// Asked after a commit whether a background checkpoint has just run, leaving the writer the
-    /// frames committed during it to copy.
+    /// Asked after a commit whether a background checkpoint has just run on a long WAL, leaving
+    /// the writer the frames committed during it to copy.
     private let finishCheckpoint: @Sendable () -> Bool
     /// WAL pages past which the writer itself truncates the WAL between transactions.
     private let walTruncatePages: Int
@@ -52,7 +52,7 @@ final class Writer: @unchecked Sendable {
     init(
         log: LogWriter, logger: Logger, walTruncatePages: Int,
         onCommit: @escaping @Sendable ([PartitionChange]) -> Void,
-        finishCheckpoint: @escaping @Sendable () -> Bool = { false },
+        finishCheckpoint: @escaping @Sendable () -> Bool,
         onWALGrowth: @escaping @Sendable (Int) -> Void
     ) {
         self.log = log
@@ -182,9 +182,8 @@ final class Writer: @unchecked Sendable {
     /// for: it commits more while the checkpointer copies. So when the broker asks (after a
     /// background checkpoint, once the WAL is long), the writer copies the few frames committed
     /// meanwhile itself, between transactions (PASSIVE: it never waits), and its next
-    /// transaction starts the WAL over. Past the hard
-    /// limit (readers kept it from starting over) the writer truncates the WAL, waiting at most
-    /// 20 ms for readers (else next time).
+    /// transaction starts the WAL over. Past the hard limit (readers kept it from starting over)
+    /// the writer truncates the WAL, waiting at most 20 ms for readers (else next time).
     private func afterCommit() {
         if finishCheckpoint() {
             do {

@@ -218,15 +218,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .produce(let topic, let acks, let records, let producer):
             let ticket: ProduceTicket
             do {
-                ticket = try server.broker.submitProduce(topic: topic, records: records, acks: acks, producer: producer)
+                guard let queued = try Self.submit(topic: topic, acks: acks, records: records, producer: producer, server: server, peer: peer)
+                else { return }
+                ticket = queued
             } catch {
-                if acks == .noAck {
-                    server.logger.debug("acks=0 produce refused", metadata: ["peer": "\(peer)", "error": "\(error)"])
-                    return
-                }
                 return answer(Self.error(error))
             }
-            if acks == .noAck { return }
             let slot = open(holding: Self.dataBytes(frame))
             runningProduces += 1
             ticket.whenComplete { result in
@@ -305,6 +302,20 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Queues a PRODUCE to the writer. nil for acks=0, which is never answered: its refusal is
+    /// only logged.
+    private static func submit(
+        topic: String, acks: Acks, records: [ProducerRecord], producer: ProducerIdentity?, server: LineServer, peer: String
+    ) throws -> ProduceTicket? {
+        do {
+            let ticket = try server.broker.submitProduce(topic: topic, records: records, acks: acks, producer: producer)
+            return acks == .noAck ? nil : ticket
+        } catch where acks == .noAck {
+            server.logger.debug("acks=0 produce refused", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            return nil
+        }
+    }
+
     private static func parseAndSubmit(
         _ frame: Frame, server: LineServer, peer: String,
         submitted: @escaping @Sendable () -> Void, then deliver: @escaping @Sendable (ByteBuffer) -> Void
@@ -316,12 +327,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 guard case .produce(let topic, let acks, let records, let producer) = try Request.parse(frame, limits: server.configuration.limits) else {
                     preconditionFailure("a PRODUCE line parses as a produce request")
                 }
-                do {
-                    let queued = try server.broker.submitProduce(topic: topic, records: records, acks: acks, producer: producer)
-                    if acks != .noAck { ticket = queued }
-                } catch where acks == .noAck {
-                    server.logger.debug("acks=0 produce refused", metadata: ["peer": "\(peer)", "error": "\(error)"])
-                }
+                ticket = try submit(topic: topic, acks: acks, records: records, producer: producer, server: server, peer: peer)
             } catch {
                 body = Self.error(error)
             }

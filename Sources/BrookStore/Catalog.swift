@@ -53,13 +53,17 @@ public struct PartitionChange: Sendable, Hashable {
     /// The batches appended, in offset order and contiguous.
     public var appended: [AppendedBatch] = []
 
+    /// Whether this change appended the record at `offset`.
+    public func appended(contains offset: Int64) -> Bool {
+        guard let first = appended.first, let last = appended.last else { return false }
+        return offset >= first.baseOffset && offset < last.baseOffset + Int64(last.records.count)
+    }
+
     /// Visits the appended records from `offset` on, in order and as a read would return them,
     /// while `visit` returns true. Returns false (visiting nothing) if `offset` was not appended
     /// by this change.
     public func visitAppended(from offset: Int64, _ visit: (RecordView) -> Bool) -> Bool {
-        guard let first = appended.first, offset >= first.baseOffset,
-            let last = appended.last, offset < last.baseOffset + Int64(last.records.count)
-        else { return false }
+        guard appended(contains: offset) else { return false }
         for batch in appended where offset < batch.baseOffset + Int64(batch.records.count) {
             var index = Int(max(0, offset - batch.baseOffset))
             while index < batch.records.count {
