@@ -67,10 +67,14 @@ public final class BrookConnection: Sendable {
         to address: ServerAddress, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> BrookConnection {
         let channel: any Channel
+        // One pick from the group (round robin) for both the channel and its greeting, so a
+        // process's connections spread over the group's loops: picking twice per connection
+        // put every connection on the same loop.
+        let loop = eventLoopGroup.next()
         // Queued in the handler before the connection exists: the greeting may arrive at once.
-        let greetingPromise = eventLoopGroup.any().makePromise(of: Frame.self)
+        let greetingPromise = loop.makePromise(of: Frame.self)
         do {
-            let bootstrap = ClientBootstrap(group: eventLoopGroup)
+            let bootstrap = ClientBootstrap(group: loop)
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {

@@ -4,6 +4,7 @@ import BrookLineServer
 import BrookTestSupport
 import BrookWire
 import Foundation
+import NIOPosix
 import Testing
 
 struct ServerProtocolTests {
@@ -458,6 +459,26 @@ struct ClientFeatureTests {
         let total = try await client.describeTopic("t").partitions.reduce(Int64(0)) { $0 + $1.recordCount }
         #expect(total == 506)
         await client.close()
+        await server.stop()
+    }
+
+    @Test func connectionsSpreadOverTheEventLoopGroup() async throws {
+        let server = try await TestServer.start()
+        // Two loops, as on a two-core machine: picking twice per connection lands every one of
+        // them on the same loop.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var connections: [BrookConnection] = []
+        for _ in 0..<4 {
+            connections.append(try await BrookConnection.connect(to: server.address, eventLoopGroup: group))
+        }
+        // Round robin: the connections alternate between the two loops.
+        let loops = connections.map { ObjectIdentifier($0.eventLoop as AnyObject) }
+        #expect(loops[0] != loops[1] && loops[0] == loops[2] && loops[1] == loops[3])
+        for connection in connections {
+            try Reply.check(try await connection.send(.ping(nil)))
+            await connection.close()
+        }
+        try await group.shutdownGracefully()
         await server.stop()
     }
 
