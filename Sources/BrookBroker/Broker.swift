@@ -54,6 +54,9 @@ public struct BrokerOptions: Sendable {
     /// WAL pages after which the checkpointer copies the WAL into the database file (4096: 16 MiB
     /// with 4 KiB pages); at four times this, the writer truncates the WAL between transactions.
     public var checkpointWALPages = 4_096
+    /// How long a partition's counters' row in `__brook_partitions` may trail its log while the
+    /// broker runs (its exact counters are in memory; opening the file recovers the row).
+    public var counterSaveInterval: Duration = .seconds(1)
     public var logger = Logger(label: "brook.broker")
     /// The group coordinator's settings (`group.initial.rebalance.delay.ms`, session limits).
     public var groups = GroupCoordinator.Options()
@@ -71,7 +74,7 @@ public struct BrokerOptions: Sendable {
 public final class Broker: Sendable {
     public let path: String
     public let options: BrokerOptions
-    /// What opening the file found and did (schema migrations, WAL recovery, repairs).
+    /// What opening the file found and did (schema migrations, WAL recovery, recovered counters).
     public let openReport: Schema.OpenReport
 
     let state: BrokerState
@@ -95,6 +98,7 @@ public final class Broker: Sendable {
         self.path = path
         self.options = options
         let log = try LogWriter(path: path)
+        log.counterSaveInterval = options.counterSaveInterval
         if let limit = options.maxDatabaseBytes { try log.limitSize(toBytes: limit) }
         openReport = log.openReport
         let state = BrokerState(topics: log.topics)
@@ -143,9 +147,12 @@ public final class Broker: Sendable {
         if report.walFramesAtOpen > 0 {
             metadata["recovered_wal_frames"] = "\(report.walFramesAtOpen)"
         }
+        if !report.recoveredCounters.isEmpty {
+            metadata["recovered_counters"] = "\(report.recoveredCounters.count) partitions"
+        }
         logger.info("opened Brook database", metadata: metadata)
-        for repair in report.repairs {
-            logger.warning("repaired partition counters", metadata: ["repair": "\(repair)"])
+        for recovered in report.recoveredCounters {
+            logger.debug("recovered partition counters from the log", metadata: ["partition": "\(recovered)"])
         }
     }
 

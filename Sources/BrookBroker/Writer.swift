@@ -126,7 +126,21 @@ final class Writer: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
+            while queue.isEmpty && !stopping {
+                guard log.hasUnsavedCounters else {
+                    condition.wait()
+                    continue
+                }
+                // Idle with counters' rows trailing their logs: save them once the interval
+                // passes with nothing to do, so SQL sees them current (see LogWriter.commit()).
+                let interval = log.counterSaveInterval.components
+                let seconds = Double(interval.seconds) + Double(interval.attoseconds) * 1e-18
+                if !condition.wait(until: Date(timeIntervalSinceNow: seconds)) && queue.isEmpty {
+                    condition.unlock()
+                    saveCounters()
+                    condition.lock()
+                }
+            }
             if queue.isEmpty {
                 condition.unlock()
                 break
@@ -136,6 +150,7 @@ final class Writer: @unchecked Sendable {
             condition.unlock()
             process(jobs)
         }
+        saveCounters()
         do {
             try log.checkpoint(.truncate)
         } catch {
@@ -146,6 +161,15 @@ final class Writer: @unchecked Sendable {
         stopped = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    private func saveCounters() {
+        do {
+            try log.saveCounters()
+        } catch {
+            // Nothing is lost: the next open recovers them from the logs.
+            logger.warning("saving partition counters failed", metadata: ["error": "\(error)"])
+        }
     }
 
     private func process(_ jobs: [Job]) {

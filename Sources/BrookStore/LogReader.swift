@@ -145,7 +145,9 @@ public final class LogReader {
         return (records, summary)
     }
 
-    /// The committed counters of a partition.
+    /// The committed counters of a partition, as this read's snapshot sees them. The next offset
+    /// comes from the log when its saved row trails it (``LogWriter/commit()`` saves rows once a
+    /// second); `bytes` is as last saved.
     public func partitionState(_ partitionID: Int64) throws -> PartitionState {
         let statement = try db.cached("SELECT log_start_offset, next_offset, bytes FROM __brook_partitions WHERE id = ?")
         defer { statement.reset() }
@@ -153,7 +155,13 @@ public final class LogReader {
         guard try statement.step() else {
             throw BrookError(.unknownPartition, "partition log \(partitionID) no longer exists (its topic was deleted)")
         }
-        return PartitionState(logStartOffset: statement.int64(0), nextOffset: statement.int64(1), bytes: statement.int64(2))
+        var state = PartitionState(logStartOffset: statement.int64(0), nextOffset: statement.int64(1), bytes: statement.int64(2))
+        let last = try db.cached("SELECT max(offset) FROM \"\(LogNames.table(partitionID))\"")
+        defer { last.reset() }
+        if try last.step(), !last.isNull(0) {
+            state.nextOffset = max(state.nextOffset, last.int64(0) + 1)
+        }
+        return state
     }
 
     /// The first record whose timestamp is at least `timestamp`, as Kafka's ListOffsets by time;

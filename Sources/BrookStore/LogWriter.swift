@@ -36,6 +36,18 @@ public final class LogWriter {
         var partition: Int64
     }
     private var stagedCommits = 0
+    /// Partitions whose counters in memory are ahead of their row in `__brook_partitions`, by id;
+    /// see ``commit()``.
+    private var unsavedCounters: [Int64: (topic: String, index: Int)] = [:]
+    private var unsavedRecords = 0
+    private var countersSavedAt = ContinuousClock.now
+    /// How long a partition's counters' row may trail its log; see ``commit()``.
+    public var counterSaveInterval: Duration = .seconds(1)
+    /// How many records the counters' rows may trail the logs by, across all partitions.
+    public var counterSaveRecords = 100_000
+
+    /// Some partition's counters' row trails its log.
+    public var hasUnsavedCounters: Bool { !unsavedCounters.isEmpty }
     private var durableMode: Bool?
     private let walCounter = WALCounter()
 
@@ -74,7 +86,7 @@ public final class LogWriter {
             report.walFramesAtOpen = try Self.walFrames(db)
             walCounter.install(on: db.handle)
             var loaded = try Self.loadTopics(db)
-            report.repairs = try Self.repairCounters(db, &loaded)
+            report.recoveredCounters = try Self.recoverCounters(db, &loaded)
             topics = loaded
             openReport = report
         } catch let error as BrookError {
@@ -127,10 +139,11 @@ public final class LogWriter {
         return Dictionary(uniqueKeysWithValues: topics.values.map { ($0.name, $0) })
     }
 
-    /// Cross-checks each partition's counters against its log table. They are written in the same
-    /// transaction, so they agree unless the file was edited by hand; then the table wins.
-    private static func repairCounters(_ db: Connection, _ topics: inout [String: TopicMetadata]) throws -> [String] {
-        var repairs: [String] = []
+    /// Brings each partition's counters up to date with its log table. A commit does not always
+    /// save them (see ``commit()``), so after an unclean stop a log may hold records at and past
+    /// its saved `next_offset`: the counters then take them in. The saved row is a consistent
+    /// triple of some earlier commit, so `bytes` grows by exactly those records' sizes.
+    private static func recoverCounters(_ db: Connection, _ topics: inout [String: TopicMetadata]) throws -> [String] {
         // One pass over the schema: a look-up per partition would make opening quadratic.
         var tables = Set<String>()
         let names = try db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\'")
@@ -146,24 +159,46 @@ public final class LogWriter {
             }
         }
         // The last offset of every log, a few hundred tables per query (SQLite allows 500 terms).
+        var behind: [(id: Int64, last: Int64)] = []
         let ids = located.keys.sorted()
         for start in stride(from: 0, to: ids.count, by: 400) {
             let chunk = ids[start..<min(start + 400, ids.count)]
             let query = try db.prepare(chunk.map { "SELECT \($0), (SELECT max(offset) FROM \"\(LogNames.table($0))\")" }.joined(separator: " UNION ALL "))
             while try query.step() {
                 guard !query.isNull(1) else { continue }
-                let id = query.int64(0)
-                let last = query.int64(1)
-                let (name, index) = located[id]!
-                let next = topics[name]!.partitions[index].state.nextOffset
-                if last >= next {
-                    try db.execute("UPDATE __brook_partitions SET next_offset = \(last + 1) WHERE id = \(id)")
-                    topics[name]!.partitions[index].state.nextOffset = last + 1
-                    repairs.append("\(name)-\(index): next offset raised from \(next) to \(last + 1) to match its log table")
+                let (name, index) = located[query.int64(0)]!
+                if query.int64(1) >= topics[name]!.partitions[index].state.nextOffset {
+                    behind.append((query.int64(0), query.int64(1)))
                 }
             }
         }
-        return repairs
+        guard !behind.isEmpty else { return [] }
+        var recovered: [String] = []
+        try db.transaction {
+            let update = try db.prepare("UPDATE __brook_partitions SET next_offset = ?, bytes = ? WHERE id = ?")
+            for (id, last) in behind {
+                let (name, index) = located[id]!
+                var state = topics[name]!.partitions[index].state
+                // The same measure as a record's size: key, encoded headers and value bytes.
+                let sizes = try db.prepare("""
+                    SELECT coalesce(sum(coalesce(length(CAST(key AS BLOB)), 0) + coalesce(length(headers), 0)
+                        + coalesce(length(CAST(value AS BLOB)), 0)), 0)
+                    FROM "\(LogNames.table(id))" WHERE offset >= ?
+                    """)
+                try sizes.bind(state.nextOffset, at: 1)
+                _ = try sizes.step()
+                let added = sizes.int64(0)
+                recovered.append("\(name)-\(index): next offset \(state.nextOffset) → \(last + 1), bytes \(state.bytes) → \(state.bytes + added)")
+                state.nextOffset = last + 1
+                state.bytes += added
+                try update.bind(state.nextOffset, at: 1)
+                try update.bind(state.bytes, at: 2)
+                try update.bind(id, at: 3)
+                try update.run()
+                topics[name]!.partitions[index].state = state
+            }
+        }
+        return recovered
     }
 
     // MARK: Topics
@@ -258,6 +293,7 @@ public final class LogWriter {
             topics[name] = nil
             let dropped = Set(topic.partitions.map(\.id))
             sequences = sequences.filter { !dropped.contains($0.key.partition) }
+            for id in dropped { unsavedCounters[id] = nil }
             for partition in topic.partitions {
                 db.evictStatements(containing: "\"\(LogNames.table(partition.id))\"")
             }
@@ -365,9 +401,14 @@ public final class LogWriter {
         }
         state.nextOffset = offset
         state.bytes += batchBytes
-        var appended = staged[partition.id]?.appended ?? []
-        appended.append(AppendedBatch(baseOffset: base, records: records, appendTime: now))
-        staged[partition.id] = (name, index, state, appended)
+        let batch = AppendedBatch(baseOffset: base, records: records, appendTime: now)
+        if staged[partition.id] == nil {
+            staged[partition.id] = (name, index, state, [batch])
+        } else {
+            // In place: a copy of the staged batches per append made a group's appends quadratic.
+            staged[partition.id]!.state = state
+            staged[partition.id]!.appended.append(batch)
+        }
         return base
     }
 
@@ -509,15 +550,25 @@ public final class LogWriter {
     }
 
     /// Commits the open transaction and publishes the new partition counters.
+    ///
+    /// The counters' rows in `__brook_partitions` are saved with the records only once a second
+    /// (``counterSaveInterval``) or every 100,000 records (``counterSaveRecords``), whichever
+    /// comes first, and when the writer closes: rewriting that page in every transaction doubled
+    /// the WAL written by a one-record commit (a 4 KiB frame for the records' page, another for
+    /// the counters'). Memory holds the exact counters; the saved row is a consistent triple of
+    /// an earlier commit, and opening the file brings it up to date from the log table (see
+    /// ``Schema/OpenReport/recoveredCounters``), so no offset is ever reused.
     /// - Returns: the partitions whose counters changed.
     public func commit() throws(SQLiteError) -> [PartitionChange] {
-        let updates = try db.cached("UPDATE __brook_partitions SET next_offset = ?, bytes = ? WHERE id = ?")
+        var appendedRecords = 0
+        for entry in staged.values {
+            for batch in entry.appended { appendedRecords += batch.records.count }
+        }
+        let saveCounters = (!staged.isEmpty || !unsavedCounters.isEmpty)
+            && (unsavedRecords + appendedRecords >= counterSaveRecords || ContinuousClock.now - countersSavedAt >= counterSaveInterval)
         do {
-            for (id, entry) in staged {
-                try updates.bind(entry.state.nextOffset, at: 1)
-                try updates.bind(entry.state.bytes, at: 2)
-                try updates.bind(id, at: 3)
-                try updates.run()
+            if saveCounters {
+                try writeCounters(staged.mapValues(\.state))
             }
             if !stagedSequences.isEmpty {
                 let upsert = try db.cached("""
@@ -539,6 +590,14 @@ public final class LogWriter {
             rollback()
             throw error
         }
+        if saveCounters {
+            unsavedCounters.removeAll(keepingCapacity: true)
+            unsavedRecords = 0
+            countersSavedAt = .now
+        } else {
+            for (id, entry) in staged { unsavedCounters[id] = (entry.topic, entry.index) }
+            unsavedRecords += appendedRecords
+        }
         var changes: [PartitionChange] = []
         changes.reserveCapacity(staged.count)
         for (id, entry) in staged {
@@ -549,6 +608,39 @@ public final class LogWriter {
         sequences.merge(stagedSequences) { _, new in new }
         stagedSequences.removeAll(keepingCapacity: true)
         return changes
+    }
+
+    /// Writes the counters of the staged partitions (`pending`) and of every partition whose row
+    /// trails its log, inside the open transaction.
+    private func writeCounters(_ pending: [Int64: PartitionState]) throws(SQLiteError) {
+        let updates = try db.cached("UPDATE __brook_partitions SET next_offset = ?, bytes = ? WHERE id = ?")
+        func write(_ id: Int64, _ state: PartitionState) throws(SQLiteError) {
+            try updates.bind(state.nextOffset, at: 1)
+            try updates.bind(state.bytes, at: 2)
+            try updates.bind(id, at: 3)
+            try updates.run()
+        }
+        for (id, state) in pending { try write(id, state) }
+        for (id, place) in unsavedCounters where pending[id] == nil {
+            guard let partition = topics[place.topic]?.partitions[safe: place.index], partition.id == id else { continue }
+            try write(id, partition.state)
+        }
+    }
+
+    /// Saves the counters' rows that trail their logs, in a transaction of their own: when the
+    /// writer goes idle for ``counterSaveInterval`` and when it closes.
+    public func saveCounters() throws(BrookError) {
+        guard !unsavedCounters.isEmpty else { return }
+        do {
+            try db.transaction { try writeCounters([:]) }
+        } catch let error as SQLiteError {
+            throw BrookError(error, while: "saving partition counters")
+        } catch {
+            throw BrookError(.unknownServerError, "saving partition counters: \(error)")
+        }
+        unsavedCounters.removeAll(keepingCapacity: true)
+        unsavedRecords = 0
+        countersSavedAt = .now
     }
 
     /// Abandons the open transaction and its staged counters.
@@ -620,15 +712,19 @@ public final class LogWriter {
                 try db.execute("DELETE FROM __brook_retention_gate")
                 state.logStartOffset = newStart
                 state.bytes = max(0, remaining)
-                let update = try db.cached("UPDATE __brook_partitions SET log_start_offset = ?, bytes = ? WHERE id = ?")
+                // All three counters: the row may trail the log (see ``commit()``), and an
+                // emptied partition keeps its next offset only here.
+                let update = try db.cached("UPDATE __brook_partitions SET log_start_offset = ?, next_offset = ?, bytes = ? WHERE id = ?")
                 try update.bind(state.logStartOffset, at: 1)
-                try update.bind(state.bytes, at: 2)
-                try update.bind(partition.id, at: 3)
+                try update.bind(state.nextOffset, at: 2)
+                try update.bind(state.bytes, at: 3)
+                try update.bind(partition.id, at: 4)
                 try update.run()
                 result.mayHaveMore = scanned == maxRecords && result.deletedRecords == scanned
             }
             if result.deletedRecords > 0 {
                 topics[name]?.partitions[index].state = state
+                unsavedCounters[partition.id] = nil
                 result.change = PartitionChange(topic: name, partition: index, partitionID: partition.id, state: state)
             }
             return result

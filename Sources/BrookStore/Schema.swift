@@ -35,8 +35,10 @@ public enum Schema {
         /// WAL frames present at open: a non-zero count means the last run did not close cleanly
         /// and SQLite recovered its committed transactions from the WAL.
         public var walFramesAtOpen: Int
-        /// Partition counters repaired from the log tables (normally none).
-        public var repairs: [String]
+        /// Partitions whose counters were brought up to date from their log tables: those that
+        /// took records after their counters' row was last saved (see ``LogWriter/commit()``),
+        /// when the last run did not close cleanly.
+        public var recoveredCounters: [String]
     }
 
     /// Checks that the file is Brook's (or empty) and brings its schema to ``currentVersion``.
@@ -68,7 +70,7 @@ public enum Schema {
                 "'\(path)' was written by a newer Brook (schema version \(version)); this build knows up to version \(currentVersion)")
         }
 
-        var report = OpenReport(foundVersion: Int(version), appliedMigrations: [], walFramesAtOpen: 0, repairs: [])
+        var report = OpenReport(foundVersion: Int(version), appliedMigrations: [], walFramesAtOpen: 0, recoveredCounters: [])
         let pending = migrations.filter { $0.version > Int(version) }
         if !pending.isEmpty {
             try db.transaction {

@@ -68,8 +68,27 @@ struct TopicAndOffsetTests {
         }
         let broker = try openBroker(dir)
         #expect(broker.openReport.appliedMigrations.isEmpty)
+        #expect(broker.openReport.recoveredCounters.isEmpty, "closing saved the counters")
         #expect(try await broker.fetch(topic: "t", partition: 1, offset: 0).records.count == 5)
         #expect(try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "next", partition: 1)]) == [RecordPosition(partition: 1, offset: 5)])
+        await broker.close()
+    }
+
+    /// An idle writer saves the counters' rows once the save interval passes, so plain SQL
+    /// sees them current.
+    @Test func anIdleBrokerSavesItsCountersForSQL() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir) { $0.counterSaveInterval = .seconds(2) }
+        try await broker.createTopic("t")
+        try await broker.produce(topic: "t", records: (0..<3).map { ProducerRecord(key: nil, value: "v\($0)") })
+        let plain = PlainSQLite(dir.file("b.db"))
+        let row = { plain.rows("SELECT next_offset, bytes FROM __brook_partitions") }
+        #expect(row() == [["0", "0"]], "the produce's commit, within the interval, left the row alone")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while row() != [["3", "6"]] && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(row() == [["3", "6"]])
         await broker.close()
     }
 

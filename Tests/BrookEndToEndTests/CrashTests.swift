@@ -260,6 +260,8 @@ struct BackupEndToEndTests {
         }
         // Back up once there is a backlog, while the producer and the group keep going.
         #expect(try await eventually(30) { try await admin.describeTopic("t").partitions.reduce(0) { $0 + $1.recordCount } >= 500 })
+        // … and the group has committed (under a loaded test run it may join after the backlog).
+        #expect(try await eventually(30) { !(try await admin.committedOffsets(group: "g")).isEmpty })
         let backup = try await CLI.run(["backup", dir.file("copy.db"), "--server", server.address], in: dir)
         #expect(backup.status == 0 && backup.stdout.contains("integrity ok"), "\(backup.stderr)")
         try await Task.sleep(for: .milliseconds(200))

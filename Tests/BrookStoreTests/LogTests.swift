@@ -199,6 +199,66 @@ struct AppendAndReadTests {
         #expect(try append(writer, "t", 0, values(1)) == 7)
     }
 
+    /// A commit leaves the counters' row alone until the save interval or record count is
+    /// reached; reopening after an unclean stop takes the trailing records in, bytes included.
+    @Test func countersTrailTheLogUntilSavedAndReopeningRecoversThemExactly() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("t.db")
+        let plain = PlainSQLite(path)
+        var expected = PartitionState()
+        var id: Int64 = 0
+        do {
+            let writer = try LogWriter(path: path)
+            writer.counterSaveInterval = .seconds(3_600)
+            writer.counterSaveRecords = 1_000
+            try writer.createTopic("t", partitions: 2, config: TopicConfig())
+            id = try #require(writer.topics["t"]).partitions[1].id
+            try append(writer, "t", 1, values(3))
+            // Text and binary keys and values, headers and nulls: the recovered bytes must use
+            // the same measure as the writer's.
+            try append(writer, "t", 1, [
+                ProducerRecord(key: Array("clé".utf8), value: [0, 255, 7], headers: [Header("h", [1, 2])]),
+                ProducerRecord(key: [0xC3], value: nil),
+            ])
+            expected = try #require(writer.topics["t"]).partitions[1].state
+            #expect(expected.nextOffset == 5)
+            #expect(plain.rows("SELECT next_offset, bytes FROM __brook_partitions WHERE id = \(id)") == [["0", "0"]],
+                    "the commits did not rewrite the counters' row")
+            // A reader takes the next offset from the log itself.
+            #expect(try LogReader(path: path).partitionState(id).nextOffset == 5)
+            // The writer goes away without saving them, as in a crash.
+        }
+        let reopened = try LogWriter(path: path)
+        #expect(reopened.topics["t"]?.partitions[1].state == expected)
+        #expect(reopened.topics["t"]?.partitions[0].state == PartitionState())
+        #expect(reopened.openReport.recoveredCounters.count == 1)
+        #expect(plain.rows("SELECT next_offset, bytes FROM __brook_partitions WHERE id = \(id)") == [["5", "\(expected.bytes)"]])
+        #expect(try append(reopened, "t", 1, values(1)) == 5, "offsets are never reused")
+    }
+
+    @Test func countersAreSavedEveryNRecordsAndOnRequest() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("t.db")
+        let plain = PlainSQLite(path)
+        let writer = try LogWriter(path: path)
+        writer.counterSaveInterval = .seconds(3_600)
+        writer.counterSaveRecords = 10
+        try writer.createTopic("t", partitions: 1, config: TopicConfig())
+        let id = try #require(writer.topics["t"]).partitions[0].id
+        let row = { plain.rows("SELECT next_offset FROM __brook_partitions WHERE id = \(id)") }
+        try append(writer, "t", 0, values(6))
+        #expect(row() == [["0"]])
+        #expect(writer.hasUnsavedCounters)
+        try append(writer, "t", 0, values(4))
+        #expect(row() == [["10"]], "the tenth record saves the row")
+        #expect(!writer.hasUnsavedCounters)
+        try append(writer, "t", 0, values(2))
+        #expect(row() == [["10"]])
+        try writer.saveCounters()
+        #expect(row() == [["12"]])
+        #expect(!writer.hasUnsavedCounters)
+    }
+
     @Test func committedOffsetsRoundTripAndOverwrite() throws {
         let dir = TemporaryDirectory()
         let writer = try LogWriter(path: dir.file("t.db"))
