@@ -67,6 +67,8 @@ enum CLI {
                     port = Int(text[range.upperBound...].prefix { $0.isNumber }) ?? 0
                     if port > 0 { return }
                 }
+                // A server that exited (it could not bind, say) is reported at once, with its log.
+                if process.processIdentifier != 0 && !process.isRunning { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
             process.terminate()

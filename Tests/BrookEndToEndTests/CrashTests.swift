@@ -5,18 +5,24 @@ import Foundation
 import NIOPosix
 import Testing
 
-/// A loopback port that was free a moment ago, for a server that must come back on the same one.
+/// A free loopback port for a server that is killed and restarted on the same address. It is
+/// taken below the kernel's ephemeral range (32768–60999 by default): a port from that range
+/// can be handed to any client connection of the test run while the server is down, and the
+/// restart then cannot bind it.
 func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
+    for _ in 0..<200 {
+        let candidate = Int.random(in: 20_000..<32_000)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(candidate).bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        if bound == 0 { return candidate }
+    }
+    throw BrookError(.brokerNotAvailable, "no free loopback port between 20000 and 32000")
 }
 
 /// What producers had acknowledged, by value.
