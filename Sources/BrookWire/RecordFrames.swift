@@ -32,28 +32,52 @@ public enum RecordFrames {
 
     /// A fetched record's frame, from buffers still owned by the store (headers in
     /// ``HeaderCodec``'s stored form): `RECORD offset=O timestamp=MS [key=N] [header=K:V]… [value=N]`.
+    ///
+    /// The hot path of every fetch: the frame is written in one step into space reserved for its
+    /// largest possible size, instead of a ByteBuffer call (bounds check and index update) per
+    /// word, number and item.
     public static func write(
         offset: Int64, timestamp: Int64, key: UnsafeRawBufferPointer?, encodedHeaders: UnsafeRawBufferPointer,
         value: UnsafeRawBufferPointer?, into buffer: inout ByteBuffer
     ) {
-        buffer.writeBytes(recordWord)
-        buffer.writeOption("offset", offset)
-        buffer.writeOption("timestamp", timestamp)
-        if let key { buffer.writeOption("key", Int64(key.count)) }
+        var headerCount = 0
+        var headerBytes = 0
         HeaderCodec.forEach(encodedHeaders) { headerKey, headerValue in
-            buffer.writeStaticString(" header=")
-            buffer.writeDecimal(Int64(headerKey.count))
-            buffer.writeInteger(UInt8(ascii: ":"))
-            buffer.writeDecimal(Int64(headerValue.count))
+            headerCount += 1
+            headerBytes += headerKey.count + headerValue.count
         }
-        if let value { buffer.writeOption("value", Int64(value.count)) }
-        buffer.writeStaticString("\r\n")
-        if let key { buffer.writeItem(key) }
-        HeaderCodec.forEach(encodedHeaders) { headerKey, headerValue in
-            buffer.writeItem(headerKey)
-            buffer.writeItem(headerValue)
+        let number = RawFrameWriter.maxDecimalBytes
+        let line = 6 + (8 + number) + (11 + number) + (5 + number) + headerCount * (8 + 2 * number + 1) + (7 + number) + 2
+        let items = (key?.count ?? 0) + 2 + headerBytes + 4 * headerCount + (value?.count ?? 0) + 2
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: line + items) { space in
+            var out = RawFrameWriter(space.baseAddress!)
+            out.append("RECORD offset=")
+            out.appendDecimal(offset)
+            out.append(" timestamp=")
+            out.appendDecimal(timestamp)
+            if let key {
+                out.append(" key=")
+                out.appendDecimal(Int64(key.count))
+            }
+            HeaderCodec.forEach(encodedHeaders) { headerKey, headerValue in
+                out.append(" header=")
+                out.appendDecimal(Int64(headerKey.count))
+                out.append(":")
+                out.appendDecimal(Int64(headerValue.count))
+            }
+            if let value {
+                out.append(" value=")
+                out.appendDecimal(Int64(value.count))
+            }
+            out.append("\r\n")
+            if let key { out.appendItem(key) }
+            HeaderCodec.forEach(encodedHeaders) { headerKey, headerValue in
+                out.appendItem(headerKey)
+                out.appendItem(headerValue)
+            }
+            if let value { out.appendItem(value) }
+            return out.count
         }
-        if let value { buffer.writeItem(value) }
     }
 
     /// A record frame with its topic and partition, for POLL replies.
@@ -303,5 +327,56 @@ extension ByteBuffer {
     public mutating func writeLine(_ text: String) {
         writeString(text)
         writeStaticString("\r\n")
+    }
+}
+
+/// Writes through a raw pointer into space its caller reserved for the largest possible output.
+struct RawFrameWriter {
+    /// The most bytes ``appendDecimal(_:)`` writes: a sign and 19 digits, or 20 digits.
+    static let maxDecimalBytes = 20
+
+    private let base: UnsafeMutableRawPointer
+    private(set) var count = 0
+
+    init(_ base: UnsafeMutableRawPointer) {
+        self.base = base
+    }
+
+    @inline(__always)
+    mutating func append(_ text: StaticString) {
+        (base + count).copyMemory(from: text.utf8Start, byteCount: text.utf8CodeUnitCount)
+        count += text.utf8CodeUnitCount
+    }
+
+    /// The bytes, then CRLF: a data item.
+    @inline(__always)
+    mutating func appendItem(_ bytes: UnsafeRawBufferPointer) {
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            (base + count).copyMemory(from: source, byteCount: bytes.count)
+            count += bytes.count
+        }
+        append("\r\n")
+    }
+
+    @inline(__always)
+    mutating func appendDecimal(_ value: Int64) {
+        if value < 0 {
+            base.storeBytes(of: UInt8(ascii: "-"), toByteOffset: count, as: UInt8.self)
+            count += 1
+        }
+        var magnitude = value.magnitude
+        var digits = 1
+        var probe = magnitude
+        while probe >= 10 {
+            probe /= 10
+            digits += 1
+        }
+        var index = count + digits
+        repeat {
+            index -= 1
+            base.storeBytes(of: UInt8(truncatingIfNeeded: 48 + magnitude % 10), toByteOffset: index, as: UInt8.self)
+            magnitude /= 10
+        } while magnitude > 0
+        count += digits
     }
 }

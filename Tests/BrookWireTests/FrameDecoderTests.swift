@@ -244,6 +244,29 @@ struct ReplyCodecTests {
         #expect(try Reply.rows(try decodeOne { Reply.rows(result, into: &$0) }) == result)
     }
 
+    /// The fetched-record writer fills reserved space by hand: its bytes must be exactly the
+    /// protocol's, at the extremes of every number too.
+    @Test func fetchedRecordFramesAreExactAtTheExtremes() throws {
+        let headers = HeaderCodec.encode([Header("a", []), Header("bc", "xyz")])
+        var block = ByteBuffer()
+        headers.withUnsafeBytes { encoded in
+            [UInt8]().withUnsafeBytes { emptyKey in
+                Array("value".utf8).withUnsafeBytes { value in
+                    RecordFrames.write(offset: .max, timestamp: .min, key: emptyKey, encodedHeaders: encoded, value: value, into: &block)
+                }
+            }
+            RecordFrames.write(offset: 0, timestamp: -1, key: nil, encodedHeaders: UnsafeRawBufferPointer(start: nil, count: 0), value: nil, into: &block)
+            Array(repeating: UInt8(7), count: 1234).withUnsafeBytes { value in
+                RecordFrames.write(offset: 10, timestamp: 1_700_000_000_000, key: nil, encodedHeaders: UnsafeRawBufferPointer(start: nil, count: 0), value: value, into: &block)
+            }
+        }
+        let expected = "RECORD offset=9223372036854775807 timestamp=-9223372036854775808 key=0 header=1:0 header=2:3 value=5\r\n"
+            + "\r\na\r\n\r\nbc\r\nxyz\r\nvalue\r\n"
+            + "RECORD offset=0 timestamp=-1\r\n"
+            + "RECORD offset=10 timestamp=1700000000000 value=1234\r\n" + String(repeating: "\u{07}", count: 1234) + "\r\n"
+        #expect(block.readString(length: block.readableBytes) == expected)
+    }
+
     @Test func fetchedRecordsRoundTripFromStoredBuffers() throws {
         let headers = HeaderCodec.encode([Header("trace", [0, 13, 10]), Header("k", "v")])
         var block = ByteBuffer()
