@@ -121,6 +121,8 @@ public enum RecordFrames {
     public static func read(_ block: ByteBuffer, maxItemBytes: Int = .max, _ body: (RecordFields) throws -> Void) throws {
         var block = block
         var index = 0
+        // Reused by every record: one allocation per block, not per record.
+        var sizes: [(kind: UInt8, size: Int)] = []  // k = key, h = header key, H = header value, v = value
         while block.readableBytes > 0 {
             guard let newline = block.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
                 throw BrookError(.invalidRequest, "record \(index) of the block has no line end")
@@ -131,7 +133,7 @@ public enum RecordFrames {
                 lineLength -= 1
             }
             var fields = RecordFields()
-            var sizes: [(kind: UInt8, size: Int)] = []  // k = key, h = header key, H = header value, v = value
+            sizes.removeAll(keepingCapacity: true)
             try block.withUnsafeReadableBytes { raw in
                 let line = UnsafeRawBufferPointer(rebasing: raw[0..<lineLength])
                 try parseLine(line, index: index, into: &fields, sizes: &sizes)
