@@ -91,27 +91,40 @@ public enum RecordFrames {
         writeCountsAndItems(key: record.key, headers: record.headers, value: record.value, into: &buffer)
     }
 
-    /// The `key=`, `header=` and `value=` counts ending a RECORD line, then the items.
+    /// The `key=`, `header=` and `value=` counts ending a RECORD line, then the items, written in
+    /// one step into space reserved for their largest possible size.
     private static func writeCountsAndItems(key: [UInt8]?, headers: [Header], value: [UInt8]?, into buffer: inout ByteBuffer) {
-        writeTail(key: key.map { $0.count }, headers: headers.map { ($0.key.utf8.count, $0.value.count) }, value: value.map { $0.count }, into: &buffer)
-        if let key { buffer.writeItem(key) }
-        for header in headers {
-            buffer.writeItem(Array(header.key.utf8))
-            buffer.writeItem(header.value)
+        var headerBytes = 0
+        for header in headers { headerBytes += header.key.utf8.count + header.value.count }
+        let number = RawFrameWriter.maxDecimalBytes
+        let line = (5 + number) + headers.count * (8 + 2 * number + 1) + (7 + number) + 2
+        let items = (key?.count ?? 0) + 2 + headerBytes + 4 * headers.count + (value?.count ?? 0) + 2
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: line + items) { space in
+            var out = RawFrameWriter(space.baseAddress!)
+            if let key {
+                out.append(" key=")
+                out.appendDecimal(Int64(key.count))
+            }
+            for header in headers {
+                out.append(" header=")
+                out.appendDecimal(Int64(header.key.utf8.count))
+                out.append(":")
+                out.appendDecimal(Int64(header.value.count))
+            }
+            if let value {
+                out.append(" value=")
+                out.appendDecimal(Int64(value.count))
+            }
+            out.append("\r\n")
+            if let key { key.withUnsafeBytes { out.appendItem($0) } }
+            for header in headers {
+                var name = header.key
+                name.withUTF8 { out.appendItem(UnsafeRawBufferPointer($0)) }
+                header.value.withUnsafeBytes { out.appendItem($0) }
+            }
+            if let value { value.withUnsafeBytes { out.appendItem($0) } }
+            return out.count
         }
-        if let value { buffer.writeItem(value) }
-    }
-
-    private static func writeTail(key: Int?, headers: [(Int, Int)], value: Int?, into buffer: inout ByteBuffer) {
-        if let key { buffer.writeOption("key", Int64(key)) }
-        for (keyCount, valueCount) in headers {
-            buffer.writeStaticString(" header=")
-            buffer.writeDecimal(Int64(keyCount))
-            buffer.writeInteger(UInt8(ascii: ":"))
-            buffer.writeDecimal(Int64(valueCount))
-        }
-        if let value { buffer.writeOption("value", Int64(value)) }
-        buffer.writeStaticString("\r\n")
     }
 
     // MARK: Reading
