@@ -285,20 +285,29 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Parses and queues a large PRODUCE off the event loop. Later requests wait until it is queued
-    /// to the writer, so a connection's produces still commit in order.
+    /// to the writer, so a connection's produces still commit in order; it is then answered as an
+    /// inline one is.
     private func startLarge(_ frame: Frame) {
         let loop = context.eventLoop
         let this = NIOLoopBound(self, eventLoop: loop)
         let slot = open(holding: Self.dataBytes(frame))
         runningProduces += 1
         submitting = true
-        Self.parseAndSubmit(frame, server: server, peer: peer) {
+        Self.parseAndSubmit(frame, server: server, peer: peer) { queued in
             loop.execute {
-                this.value.submitting = false
-                this.value.process()
+                let handler = this.value
+                handler.submitting = false
+                switch queued {
+                case .success(let ticket?):
+                    ticket.whenComplete { result in loop.execute { this.value.produced(slot, result) } }
+                case .success(nil):
+                    // acks=0: the empty reply writes nothing.
+                    handler.produced(slot, .buffer(ByteBuffer()))
+                case .failure(let error):
+                    handler.produced(slot, .buffer(Self.error(error)))
+                }
+                handler.process()
             }
-        } then: { reply in
-            loop.execute { this.value.produced(slot, .buffer(reply)) }
         }
     }
 
@@ -316,31 +325,18 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Parses a PRODUCE and queues it to the writer in a task; `submitted` gets its ticket (nil
+    /// for acks=0) or the refusal.
     private static func parseAndSubmit(
-        _ frame: Frame, server: LineServer, peer: String,
-        submitted: @escaping @Sendable () -> Void, then deliver: @escaping @Sendable (ByteBuffer) -> Void
+        _ frame: Frame, server: LineServer, peer: String, submitted: @escaping @Sendable (Result<ProduceTicket?, Error>) -> Void
     ) {
         Task {
-            var ticket: ProduceTicket?
-            var body = ByteBuffer()
-            do {
+            submitted(Result {
                 guard case .produce(let topic, let acks, let records, let producer) = try Request.parse(frame, limits: server.configuration.limits) else {
                     preconditionFailure("a PRODUCE line parses as a produce request")
                 }
-                ticket = try submit(topic: topic, acks: acks, records: records, producer: producer, server: server, peer: peer)
-            } catch {
-                body = Self.error(error)
-            }
-            submitted()
-            if let ticket {
-                do {
-                    Reply.positions(try await ticket.positions(), into: &body)
-                } catch {
-                    body = Self.error(error)
-                }
-            }
-            // acks=0 leaves the reply empty: nothing is written for it.
-            deliver(body)
+                return try submit(topic: topic, acks: acks, records: records, producer: producer, server: server, peer: peer)
+            })
         }
     }
 
