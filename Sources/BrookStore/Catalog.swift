@@ -68,7 +68,7 @@ public struct PartitionChange: Sendable, Hashable {
             var index = Int(max(0, offset - batch.baseOffset))
             while index < batch.records.count {
                 let record = batch.records[index]
-                let headers = record.headers.isEmpty ? [] : HeaderCodec.encode(record.headers)
+                let headers = batch.encodedHeaders.isEmpty ? [] : batch.encodedHeaders[index]
                 let more = withOptionalBytes(record.key) { key in
                     headers.withUnsafeBytes { headers in
                         withOptionalBytes(record.value) { value in
@@ -92,4 +92,7 @@ public struct AppendedBatch: Sendable, Hashable {
     public let baseOffset: Int64
     public let records: [ProducerRecord]
     public let appendTime: Int64
+    /// Each record's headers as stored (``HeaderCodec``), as the append encoded them; empty when
+    /// no record of the batch has headers.
+    public let encodedHeaders: [[UInt8]]
 }

@@ -382,10 +382,15 @@ public final class LogWriter {
         let insert = try db.cached(
             "INSERT INTO \"\(LogNames.table(partition.id))\" (offset, timestamp, key, headers, value) VALUES (?, ?, ?, ?, ?)")
         var offset = base
+        // Kept for the commit's long polls, which answer from the batch without reading it back.
+        let keepHeaders = records.contains { !$0.headers.isEmpty }
+        var encodedHeaders: [[UInt8]] = []
+        if keepHeaders { encodedHeaders.reserveCapacity(records.count) }
         for record in records {
             try insert.bind(offset, at: 1)
             try insert.bind(record.timestamp ?? now, at: 2)
             let headers = record.headers.isEmpty ? nil : HeaderCodec.encode(record.headers)
+            if keepHeaders { encodedHeaders.append(headers ?? []) }
             try withOptionalBytes(record.key) { key in
                 try withOptionalBytes(headers) { headers in
                     try withOptionalBytes(record.value) { value in
@@ -401,7 +406,7 @@ public final class LogWriter {
         }
         state.nextOffset = offset
         state.bytes += batchBytes
-        let batch = AppendedBatch(baseOffset: base, records: records, appendTime: now)
+        let batch = AppendedBatch(baseOffset: base, records: records, appendTime: now, encodedHeaders: encodedHeaders)
         if staged[partition.id] == nil {
             staged[partition.id] = (name, index, state, [batch])
         } else {
