@@ -74,16 +74,34 @@ let package = Package(
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
             ]
         ),
-        // The CLI: serve, topics, produce, consume, sql, backup.
+        // What every CLI command shares: the --server option, error reporting, output.
+        .target(
+            name: "BrookCommandLine",
+            dependencies: [
+                "BrookClient", "BrookWire", "BrookModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The benchmark and soak harness (`brook bench`, `brook soak`): load generators over the
+        // client, HdrHistogram percentiles, the raw SQLite ceiling, and the fault-injecting soak.
+        .target(
+            name: "BrookBench",
+            dependencies: [
+                "BrookCommandLine", "BrookClient", "BrookStore", "BrookWire", "BrookModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        // The CLI: serve, topics, produce, consume, groups, sql, backup, and the harness's commands.
         .executableTarget(
             name: "brook",
             dependencies: [
-                "BrookLineServer", "BrookClient", "BrookBroker", "BrookWire", "BrookModel",
+                "BrookLineServer", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         // Build-time: turns migrations/*.sql into Swift source compiled into BrookStore.

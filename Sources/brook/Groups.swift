@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrookClient
+import BrookCommandLine
 import BrookModel
 import Foundation
 

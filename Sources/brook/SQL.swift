@@ -1,6 +1,7 @@
 import ArgumentParser
 import BrookBroker
 import BrookClient
+import BrookCommandLine
 import Foundation
 
 struct SQL: AsyncParsableCommand {

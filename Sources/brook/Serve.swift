@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrookBroker
+import BrookCommandLine
 import BrookLineServer
 import BrookWire
 import Foundation

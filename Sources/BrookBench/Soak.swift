@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrookClient
+import BrookCommandLine
 import BrookModel
 import BrookWire
 import Foundation
@@ -9,8 +10,11 @@ import Synchronization
 import Glibc
 #endif
 
-struct Soak: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `brook soak`: the fault-injecting soak behind bench/soak.sh.
+public struct Soak: AsyncParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         abstract: "A soak under faults: producers, a consumer group and admin operations against a server it starts and kills.",
         discussion: """
             `brook soak run` starts `brook serve` on a loopback port, then for the given time runs \

@@ -1,6 +1,7 @@
 import ArgumentParser
-import BrookBroker
 import BrookClient
+import BrookCommandLine
+import BrookStore
 import BrookModel
 import BrookWire
 import Foundation
@@ -8,8 +9,11 @@ import Histogram
 import NIOCore
 import Synchronization
 
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `brook bench`: the load generator and measurements behind bench/compare.sh.
+public struct Bench: AsyncParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         abstract: "Measure throughput and latency (HdrHistogram percentiles).",
         discussion: "Each run prints a report and one RESULT line that bench/compare.sh reads.",
         subcommands: [ProduceBench.self, ConsumeBench.self, EndToEndBench.self, GroupBench.self, CeilingBench.self])

@@ -1,4 +1,5 @@
 import BrookClient
+import BrookCommandLine
 import BrookModel
 import Foundation
 
