@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "brook",
             dependencies: [
-                "BrookLineServer", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookWire", "BrookModel",
+                "BrookLineServer", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookStore", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,5 @@
-@_exported import BrookModel
-@_exported import BrookStore
+import BrookModel
+import BrookStore
 import Foundation
 import Logging
 import Synchronization
@@ -75,7 +75,7 @@ public final class Broker: Sendable {
     public let path: String
     public let options: BrokerOptions
     /// What opening the file found and did (schema migrations, WAL recovery, recovered counters).
-    public let openReport: Schema.OpenReport
+    public let openReport: OpenReport
 
     let state: BrokerState
     private let writer: Writer
@@ -624,7 +624,7 @@ public final class Broker: Sendable {
     /// Writes a consistent, compacted copy of the whole database to `destination` while producers
     /// keep writing, then checks the copy (`PRAGMA integrity_check`). The destination must not
     /// exist.
-    public func backup(to destination: String) async throws -> LogReader.BackupReport {
+    public func backup(to destination: String) async throws -> BackupReport {
         try checkOpen()
         return try await readers.run { reader in try reader.backup(to: destination) }
     }

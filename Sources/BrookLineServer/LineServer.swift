@@ -1,4 +1,5 @@
 import BrookBroker
+import BrookModel
 import BrookWire
 import Foundation
 import Logging

@@ -96,3 +96,41 @@ public struct FetchResult: Sendable, Hashable {
         records.last.map { $0.offset + 1 } ?? requested
     }
 }
+
+/// One committed position of a consumer group.
+public struct CommittedOffset: Sendable, Hashable {
+    public var group: String
+    public var topic: String
+    public var partition: Int
+    /// The next offset the group will read.
+    public var offset: Int64
+    public var metadata: String
+    public var committedMs: Int64
+
+    public init(group: String, topic: String, partition: Int, offset: Int64, metadata: String, committedMs: Int64) {
+        self.group = group
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.metadata = metadata
+        self.committedMs = committedMs
+    }
+}
+
+/// What a backup wrote and checked.
+public struct BackupReport: Sendable, Hashable {
+    public var path: String
+    public var bytes: Int64
+    public var schemaVersion: Int
+    /// `PRAGMA integrity_check` of the copy: "ok" when sound.
+    public var integrity: String
+    public var durationMs: Int64
+
+    public init(path: String, bytes: Int64, schemaVersion: Int, integrity: String, durationMs: Int64) {
+        self.path = path
+        self.bytes = bytes
+        self.schemaVersion = schemaVersion
+        self.integrity = integrity
+        self.durationMs = durationMs
+    }
+}

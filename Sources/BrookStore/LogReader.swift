@@ -6,27 +6,6 @@ import Glibc
 import Darwin
 #endif
 
-/// A record as it sits in SQLite's buffers during a read: no copy until ``record`` is asked for.
-/// The buffers are valid only inside the visiting closure.
-public struct RecordView {
-    public let offset: Int64
-    public let timestamp: Int64
-    public let key: UnsafeRawBufferPointer?
-    /// Headers in ``HeaderCodec``'s stored form; empty when the record has none.
-    public let encodedHeaders: UnsafeRawBufferPointer
-    public let value: UnsafeRawBufferPointer?
-
-    /// Key + value + encoded headers, the measure `max.message.bytes` uses.
-    public var size: Int { (key?.count ?? 0) + encodedHeaders.count + (value?.count ?? 0) }
-
-    /// Copies the record out of SQLite's buffers.
-    public var record: Record {
-        Record(
-            offset: offset, timestamp: timestamp, key: key.map { Array($0) },
-            headers: HeaderCodec.decode(encodedHeaders) ?? [], value: value.map { Array($0) })
-    }
-}
-
 /// What a range read found besides the records.
 public struct ReadSummary: Sendable, Hashable {
     /// The partition's counters in the same snapshot as the records.
@@ -35,26 +14,6 @@ public struct ReadSummary: Sendable, Hashable {
     public var bytes: Int
     /// The offset to read next: one past the last record returned, or the requested offset.
     public var nextFetchOffset: Int64
-}
-
-/// One committed position of a consumer group.
-public struct CommittedOffset: Sendable, Hashable {
-    public var group: String
-    public var topic: String
-    public var partition: Int
-    /// The next offset the group will read.
-    public var offset: Int64
-    public var metadata: String
-    public var committedMs: Int64
-
-    public init(group: String, topic: String, partition: Int, offset: Int64, metadata: String, committedMs: Int64) {
-        self.group = group
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.metadata = metadata
-        self.committedMs = committedMs
-    }
 }
 
 /// A read-only connection for range reads, offset look-ups and backups. WAL lets many readers run
@@ -214,16 +173,6 @@ public final class LogReader {
     }
 
     // MARK: Backup
-
-    /// What a backup wrote and checked.
-    public struct BackupReport: Sendable, Hashable {
-        public var path: String
-        public var bytes: Int64
-        public var schemaVersion: Int
-        /// `PRAGMA integrity_check` of the copy: "ok" when sound.
-        public var integrity: String
-        public var durationMs: Int64
-    }
 
     /// Writes a consistent, compacted copy of the whole database to `destination` with
     /// `VACUUM INTO` (one read snapshot; writers keep going), then opens the copy and checks it

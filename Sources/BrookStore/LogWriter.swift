@@ -22,7 +22,7 @@ public final class LogWriter {
     /// Topics by name, with their partitions' committed counters.
     public private(set) var topics: [String: TopicMetadata] = [:]
     /// What opening the file found and did.
-    public let openReport: Schema.OpenReport
+    public let openReport: OpenReport
 
     /// Staged counters of the open transaction, by partition id; published on commit.
     private var staged: [Int64: (topic: String, index: Int, state: PartitionState, appended: [AppendedBatch])] = [:]
@@ -562,7 +562,7 @@ public final class LogWriter {
     /// the WAL written by a one-record commit (a 4 KiB frame for the records' page, another for
     /// the counters'). Memory holds the exact counters; the saved row is a consistent triple of
     /// an earlier commit, and opening the file brings it up to date from the log table (see
-    /// ``Schema/OpenReport/recoveredCounters``), so no offset is ever reused.
+    /// ``OpenReport/recoveredCounters``), so no offset is ever reused.
     /// - Returns: the partitions whose counters changed.
     public func commit() throws(SQLiteError) -> [PartitionChange] {
         var appendedRecords = 0

@@ -26,21 +26,6 @@ public enum Schema {
     /// The newest schema version this build knows.
     public static var currentVersion: Int { migrations.last?.version ?? 0 }
 
-    /// Where an opened file stood and what opening it did.
-    public struct OpenReport: Sendable, Hashable {
-        /// `user_version` found in the file (0 for a new file).
-        public var foundVersion: Int
-        /// Migrations applied while opening.
-        public var appliedMigrations: [String]
-        /// WAL frames present at open: a non-zero count means the last run did not close cleanly
-        /// and SQLite recovered its committed transactions from the WAL.
-        public var walFramesAtOpen: Int
-        /// Partitions whose counters were brought up to date from their log tables: those that
-        /// took records after their counters' row was last saved (see ``LogWriter/commit()``),
-        /// when the last run did not close cleanly.
-        public var recoveredCounters: [String]
-    }
-
     /// Checks that the file is Brook's (or empty) and brings its schema to ``currentVersion``.
     static func prepare(_ db: Connection, path: String) throws -> OpenReport {
         let applicationID: Int64

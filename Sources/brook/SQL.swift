@@ -2,6 +2,8 @@ import ArgumentParser
 import BrookBroker
 import BrookClient
 import BrookCommandLine
+import BrookModel
+import BrookStore
 import Foundation
 
 struct SQL: AsyncParsableCommand {

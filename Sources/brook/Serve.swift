@@ -1,5 +1,6 @@
 import ArgumentParser
 import BrookBroker
+import BrookModel
 import BrookCommandLine
 import BrookLineServer
 import BrookWire

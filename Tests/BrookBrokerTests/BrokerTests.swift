@@ -1,4 +1,5 @@
 import BrookBroker
+import BrookModel
 import BrookTestSupport
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import BrookBroker
+import BrookModel
 import BrookClient
 import BrookLineServer
 import BrookTestSupport
