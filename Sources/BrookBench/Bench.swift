@@ -1,8 +1,8 @@
 import ArgumentParser
 import BrookClient
 import BrookCommandLine
-import BrookStore
 import BrookModel
+import BrookStore
 import BrookWire
 import Foundation
 import Histogram

@@ -1,8 +1,8 @@
 import ArgumentParser
 import BrookBroker
-import BrookModel
 import BrookCommandLine
 import BrookLineServer
+import BrookModel
 import BrookWire
 import Foundation
 import Logging

@@ -1,6 +1,6 @@
 import BrookBroker
-import BrookModel
 import BrookClient
+import BrookModel
 import BrookTestSupport
 import Foundation
 import Testing

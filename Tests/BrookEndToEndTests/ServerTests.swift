@@ -1,7 +1,7 @@
 import BrookBroker
-import BrookModel
 import BrookClient
 import BrookLineServer
+import BrookModel
 import BrookTestSupport
 import BrookWire
 import Foundation
