@@ -97,6 +97,10 @@ public struct ReplyStream: Sendable {
 public enum RequestEnding: Sendable, Hashable {
     /// Graceful shutdown: answer now with what there is (a long poll returns empty).
     case quiesce
+    /// The peer shut down its sending side (or vanished): its replies are still written, but
+    /// nothing it sends will follow, so a long poll may answer now instead of holding the
+    /// connection open.
+    case inputClosed
     /// The connection closed: the reply will be dropped.
     case connectionClosed
     /// The deadline set through ``RequestResponder/setDeadline(in:)`` passed.

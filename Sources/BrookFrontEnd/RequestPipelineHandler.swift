@@ -23,7 +23,8 @@ public struct RequestPipelineLimits: Sendable, Hashable {
 ///   `maxInFlightBytes` held, or while the socket does not take what is written, the connection
 ///   is not read (the kernel's buffers then push back on the peer) instead of queueing without bound.
 /// - A peer that half-closes (shutdown of its write side; the channel must allow remote
-///   half-closure) still gets every reply to what it sent, then the connection closes.
+///   half-closure) still gets every reply to what it sent, then the connection closes; its
+///   started requests are told (`inputClosed`), so that long polls need not hold it open.
 /// - On `ChannelShouldQuiesceEvent` (graceful shutdown) it reads no more, asks started requests
 ///   to end (long polls answer now), and closes after the last reply.
 /// - On `IdleStateHandler.IdleStateEvent` it says the adapter's farewell and closes.
@@ -227,6 +228,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         case ChannelEvent.inputClosed:
             guard state != .closed else { return }
             state.peerClosedInput()
+            endRunning(.inputClosed)
             process()
             flushIfNeeded()
             context.fireUserInboundEventTriggered(event)
@@ -306,6 +308,9 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         }
         if !admission.orderedOnStart { awaitingOrder = slot }
         adapter.start(request, responder: RequestResponder(pipeline: responders, slot: slot), context: context)
+        // Started after the peer's half-close (it was read before): told at once, as those
+        // running then were.
+        if state == .inputClosed, let index = runningIndex(slot), let end = slots[offset: index].end { end(.inputClosed) }
     }
 
     /// The index in `slots` of a request still running.

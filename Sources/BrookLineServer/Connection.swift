@@ -118,13 +118,17 @@ final class LineConnection: RequestPipelineAdapter {
                 maxWaitMs: maxWaitMs, responder: responder, loop: loop)
         default:
             let task = Self.run(request, handler: RequestHandler(server: server, connection: id, peer: peer), responder: responder, logger: server.logger)
-            // Shutdown wakes what waits (a POLL); a closed connection's requests run to their end.
-            responder.onEnd { if $0 == .quiesce { task.cancel() } }
+            // Shutdown wakes what waits, as does a peer that sent its last request (a POLL
+            // returns now); otherwise a closed connection's requests run to their end.
+            let waits = if case .poll = request { true } else { false }
+            responder.onEnd { ending in
+                if ending == .quiesce || (waits && ending == .inputClosed) { task.cancel() }
+            }
         }
     }
 
     /// A FETCH: answered from the broker's fetch operation, which ends at its deadline, at
-    /// shutdown or when the connection closes.
+    /// shutdown, when the peer has sent its last request, or when the connection closes.
     private func startFetch(
         topic: String, partition: Int, offset: Int64, maxRecords: Int, maxBytes: Int, maxWaitMs: Int64,
         responder: RequestResponder, loop: any EventLoop

@@ -126,6 +126,21 @@ struct ServerProtocolTests {
         await server.stop()
     }
 
+    @Test func aLongPollOfAClientThatHalfClosesAnswersAtOnce() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t")
+        let raw = try await RawConnection(port: server.address.port)
+        _ = try await raw.line()
+        try await raw.send("FETCH t 0 0 max_wait_ms=30000\r\n")
+        try await raw.finishSending()
+        // Nothing more can come from this client: its wait would only hold the connection open.
+        #expect(try await raw.line()?.hasPrefix("OK records=0 ") == true)
+        #expect(try await raw.isClosedByServer())
+        await client.close()
+        await server.stop()
+    }
+
     @Test func twoMebibyteRecordIsRefusedAndTheConnectionKeepsWorking() async throws {
         let server = try await TestServer.start()
         let client = try await server.client()
