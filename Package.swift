@@ -53,10 +53,15 @@ let package = Package(
             dependencies: ["BrookModel", .product(name: "NIOCore", package: "swift-nio")]
         ),
         // What every front-end's connections share, whatever the protocol: replies in order,
-        // in-flight limits, backpressure, idle close, quiesce, half-close, connection limit.
+        // in-flight limits, backpressure, idle close, quiesce, half-close, connection limit, and a
+        // listener whose connections drain on shutdown.
         .target(
             name: "BrookFrontEnd",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ]
         ),
         // The TCP front-end: SwiftNIO server speaking the line protocol to the broker.
         .target(
@@ -66,7 +71,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -4,7 +4,6 @@ import BrookWire
 import Foundation
 import Logging
 import NIOCore
-import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -66,36 +65,21 @@ public final class LineServer: Service, Sendable {
     public var requestsReceived: Int { requestsRead.value }
 
     public func run() async throws {
-        let quiescing = ServerQuiescingHelper(group: group)
-        let channel: any Channel
+        let listener: QuiescingListener
         do {
-            let bootstrap = ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 256)
-                // A client that shuts down its sending side still reads every reply.
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                .serverChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                    }
-                }
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try self.setUp(channel) }
-                }
+            let address: ListenAddress
             if let path = configuration.unixSocketPath {
                 try Self.checkUnixSocketPath(path)
-                channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+                address = .unixSocket(path: path)
             } else {
-                channel = try await bootstrap
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .bind(host: configuration.host, port: configuration.port).get()
+                address = .tcp(host: configuration.host, port: configuration.port)
             }
+            listener = try await QuiescingListener.bind(address, group: group) { channel in try self.setUp(channel) }
         } catch {
             listening.fail(error)
             throw error
         }
-        let address = channel.localAddress!
+        let address = listener.localAddress
         listening.succeed(address)
         if let path = configuration.unixSocketPath {
             logger.info("listening", metadata: ["unix": "\(path)", "db": "\(broker.path)"])
@@ -106,14 +90,13 @@ public final class LineServer: Service, Sendable {
         }
         // Runs until graceful shutdown (or cancellation): then it stops accepting, each connection
         // stops reading, answers what it started (waking long polls) and closes.
-        let stopped = channel.eventLoop.makePromise(of: Void.self)
         let stop: @Sendable () -> Void = { [logger] in
             logger.info("stopped accepting connections; finishing in-flight requests")
-            quiescing.initiateShutdown(promise: stopped)
+            listener.stop()
         }
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
-                try? await stopped.futureResult.get()
+                await listener.stopped()
             } onCancel: {
                 stop()
             }
