@@ -108,7 +108,7 @@ final class LineConnection: RequestPipelineAdapter {
             do {
                 guard let ticket = try Self.submit(topic: topic, acks: acks, records: records, producer: producer, server: server, peer: peer)
                 else { return responder.succeed(.none) }
-                ticket.whenComplete { result in responder.succeed(.buffer(Self.produced(result))) }
+                Self.answer(responder, from: ticket)
             } catch {
                 responder.fail(error)
             }
@@ -212,7 +212,7 @@ final class LineConnection: RequestPipelineAdapter {
             switch queued {
             case .success(let ticket?):
                 responder.ordered()
-                ticket.whenComplete { result in responder.succeed(.buffer(Self.produced(result))) }
+                Self.answer(responder, from: ticket)
             case .success(nil):
                 responder.succeed(.none)
             case .failure(let error):
@@ -247,6 +247,14 @@ final class LineConnection: RequestPipelineAdapter {
                 }
                 return try submit(topic: topic, acks: acks, records: records, producer: producer, server: server, peer: peer)
             })
+        }
+    }
+
+    /// Answers a queued PRODUCE once the writer has committed (or refused) it. The reply is
+    /// encoded on the event loop, keeping the writer's thread for writing.
+    private static func answer(_ responder: RequestResponder, from ticket: ProduceTicket) {
+        ticket.whenComplete { result in
+            responder.eventLoop.execute { responder.succeed(.buffer(produced(result))) }
         }
     }
 
