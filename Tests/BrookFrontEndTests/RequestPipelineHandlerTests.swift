@@ -363,3 +363,13 @@ struct ConnectionLimitTests {
         #expect(limit.count == 0)
     }
 }
+
+extension ConnectionLimitTests {
+    @Test func aProtocolWithoutUnsolicitedMessagesRefusesByClosingSilently() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ConnectionRefusal(farewell: nil))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        #expect(!channel.isActive)
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+    }
+}
