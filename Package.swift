@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "BrookBroker", targets: ["BrookBroker"]),
         .library(name: "BrookWire", targets: ["BrookWire"]),
         .library(name: "BrookClient", targets: ["BrookClient"]),
+        .library(name: "BrookFrontEnd", targets: ["BrookFrontEnd"]),
         .library(name: "BrookLineServer", targets: ["BrookLineServer"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
@@ -51,15 +52,25 @@ let package = Package(
             name: "BrookWire",
             dependencies: ["BrookModel", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // What every front-end's connections share, whatever the protocol: replies in order,
+        // in-flight limits, backpressure, idle close, quiesce, half-close, connection limit, and a
+        // listener whose connections drain on shutdown.
+        .target(
+            name: "BrookFrontEnd",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ]
+        ),
         // The TCP front-end: SwiftNIO server speaking the line protocol to the broker.
         .target(
             name: "BrookLineServer",
             dependencies: [
-                "BrookBroker", "BrookWire", "BrookModel",
+                "BrookFrontEnd", "BrookBroker", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -124,6 +135,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "BrookFrontEndTests",
+            dependencies: [
+                "BrookFrontEnd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
         .testTarget(
             name: "BrookEndToEndTests",

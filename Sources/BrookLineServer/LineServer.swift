@@ -1,10 +1,10 @@
 import BrookBroker
+import BrookFrontEnd
 import BrookModel
 import BrookWire
 import Foundation
 import Logging
 import NIOCore
-import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -33,12 +33,12 @@ public final class LineServer: Service, Sendable {
     let logger: Logger
     private let group: any EventLoopGroup
     private let listening: EventLoopPromise<SocketAddress>
-    private let connectionCount = Atomic<Int>(0)
+    private let connectionLimit: ConnectionLimit
     private let connectionIDs = Atomic<UInt64>(0)
     /// Bytes all connections hold in unanswered PRODUCE data and unwritten replies.
-    let heldBytes = Counter()
+    let heldBytes = SharedCount()
     /// Requests read from all connections since start.
-    let requestsRead = Counter()
+    let requestsRead = SharedCount()
 
     public init(
         broker: Broker, configuration: LineServerConfiguration = LineServerConfiguration(),
@@ -50,6 +50,7 @@ public final class LineServer: Service, Sendable {
         self.logger = logger
         self.group = eventLoopGroup
         self.listening = eventLoopGroup.next().makePromise(of: SocketAddress.self)
+        self.connectionLimit = ConnectionLimit(maximum: configuration.limits.maxConnections)
     }
 
     /// The bound address, once the server listens (useful with port 0).
@@ -58,41 +59,28 @@ public final class LineServer: Service, Sendable {
     }
 
     /// Open connections now.
-    public var connections: Int { connectionCount.load(ordering: .relaxed) }
+    public var connections: Int { connectionLimit.count }
     /// Bytes held now for unanswered PRODUCE data and replies not yet written, over all connections.
     public var inFlightBytes: Int { heldBytes.value }
     /// Requests read since start, over all connections.
     public var requestsReceived: Int { requestsRead.value }
 
     public func run() async throws {
-        let quiescing = ServerQuiescingHelper(group: group)
-        let channel: any Channel
+        let listener: QuiescingListener
         do {
-            let bootstrap = ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 256)
-                .serverChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
-                    }
-                }
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try self.setUp(channel) }
-                }
+            let address: ListenAddress
             if let path = configuration.unixSocketPath {
                 try Self.checkUnixSocketPath(path)
-                channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+                address = .unixSocket(path: path)
             } else {
-                channel = try await bootstrap
-                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                    .bind(host: configuration.host, port: configuration.port).get()
+                address = .tcp(host: configuration.host, port: configuration.port)
             }
+            listener = try await QuiescingListener.bind(address, group: group) { channel in try self.setUp(channel) }
         } catch {
             listening.fail(error)
             throw error
         }
-        let address = channel.localAddress!
+        let address = listener.localAddress
         listening.succeed(address)
         if let path = configuration.unixSocketPath {
             logger.info("listening", metadata: ["unix": "\(path)", "db": "\(broker.path)"])
@@ -103,14 +91,13 @@ public final class LineServer: Service, Sendable {
         }
         // Runs until graceful shutdown (or cancellation): then it stops accepting, each connection
         // stops reading, answers what it started (waking long polls) and closes.
-        let stopped = channel.eventLoop.makePromise(of: Void.self)
         let stop: @Sendable () -> Void = { [logger] in
             logger.info("stopped accepting connections; finishing in-flight requests")
-            quiescing.initiateShutdown(promise: stopped)
+            listener.stop()
         }
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
-                try? await stopped.futureResult.get()
+                await listener.stopped()
             } onCancel: {
                 stop()
             }
@@ -139,62 +126,19 @@ public final class LineServer: Service, Sendable {
     /// The pipeline of an accepted connection, or a refusal past `max_connections`.
     private func setUp(_ channel: any Channel) throws {
         let limits = configuration.limits
-        let open = connectionCount.add(1, ordering: .relaxed).newValue
-        channel.closeFuture.whenComplete { _ in self.connectionCount.subtract(1, ordering: .relaxed) }
         let pipeline = channel.pipeline.syncOperations
-        if open > limits.maxConnections {
-            try pipeline.addHandler(CloseSaying(BrookError(
-                .tooManyConnections, "the server holds max_connections=\(limits.maxConnections) connections; try again later")))
+        guard connectionLimit.admit(channel) else {
+            let refusal = LineConnection.error(BrookError(
+                .tooManyConnections, "the server holds max_connections=\(limits.maxConnections) connections; try again later"))
+            try pipeline.addHandler(ConnectionRefusal(farewell: refusal))
             return
         }
-        try pipeline.addHandler(IdleStateHandler(allTimeout: .milliseconds(limits.idleTimeoutMs)))
-        try pipeline.addHandler(IdleCloser(timeoutMs: limits.idleTimeoutMs))
-        // The decoder bounds its own buffer; the handler's cap is a backstop.
-        try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: limits.maxRequestBytes + 2 * limits.maxLine))
         let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        try pipeline.addHandler(ConnectionHandler(server: self, id: connectionIDs.add(1, ordering: .relaxed).newValue, peer: peer))
+        try pipeline.addRequestPipeline(
+            // The decoder bounds its own buffer; the handler's cap is a backstop.
+            decoder: ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: limits.maxRequestBytes + 2 * limits.maxLine),
+            adapter: LineConnection(server: self, id: connectionIDs.add(1, ordering: .relaxed).newValue, peer: peer),
+            limits: RequestPipelineLimits(maxInFlight: limits.maxInFlight, maxInFlightBytes: limits.maxInFlightBytes),
+            idleTimeout: .milliseconds(limits.idleTimeoutMs), heldBytes: heldBytes)
     }
-}
-
-/// A shared count, for observation.
-final class Counter: Sendable {
-    private let atomic = Atomic<Int>(0)
-    var value: Int { atomic.load(ordering: .relaxed) }
-    func add(_ amount: Int) { atomic.add(amount, ordering: .relaxed) }
-}
-
-/// Closes a connection that had no traffic either way for the idle timeout, saying why first.
-final class IdleCloser: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-    let timeoutMs: Int64
-
-    init(timeoutMs: Int64) { self.timeoutMs = timeoutMs }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
-        closeSaying(BrookError(.idleTimeout, "no traffic for idle_timeout_ms=\(timeoutMs); closing the connection"), context: context)
-    }
-}
-
-/// Answers a connection with one error as soon as it opens, then closes it (past `max_connections`).
-final class CloseSaying: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-    let reason: BrookError
-
-    init(_ reason: BrookError) { self.reason = reason }
-
-    func channelActive(context: ChannelHandlerContext) {
-        closeSaying(reason, context: context)
-    }
-}
-
-/// Writes an `ERR` reply, then closes once it is written.
-private func closeSaying(_ error: BrookError, context: ChannelHandlerContext) {
-    var farewell = context.channel.allocator.buffer(capacity: 128)
-    Reply.error(error, into: &farewell)
-    // Close once the farewell is written; the callback runs on the channel's event loop.
-    let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-    context.writeAndFlush(NIOAny(farewell)).whenComplete { _ in bound.value.close(promise: nil) }
 }

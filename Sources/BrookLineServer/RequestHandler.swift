@@ -158,7 +158,7 @@ extension WireFetchSink {
             buffer.writeStaticString("\r\n")
             return buffer
         } catch {
-            return ConnectionHandler.error(error)
+            return LineConnection.error(error)
         }
     }
 }

@@ -110,6 +110,38 @@ struct ServerProtocolTests {
         await server.stop()
     }
 
+    @Test func aClientThatHalfClosesAfterSendingStillGetsEveryReply() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t")
+        let raw = try await RawConnection(port: server.address.port)
+        _ = try await raw.line()
+        // As `nc -N` does: send, then shut down the sending side, then read.
+        try await raw.send("PRODUCE t acks=1 value=1\r\na\r\nPING after\r\n")
+        try await raw.finishSending()
+        #expect(try await raw.line() == "OK 1 0:0", "the produce is acknowledged")
+        #expect(try await raw.line() == "OK PONG after")
+        #expect(try await raw.isClosedByServer(), "then the server closes")
+        #expect(try await client.fetch(topic: "t", partition: 0, offset: 0).records.map(\.value) == [bytes("a")])
+        await client.close()
+        await server.stop()
+    }
+
+    @Test func aLongPollOfAClientThatHalfClosesAnswersAtOnce() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t")
+        let raw = try await RawConnection(port: server.address.port)
+        _ = try await raw.line()
+        try await raw.send("FETCH t 0 0 max_wait_ms=30000\r\n")
+        try await raw.finishSending()
+        // Nothing more can come from this client: its wait would only hold the connection open.
+        #expect(try await raw.line()?.hasPrefix("OK records=0 ") == true)
+        #expect(try await raw.isClosedByServer())
+        await client.close()
+        await server.stop()
+    }
+
     @Test func twoMebibyteRecordIsRefusedAndTheConnectionKeepsWorking() async throws {
         let server = try await TestServer.start()
         let client = try await server.client()

@@ -1,0 +1,485 @@
+import NIOCore
+
+/// How much one connection may have unanswered before it stops being read.
+public struct RequestPipelineLimits: Sendable, Hashable {
+    /// Requests started and not yet answered and written.
+    public var maxInFlight: Int
+    /// Bytes held in unanswered requests' data and unwritten replies (one request always proceeds).
+    public var maxInFlightBytes: Int
+
+    public init(maxInFlight: Int, maxInFlightBytes: Int) {
+        self.maxInFlight = maxInFlight
+        self.maxInFlightBytes = maxInFlightBytes
+    }
+}
+
+/// One connection of a request/reply protocol, driven on its channel's event loop, whatever the
+/// protocol: its ``RequestPipelineAdapter`` says how requests are admitted, started and encoded.
+///
+/// - Replies are written in request order, one flush per burst, however the requests complete.
+/// - Requests start in order: an `exclusive` one once every earlier request is answered, an
+///   `overlapping` one while only overlapping ones run.
+/// - What a connection holds is bounded: past `maxInFlight` unanswered requests or
+///   `maxInFlightBytes` held, or while the socket does not take what is written, the connection
+///   is not read (the kernel's buffers then push back on the peer) instead of queueing without bound.
+/// - A peer that half-closes (shutdown of its write side; the channel must allow remote
+///   half-closure) still gets every reply to what it sent, then the connection closes; its
+///   started requests are told (`inputClosed`), so that long polls need not hold it open.
+/// - On `ChannelShouldQuiesceEvent` (graceful shutdown) it reads no more, asks started requests
+///   to end (long polls answer now), and closes after the last reply.
+/// - On `IdleStateHandler.IdleStateEvent` it says the adapter's farewell and closes.
+/// - On close, started requests are told to end and their late answers are dropped.
+public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: ChannelDuplexHandler, RequestSlots {
+    public typealias InboundIn = Adapter.Request
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    /// The connection's legal states; each move is a mutating method that refuses an illegal one.
+    private enum ConnectionState {
+        /// Reading and starting requests.
+        case active
+        /// The peer closed its write side: start and answer what was read, then close.
+        case inputClosed
+        /// The protocol ended the connection (a farewell request, framing lost): start nothing
+        /// more, close after the replies already started.
+        case ending
+        /// Graceful shutdown: as `ending`, and started requests were asked to end.
+        case quiescing
+        /// Close issued; nothing more is written.
+        case closing
+        case closed
+
+        /// New requests are read and queued.
+        var readsRequests: Bool { self == .active }
+        /// Requests already read may start.
+        var startsQueued: Bool { self == .active || self == .inputClosed }
+        /// Closes once every started request is answered and written.
+        var closesWhenAnswered: Bool { self == .inputClosed || self == .ending || self == .quiescing }
+        var isOpen: Bool { self != .closing && self != .closed }
+
+        mutating func peerClosedInput() {
+            switch self {
+            case .active: self = .inputClosed
+            case .ending, .quiescing, .closing: break
+            case .inputClosed, .closed: preconditionFailure("input closed in state \(self)")
+            }
+        }
+
+        mutating func endRequested() {
+            switch self {
+            case .active, .inputClosed: self = .ending
+            case .ending, .quiescing, .closing: break
+            case .closed: preconditionFailure("end requested in state \(self)")
+            }
+        }
+
+        /// Returns whether started requests are to be asked to end.
+        mutating func quiesce() -> Bool {
+            switch self {
+            case .active, .inputClosed, .ending:
+                self = .quiescing
+                return true
+            case .closing, .closed:
+                return false  // already on the way out
+            case .quiescing:
+                preconditionFailure("quiesce in state \(self)")
+            }
+        }
+
+        mutating func beginClosing() {
+            switch self {
+            case .active, .inputClosed, .ending, .quiescing: self = .closing
+            case .closing, .closed: preconditionFailure("close in state \(self)")
+            }
+        }
+
+        mutating func closed() {
+            switch self {
+            case .active, .inputClosed, .ending, .quiescing, .closing: self = .closed
+            case .closed: preconditionFailure("closed twice")
+            }
+        }
+    }
+
+    /// A started request, in request order, until its reply is written.
+    private struct Slot {
+        var reply: PipelineReply?
+        /// Bytes held for it: its data while unanswered, then its reply until written.
+        var held: Int
+        /// How it runs, until answered.
+        var running: RequestAdmission.Concurrency?
+        var end: ((RequestEnding) -> Void)?
+        var deadline: Scheduled<Void>?
+    }
+
+    /// Replies at least this large count as held until the socket has taken them; smaller ones
+    /// are released once queued for writing, where the channel's writability bounds them.
+    static var trackedReplyBytes: Int { 16 * 1_024 }
+
+    private let adapter: Adapter
+    private let limits: RequestPipelineLimits
+    private let heldBytes: SharedCount
+    private var context: ChannelHandlerContext!
+    private var responders: NIOLoopBound<any RequestSlots>!
+
+    private var state = ConnectionState.active
+    /// Read but not started: waiting for an earlier request to finish, or for room.
+    private var queued = CircularBuffer<(request: Adapter.Request, admission: RequestAdmission)>()
+    private var slots = CircularBuffer<Slot>()
+    /// The sequence number of `slots.first`; a slot's number never changes.
+    private var firstSlot: UInt64 = 0
+    private var runningExclusive = 0
+    private var runningOverlapping = 0
+    /// A started request whose place in order is not fixed yet; every later one waits for it.
+    private var awaitingOrder: UInt64?
+    private var held = 0
+    /// A streamed reply is being written; the replies after it wait.
+    private var streaming = false
+    /// The channel asked to read while there was no room.
+    private var readPending = false
+    private var needsFlush = false
+    /// `process()` is running (an answer given inside `start` must not recurse into it), and
+    /// must run its step again.
+    private var processing = false
+    private var processAgain = false
+    private var processScheduled = false
+
+    /// - Parameters:
+    ///   - heldBytes: where the connection adds what it holds, shared by a server's connections.
+    public init(adapter: Adapter, limits: RequestPipelineLimits, heldBytes: SharedCount = SharedCount()) {
+        self.adapter = adapter
+        self.limits = limits
+        self.heldBytes = heldBytes
+    }
+
+    // MARK: Channel events
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.responders = NIOLoopBound(self, eventLoop: context.eventLoop)
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        if let greeting = adapter.greeting(allocator: context.channel.allocator) {
+            context.writeAndFlush(wrapOutboundOut(greeting), promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        state.closed()
+        queued.removeAll()
+        let dropped = slots
+        slots.removeAll()
+        firstSlot += UInt64(dropped.count)
+        runningExclusive = 0
+        runningOverlapping = 0
+        awaitingOrder = nil
+        heldBytes.add(-held)
+        held = 0
+        for slot in dropped {
+            slot.deadline?.cancel()
+            Self.discard(slot.reply)
+        }
+        // Requests still running are told; what they answer later is dropped.
+        for slot in dropped where slot.running != nil { slot.end?(.connectionClosed) }
+        adapter.connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard state.readsRequests else { return }
+        let request = unwrapInboundIn(data)
+        queued.append((request, adapter.admission(of: request)))
+        process()
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        process()
+        flushIfNeeded()
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if mayRead {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is ChannelShouldQuiesceEvent:
+            guard state.quiesce() else { return }
+            queued.removeAll()
+            endRunning(.quiesce)
+            process()
+            flushIfNeeded()
+        case ChannelEvent.inputClosed:
+            guard state != .closed else { return }
+            state.peerClosedInput()
+            endRunning(.inputClosed)
+            process()
+            flushIfNeeded()
+            context.fireUserInboundEventTriggered(event)
+        case is IdleStateHandler.IdleStateEvent:
+            guard state.isOpen else { return }
+            state.beginClosing()
+            needsFlush = false
+            guard let farewell = adapter.idleFarewell(allocator: context.channel.allocator) else {
+                return context.close(promise: nil)
+            }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(farewell)).whenComplete { _ in channel.close(promise: nil) }
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        adapter.connectionFailed(error)
+        if state.isOpen { state.beginClosing() }
+        context.close(promise: nil)
+    }
+
+    // MARK: Requests
+
+    private var hasRoom: Bool { slots.count < limits.maxInFlight && held < limits.maxInFlightBytes }
+
+    private var mayRead: Bool { state.readsRequests && queued.isEmpty && hasRoom && context.channel.isWritable }
+
+    private func mayStart(_ admission: RequestAdmission) -> Bool {
+        guard awaitingOrder == nil else { return false }
+        switch admission.concurrency {
+        case .exclusive: return runningExclusive == 0 && runningOverlapping == 0
+        case .overlapping: return runningExclusive == 0
+        }
+    }
+
+    /// Starts what may start, writes what is ready, reads on when there is room, and closes once
+    /// an ending connection is done. Answers given while it runs make it run its step again.
+    private func process() {
+        guard !processing else {
+            processAgain = true
+            return
+        }
+        processing = true
+        defer { processing = false }
+        repeat {
+            processAgain = false
+            step()
+        } while processAgain
+    }
+
+    private func step() {
+        guard state.isOpen else { return }
+        while state.startsQueued, let next = queued.first, hasRoom, mayStart(next.admission) {
+            queued.removeFirst()
+            start(next.request, next.admission)
+        }
+        if !state.startsQueued { queued.removeAll() }
+        writeReady()
+        guard state.isOpen else { return }
+        if state.closesWhenAnswered {
+            if slots.isEmpty && queued.isEmpty && !streaming { beginClosing() }
+        } else if readPending && mayRead {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func start(_ request: Adapter.Request, _ admission: RequestAdmission) {
+        slots.append(Slot(reply: nil, held: 0, running: admission.concurrency))
+        let slot = firstSlot + UInt64(slots.count - 1)
+        hold(admission.heldBytes, at: slots.count - 1)
+        switch admission.concurrency {
+        case .exclusive: runningExclusive += 1
+        case .overlapping: runningOverlapping += 1
+        }
+        if !admission.orderedOnStart { awaitingOrder = slot }
+        adapter.start(request, responder: RequestResponder(pipeline: responders, slot: slot), context: context)
+        // Started after the peer's half-close (it was read before): told at once, as those
+        // running then were.
+        if state == .inputClosed, let index = runningIndex(slot), let end = slots[offset: index].end { end(.inputClosed) }
+    }
+
+    /// The index in `slots` of a request still running.
+    private func runningIndex(_ slot: UInt64) -> Int? {
+        guard state != .closed, slot >= firstSlot, slot - firstSlot < UInt64(slots.count) else { return nil }
+        let index = Int(slot - firstSlot)
+        return slots[offset: index].running == nil ? nil : index
+    }
+
+    private func hold(_ bytes: Int, at index: Int) {
+        slots[offset: index].held += bytes
+        held += bytes
+        heldBytes.add(bytes)
+    }
+
+    private func endRunning(_ ending: RequestEnding) {
+        // Hooks may answer at once, which changes `slots`: collect them first.
+        let hooks = slots.compactMap { $0.running == nil ? nil : $0.end }
+        for end in hooks { end(ending) }
+    }
+
+    // MARK: RequestSlots
+
+    func complete(_ slot: UInt64, with answer: SlotAnswer, thenClose: Bool) {
+        let reply: PipelineReply
+        switch answer {
+        case .reply(let given): reply = given
+        case .error(let error):
+            guard runningIndex(slot) != nil else { return }
+            reply = .buffer(adapter.reply(to: error, allocator: context.channel.allocator))
+        }
+        guard let index = runningIndex(slot) else { return Self.discard(reply) }
+        switch slots[offset: index].running {
+        case .exclusive: runningExclusive -= 1
+        case .overlapping: runningOverlapping -= 1
+        case nil: break
+        }
+        slots[offset: index].running = nil
+        slots[offset: index].end = nil
+        slots[offset: index].deadline?.cancel()
+        slots[offset: index].deadline = nil
+        if awaitingOrder == slot { awaitingOrder = nil }
+        if case .buffer(let buffer) = reply { hold(buffer.readableBytes, at: index) }
+        slots[offset: index].reply = reply
+        if thenClose { state.endRequested() }
+        if processing {
+            processAgain = true
+        } else {
+            process()
+            flushIfNeeded()
+        }
+    }
+
+    func ordered(_ slot: UInt64) {
+        guard awaitingOrder == slot, state != .closed else { return }
+        awaitingOrder = nil
+        process()
+        flushIfNeeded()
+    }
+
+    func setEnd(_ slot: UInt64, _ end: @escaping (RequestEnding) -> Void) {
+        guard let index = runningIndex(slot) else { return }
+        slots[offset: index].end = end
+    }
+
+    func setDeadline(_ slot: UInt64, in delay: TimeAmount) {
+        guard let index = runningIndex(slot) else { return }
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        slots[offset: index].deadline?.cancel()
+        slots[offset: index].deadline = context.eventLoop.scheduleTask(in: delay) { this.value.deadlinePassed(slot) }
+    }
+
+    private func deadlinePassed(_ slot: UInt64) {
+        guard let index = runningIndex(slot) else { return }
+        slots[offset: index].deadline = nil
+        slots[offset: index].end?(.deadline)
+    }
+
+    // MARK: Replies
+
+    /// Writes the replies at the head of the line that are ready.
+    private func writeReady() {
+        while !streaming, state.isOpen, let slot = slots.first, let reply = slot.reply {
+            slots.removeFirst()
+            firstSlot += 1
+            switch reply {
+            case .none:
+                release(slot.held)
+            case .buffer(let buffer) where slot.held >= Self.trackedReplyBytes:
+                let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let bytes = slot.held
+                let written = context.eventLoop.makePromise(of: Void.self)
+                written.futureResult.whenComplete { _ in this.value.release(bytes) }
+                context.write(wrapOutboundOut(buffer), promise: written)
+                needsFlush = true
+            case .buffer(let buffer):
+                context.write(wrapOutboundOut(buffer), promise: nil)
+                needsFlush = true
+                release(slot.held)
+            case .stream(let stream):
+                streaming = true
+                context.write(wrapOutboundOut(stream.head), promise: nil)
+                needsFlush = true
+                flushIfNeeded()
+                write(stream, held: slot.held)
+            }
+        }
+    }
+
+    /// Lets a stream write its body, then the later replies go.
+    private func write(_ stream: ReplyStream, held: Int) {
+        let channel = context.channel
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        Task {
+            do {
+                try await stream.write(channel)
+            } catch {
+                try? await channel.close()
+            }
+            stream.release()
+            this.eventLoop.execute {
+                let handler = this.value
+                handler.streaming = false
+                handler.release(held)
+                handler.process()
+                handler.flushIfNeeded()
+            }
+        }
+    }
+
+    /// `bytes` held for a reply are written (or were dropped with the connection).
+    private func release(_ bytes: Int) {
+        guard state != .closed, bytes > 0 else { return }
+        held -= bytes
+        heldBytes.add(-bytes)
+        guard !queued.isEmpty || readPending else { return }
+        if processing {
+            processAgain = true
+            return
+        }
+        // Room again: start what waits, read on. Not from inside this call, which may run in the
+        // middle of a flush.
+        guard !processScheduled, let context else { return }
+        processScheduled = true
+        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = this.value
+            handler.processScheduled = false
+            guard handler.state != .closed else { return }
+            handler.process()
+            handler.flushIfNeeded()
+        }
+    }
+
+    private func flushIfNeeded() {
+        guard needsFlush, state.isOpen else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    /// Closes once every reply before is written (an empty write completes after them).
+    private func beginClosing() {
+        state.beginClosing()
+        needsFlush = false
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private static func discard(_ reply: PipelineReply?) {
+        if case .stream(let stream) = reply { stream.release() }
+    }
+}
