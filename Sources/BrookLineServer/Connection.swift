@@ -68,8 +68,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var closed = false
     /// Running requests answered in tasks, to cancel (wake) on shutdown.
     private var tasks: [UInt64: Task<Void, Never>] = [:]
-    /// Waiting long-poll FETCHes and their deadlines.
-    private var polls: [UInt64: (operation: FetchOperation<WireFetchSink>, deadline: Scheduled<Void>)] = [:]
+    /// Long-poll FETCHes not yet answered, to answer at once on shutdown (the broker keeps
+    /// their deadlines).
+    private var polls: [UInt64: PendingFetch<WireFetchSink>] = [:]
 
     init(server: LineServer, id: UInt64, peer: String) {
         self.server = server
@@ -232,25 +233,21 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .fetch(let topic, let partition, let offset, let maxRecords, let maxBytes, let maxWaitMs):
             let slot = open(holding: 0)
             runningOthers += 1
-            let operation: FetchOperation<WireFetchSink>
+            let fetch: PendingFetch<WireFetchSink>
             do {
-                operation = try server.broker.startFetch(
-                    topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes,
-                    maxWait: .milliseconds(maxWaitMs), into: WireFetchSink.self, executor: { loop.execute($0) }
+                fetch = try server.broker.startFetch(
+                    .single(topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: .milliseconds(maxWaitMs)),
+                    into: WireFetchSink.self, executor: { loop.execute($0) }
                 ) { result in
                     // Encoded on the reader thread (or this loop, for records a commit handed over).
-                    let reply = WireFetchSink.reply(result, offset: offset)
+                    let reply = WireFetchSink.reply(result)
                     loop.execute { this.value.fetched(slot, reply) }
                 }
             } catch {
                 let reply = Self.error(error)
                 return loop.execute { this.value.fetched(slot, reply) }
             }
-            // Timed whether or not it waits now: a wait woken without data (a rebalance, a
-            // retention pass) registers again, and must still end at its deadline.
-            if maxWaitMs > 0 {
-                polls[slot] = (operation, loop.scheduleTask(in: .milliseconds(maxWaitMs)) { operation.expire() })
-            }
+            if maxWaitMs > 0 { polls[slot] = fetch }
         default:
             let slot = open(holding: 0)
             runningOthers += 1
@@ -375,16 +372,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func fetched(_ slot: UInt64, _ reply: ByteBuffer) {
-        polls.removeValue(forKey: slot)?.deadline.cancel()
+        polls[slot] = nil
         finished(slot, .buffer(reply))
     }
 
     /// Ends every waiting long poll now (each answers with no records).
     private func expirePolls() {
-        for poll in polls.values {
-            poll.deadline.cancel()
-            poll.operation.expire()
-        }
+        for fetch in polls.values { fetch.answerNow() }
     }
 
     private func finished(_ slot: UInt64, _ body: ReplyBody) {
