@@ -59,7 +59,7 @@ public struct BrokerOptions: Sendable {
     public var counterSaveInterval: Duration = .seconds(1)
     /// The broker's time, which ends long-poll fetches at their deadline; tests pass one they
     /// advance by hand.
-    public var scheduler: any DeadlineScheduler = DispatchDeadlineScheduler()
+    public var scheduler: any DeadlineScheduler = ThreadDeadlineScheduler.shared
     public var logger = Logger(label: "brook.broker")
     /// The group coordinator's settings (`group.initial.rebalance.delay.ms`, session limits).
     public var groups = GroupCoordinator.Options()

@@ -277,6 +277,35 @@ struct FetchEngineTests {
         await broker.close()
     }
 
+    /// The group coordinator wakes its members' partitions on a rebalance: a fetch that asks
+    /// for it (a group's POLL) answers, a plain one looks again and keeps waiting.
+    @Test func anExplicitWakeAnswersOnlyTheFetchesThatAskForIt() async throws {
+        let dir = TemporaryDirectory()
+        let scheduler = ManualScheduler()
+        let broker = try openBroker(dir) {
+            $0.scheduler = scheduler
+            $0.groups.initialRebalanceDelayMs = 0
+        }
+        try await broker.createTopic("t")
+        var join = JoinRequest(group: "g", topics: ["t"])
+        join.sessionTimeoutMs = 10_000
+        join.rebalanceTimeoutMs = 5_000
+        let first = try await broker.groups.join(join)
+        #expect(first.assignment == [TopicPartition("t", 0)])
+        var poll = FetchRequest.single(topic: "t", partition: 0, offset: 0, maxWait: .seconds(60))
+        poll.answersOnWake = true
+        let (polling, polled) = try start(broker, poll)
+        let (fetching, _) = try start(broker, .single(topic: "t", partition: 0, offset: 0, maxWait: .seconds(60)))
+        #expect(!polling.isAnswered && !fetching.isAnswered && broker.waitingFetches == 2)
+        let second = Task { try await broker.groups.join(join) }
+        #expect(try await polled.value().recordCount == 0)
+        // Ordered after the join's wake on the coordinator: every wake has been handled.
+        await expectBrookError(.rebalanceInProgress) { try await broker.groups.heartbeat(group: "g", memberID: first.memberID, generation: 1) }
+        #expect(!fetching.isAnswered && broker.waitingFetches == 1)
+        await broker.close()
+        _ = await second.result
+    }
+
     @Test func limitsOutOfRangeAreRefusedForTheWholeRequest() async throws {
         let dir = TemporaryDirectory()
         let (broker, _) = try openWithScheduler(dir)
