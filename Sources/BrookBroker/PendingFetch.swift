@@ -44,7 +44,9 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
     /// What one partition has gathered so far.
     private struct Progress {
         let request: FetchRequest.Partition
-        var sink = Sink()
+        /// Taken out (nil) while records go into it, so that the per-record call works on a
+        /// local value, not on an element of an array of a generic type.
+        var sink: Sink? = Sink()
         var position: Int64
         var records = 0
         var bytes = 0
@@ -238,7 +240,7 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
         hasFailed = true
         gatheredRecords -= entry.records
         gatheredBytes -= entry.bytes
-        if entry.records > 0 { entry.sink = Sink() }
+        if entry.records > 0 || entry.sink == nil { entry.sink = Sink() }
         entry.records = 0
         entry.bytes = 0
         entry.position = entry.request.offset
@@ -274,13 +276,15 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
         var count = 0
         var bytes = 0
         var stopped = false
+        var sink = progress[index].sink.take()!
+        defer { progress[index].sink = sink }
         _ = change.visitAppended(from: progress[index].position) { record in
             let size = record.size
             guard count < roomRecords, (count == 0 && firstRecordAlways) || bytes + size <= roomBytes else {
                 stopped = true
                 return false
             }
-            progress[index].sink.append(record)
+            sink.append(record)
             count += 1
             bytes += size
             return true
@@ -308,11 +312,13 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
                     progress[index].full = true
                     continue
                 }
+                var sink = progress[index].sink.take()!
+                defer { progress[index].sink = sink }
                 do {
                     let summary = try reader.read(
                         partitionID: progress[index].partitionID, from: progress[index].position, maxRecords: roomRecords,
                         maxBytes: max(roomBytes, 0), end: progress[index].highWatermark, firstRecordAlways: firstRecordAlways
-                    ) { progress[index].sink.append($0) }
+                    ) { sink.append($0) }
                     progress[index].records += summary.recordCount
                     progress[index].bytes += summary.bytes
                     progress[index].position = summary.nextFetchOffset
@@ -322,6 +328,7 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
                     gatheredRecords += summary.recordCount
                     gatheredBytes += summary.bytes
                 } catch {
+                    sink = Sink()
                     fail(&progress[index], error)
                 }
             }
@@ -375,7 +382,7 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
                 logStartOffset = found.state.logStartOffset
             }
             partitions.append(FetchedPartition(
-                topic: entry.request.topic, partition: entry.request.partition, offset: entry.request.offset, sink: entry.sink,
+                topic: entry.request.topic, partition: entry.request.partition, offset: entry.request.offset, sink: entry.sink ?? Sink(),
                 recordCount: entry.records, bytes: entry.bytes, nextOffset: entry.position, highWatermark: highWatermark,
                 logStartOffset: logStartOffset, error: entry.error))
         }
