@@ -57,6 +57,9 @@ public struct BrokerOptions: Sendable {
     /// How long a partition's counters' row in `__brook_partitions` may trail its log while the
     /// broker runs (its exact counters are in memory; opening the file recovers the row).
     public var counterSaveInterval: Duration = .seconds(1)
+    /// The broker's time, which ends long-poll fetches at their deadline; tests pass one they
+    /// advance by hand.
+    public var scheduler: any DeadlineScheduler = ThreadDeadlineScheduler.shared
     public var logger = Logger(label: "brook.broker")
     /// The group coordinator's settings (`group.initial.rebalance.delay.ms`, session limits).
     public var groups = GroupCoordinator.Options()
@@ -424,69 +427,80 @@ public final class Broker: Sendable {
         maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero,
         into sinkType: Sink.Type
     ) async throws -> (sink: Sink, highWatermark: Int64, logStartOffset: Int64) {
-        let holder = Mutex<(operation: FetchOperation<Sink>?, timer: Task<Void, Never>?)>((nil, nil))
+        let response = try await fetch(
+            .single(topic: name, partition: index, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: maxWait),
+            into: sinkType)
+        let fetched = response.partitions[0]
+        if let error = fetched.error { throw error }
+        return (fetched.sink, fetched.highWatermark, fetched.logStartOffset)
+    }
+
+    /// Fetches from many partitions at once (see ``FetchRequest``), copying records into
+    /// ``Record`` values. Each partition answers its own error.
+    /// - Throws: `INVALID_REQUEST` for limits out of range, `BROKER_NOT_AVAILABLE` once closed.
+    public func fetch(_ request: FetchRequest) async throws -> FetchResponse<RecordArraySink> {
+        try await fetch(request, into: RecordArraySink.self)
+    }
+
+    /// Fetches from many partitions at once, each into a `Sink` of its own. A cancelled task
+    /// answers at once with what has gathered.
+    public func fetch<Sink: FetchSink>(_ request: FetchRequest, into sinkType: Sink.Type) async throws -> FetchResponse<Sink> {
+        let holder = Mutex<PendingFetch<Sink>?>(nil)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let operation: FetchOperation<Sink>
+                let fetch: PendingFetch<Sink>
                 do {
-                    operation = try startFetch(
-                        topic: name, partition: index, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: maxWait,
-                        into: sinkType, executor: { work in Task { work() } }
-                    ) { result in
-                        holder.withLock { $0.timer }?.cancel()
+                    fetch = try startFetch(request, into: sinkType, executor: { work in Task { work() } }) { result in
                         continuation.resume(with: result)
                     }
                 } catch {
                     return continuation.resume(throwing: error)
                 }
-                holder.withLock { $0.operation = operation }
-                if Task.isCancelled { return operation.expire() }
-                // Timed whether or not it waits now: a wait woken without data registers again,
-                // and must still end at its deadline. Expiring an answered fetch does nothing.
-                guard maxWait > .zero, !operation.isAnswered else { return }
-                let timer = Task {
-                    try? await Task.sleep(for: maxWait)
-                    operation.expire()
-                }
-                holder.withLock { $0.timer = timer }
-                if operation.isAnswered { timer.cancel() }
+                holder.withLock { $0 = fetch }
+                if Task.isCancelled { fetch.answerNow() }
             }
         } onCancel: {
-            holder.withLock { $0.operation }?.expire()
+            holder.withLock { $0 }?.answerNow()
         }
     }
 
     /// Starts a fetch that answers through `deliver`, exactly once, on a broker thread (or at
     /// once, on the caller's) — for front-ends that answer from an event loop with no task per
-    /// request. A long poll (`maxWait` above zero at the high watermark) waits for the writer's
-    /// next commit to the partition; the caller ends it at its deadline with
-    /// ``FetchOperation/expire()``, which answers with no records. When the commit that wakes a
-    /// long poll appended the records it waits for, they are encoded into the sink by `executor`
-    /// (say, the asker's event loop) rather than read back on a reader thread.
+    /// request. The broker ends a long poll at its `maxWait`; the caller may end it sooner with
+    /// ``PendingFetch/answerNow()``. When the commit that wakes a long poll appended the records
+    /// it waits for, they are handed to the sink by `executor` (say, the asker's event loop)
+    /// rather than read back on a reader thread.
     /// - Throws: `INVALID_REQUEST` for limits out of range and `BROKER_NOT_AVAILABLE` once closed;
-    ///   other errors (unknown topic, offset out of range) are delivered.
+    ///   a partition's own errors (unknown topic, offset out of range) are in its entry.
     public func startFetch<Sink: FetchSink>(
-        topic name: String, partition index: Int, offset: Int64,
-        maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero,
-        into sinkType: Sink.Type,
+        _ request: FetchRequest, into sinkType: Sink.Type,
         executor: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
-        deliver: @escaping @Sendable (Result<FetchOperation<Sink>.Fetched, Error>) -> Void
-    ) throws(BrookError) -> FetchOperation<Sink> {
+        deliver: @escaping @Sendable (Result<FetchResponse<Sink>, Error>) -> Void
+    ) throws(BrookError) -> PendingFetch<Sink> {
         try checkOpen()
-        if maxRecords < 1 || maxRecords > options.maxFetchRecords {
-            throw BrookError(.invalidRequest, "max records \(maxRecords) is invalid: use 1 to \(options.maxFetchRecords)")
+        for partition in request.partitions {
+            if partition.maxRecords < 1 || partition.maxRecords > options.maxFetchRecords {
+                throw BrookError(.invalidRequest, "max records \(partition.maxRecords) is invalid: use 1 to \(options.maxFetchRecords)")
+            }
+            if partition.maxBytes < 1 {
+                throw BrookError(.invalidRequest, "max bytes \(partition.maxBytes) is invalid: use at least 1")
+            }
         }
-        if maxBytes < 1 {
-            throw BrookError(.invalidRequest, "max bytes \(maxBytes) is invalid: use at least 1")
+        if request.maxWait < .zero || request.maxWait > .milliseconds(options.maxFetchWaitMs) {
+            throw BrookError(.invalidRequest, "max wait \(request.maxWait) is invalid: use 0 to \(options.maxFetchWaitMs) ms")
         }
-        if maxWait < .zero || maxWait > .milliseconds(options.maxFetchWaitMs) {
-            throw BrookError(.invalidRequest, "max wait \(maxWait) is invalid: use 0 to \(options.maxFetchWaitMs) ms")
+        if request.minBytes < 0 {
+            throw BrookError(.invalidRequest, "min bytes \(request.minBytes) is invalid: use 0 or more")
         }
-        let operation = FetchOperation<Sink>(
-            broker: self, topic: name, partition: index, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes,
-            waits: maxWait > .zero, executor: executor, deliver: deliver)
-        operation.attempt()
-        return operation
+        if request.maxBytes < 1 {
+            throw BrookError(.invalidRequest, "fetch max bytes \(request.maxBytes) is invalid: use at least 1")
+        }
+        if request.maxRecords < 1 {
+            throw BrookError(.invalidRequest, "fetch max records \(request.maxRecords) is invalid: use at least 1")
+        }
+        let fetch = PendingFetch<Sink>(broker: self, request: request, executor: executor, deliver: deliver)
+        fetch.start()
+        return fetch
     }
 
     /// Kafka's ListOffsets: the earliest, the latest, or the first offset at or after a time.

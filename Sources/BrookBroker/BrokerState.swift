@@ -6,9 +6,23 @@ import Synchronization
 /// writer last published them) and the long-poll fetches waiting on each partition. One lock
 /// covers both, so a fetch that finds no data registers before the writer can publish new data.
 final class BrokerState: Sendable {
+    /// Why a wait was woken.
+    enum Wake: Sendable {
+        /// A commit (or a retention pass) published new counters for the partition; the change
+        /// holds the records a commit appended.
+        case committed(PartitionChange)
+        /// The partition's topic was deleted.
+        case topicDeleted
+        /// ``wake(partitionIDs:)`` was called (the coordinator, on a rebalance), or a
+        /// ``waitForAny(_:timeout:)`` timed out.
+        case woken
+        /// The broker is closing.
+        case shutdown
+    }
+
     private struct Waiter {
-        /// Called once; with the change that woke it when a commit did.
-        let wake: @Sendable (PartitionChange?) -> Void
+        /// Called once, with what woke it.
+        let wake: @Sendable (Wake) -> Void
         var timer: Task<Void, Never>?
     }
 
@@ -45,7 +59,7 @@ final class BrokerState: Sendable {
             guard topic == nil, let old else { return [] }
             return Self.takeAll(old.partitions.map(\.id), from: &storage)
         }
-        resume(woken, by: nil)
+        resume(woken, by: .topicDeleted)
     }
 
     /// Installs counters committed by the writer and wakes fetches waiting on those partitions.
@@ -61,7 +75,7 @@ final class BrokerState: Sendable {
             }
             return woken
         }
-        for (waiters, change) in woken { resume(waiters, by: change) }
+        for (waiters, change) in woken { resume(waiters, by: .committed(change)) }
     }
 
     /// The next partition for a batch of unkeyed records: sticky per batch, round robin across
@@ -114,10 +128,14 @@ final class BrokerState: Sendable {
         }
     }
 
+    /// Where a wait on no partition is registered, so that shutdown still finds it (partition
+    /// ids are SQLite rowids, never negative).
+    private static let noPartition: Int64 = -1
+
     /// Registers `wake` to be called once when any watched partition's high watermark passes its
     /// offset (or it is woken or deleted), unless the data is already there: then it returns false
-    /// and `wake` is never called.
-    private func register(_ id: UInt64, _ watches: [Watch], wake: @escaping @Sendable (PartitionChange?) -> Void) -> Bool {
+    /// and `wake` is never called. A wait on no partition is woken only at shutdown.
+    private func register(_ id: UInt64, _ watches: [Watch], wake: @escaping @Sendable (Wake) -> Void) -> Bool {
         storage.withLock { storage -> Bool in
             for watch in watches {
                 guard let partition = storage.topics[watch.topic]?.partitions[safe: watch.index], partition.id == watch.partitionID,
@@ -126,24 +144,26 @@ final class BrokerState: Sendable {
             }
             // One waiter value is registered under each partition; removing it from all of them
             // (``takeMulti``) guarantees a single wake.
-            for watch in watches {
-                storage.waiters[watch.partitionID, default: [:]][id] = Waiter(wake: wake)
+            let partitionIDs = watches.isEmpty ? [Self.noPartition] : watches.map(\.partitionID)
+            for partitionID in partitionIDs {
+                storage.waiters[partitionID, default: [:]][id] = Waiter(wake: wake)
             }
-            storage.waiterPartitions[id] = watches.map(\.partitionID)
+            storage.waiterPartitions[id] = partitionIDs
             return true
         }
     }
 
-    /// Calls `wake` once, from the thread that publishes, when the partition's high watermark
-    /// passes `offset` (with the commit's change, holding the records it appended) or it is
-    /// woken or deleted (with nil). Returns the wait's id for ``unwatch(_:)``, or nil when the
-    /// data is already there (then `wake` is not called).
-    func watch(_ watch: Watch, wake: @escaping @Sendable (PartitionChange?) -> Void) -> UInt64? {
+    /// Calls `wake` once, from the thread that publishes, when any watched partition's high
+    /// watermark passes its offset (with the commit's change, holding the records it appended),
+    /// one of them is woken or deleted, or the broker closes. Returns the wait's id for
+    /// ``unwatch(_:)``, or nil when data is already there or a partition is gone (then `wake` is
+    /// not called).
+    func watch(_ watches: [Watch], wake: @escaping @Sendable (Wake) -> Void) -> UInt64? {
         let id = storage.withLock { storage -> UInt64 in
             storage.nextWaiterID += 1
             return storage.nextWaiterID
         }
-        return register(id, [watch], wake: wake) ? id : nil
+        return register(id, watches, wake: wake) ? id : nil
     }
 
     /// Withdraws a wait; true if it was still waiting (so its `wake` will never be called).
@@ -153,7 +173,7 @@ final class BrokerState: Sendable {
 
     private func expireMulti(_ id: UInt64) {
         let waiter = storage.withLock { storage in Self.takeMulti(id, from: &storage) }
-        if let waiter { resume([waiter], by: nil) }
+        if let waiter { resume([waiter], by: .woken) }
     }
 
     /// Removes a multi-partition waiter from every partition it watches.
@@ -170,7 +190,7 @@ final class BrokerState: Sendable {
     /// Wakes every wait on these partitions (they re-check and usually wait again).
     func wake(partitionIDs: [Int64]) {
         let woken = storage.withLock { storage in Self.takeAll(partitionIDs, from: &storage) }
-        resume(woken, by: nil)
+        resume(woken, by: .woken)
     }
 
     /// Removes the waiters of these partitions, multi-partition ones from all their partitions.
@@ -192,7 +212,7 @@ final class BrokerState: Sendable {
     /// Wakes every waiter (at shutdown).
     func wakeAll() {
         let woken = storage.withLock { storage in Self.takeAll(Array(storage.waiters.keys), from: &storage) }
-        resume(woken, by: nil)
+        resume(woken, by: .shutdown)
     }
 
     var waiterCount: Int {
@@ -203,10 +223,10 @@ final class BrokerState: Sendable {
         }
     }
 
-    private func resume(_ waiters: [Waiter], by change: PartitionChange?) {
+    private func resume(_ waiters: [Waiter], by reason: Wake) {
         for waiter in waiters {
             waiter.timer?.cancel()
-            waiter.wake(change)
+            waiter.wake(reason)
         }
     }
 }

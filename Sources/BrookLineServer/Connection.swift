@@ -133,22 +133,21 @@ final class LineConnection: RequestPipelineAdapter {
         topic: String, partition: Int, offset: Int64, maxRecords: Int, maxBytes: Int, maxWaitMs: Int64,
         responder: RequestResponder, loop: any EventLoop
     ) {
-        let operation: FetchOperation<WireFetchSink>
+        let fetch: PendingFetch<WireFetchSink>
         do {
-            operation = try server.broker.startFetch(
-                topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes,
-                maxWait: .milliseconds(maxWaitMs), into: WireFetchSink.self, executor: { loop.execute($0) }
+            fetch = try server.broker.startFetch(
+                .single(topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: .milliseconds(maxWaitMs)),
+                into: WireFetchSink.self, executor: { loop.execute($0) }
             ) { result in
                 // Encoded on the reader thread (or this loop, for records a commit handed over).
-                responder.succeed(.buffer(WireFetchSink.reply(result, offset: offset)))
+                responder.succeed(.buffer(WireFetchSink.reply(result)))
             }
         } catch {
             return responder.fail(error)
         }
-        responder.onEnd { _ in operation.expire() }
-        // Timed whether or not it waits now: a wait woken without data (a rebalance, a
-        // retention pass) registers again, and must still end at its deadline.
-        if maxWaitMs > 0 { responder.setDeadline(in: .milliseconds(maxWaitMs)) }
+        // The broker keeps the deadline; the connection only ends the wait early (shutdown,
+        // half-close, close), and then it answers with what it has.
+        responder.onEnd { _ in fetch.answerNow() }
     }
 
     /// Answers a request in a task of its own; errors become `ERR` replies.

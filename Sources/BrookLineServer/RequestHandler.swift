@@ -145,15 +145,17 @@ struct RequestHandler: Sendable {
 }
 
 extension WireFetchSink {
-    /// A FETCH reply: the head line, then the RECORD frames read at `offset`.
-    static func reply(_ result: Result<FetchOperation<WireFetchSink>.Fetched, Error>, offset: Int64) -> ByteBuffer {
+    /// A FETCH reply (one partition): the head line, then the RECORD frames, or the partition's
+    /// error.
+    static func reply(_ result: Result<FetchResponse<WireFetchSink>, Error>) -> ByteBuffer {
         do {
-            let fetched = try result.get()
+            let fetched = try result.get().partitions[0]
+            if let error = fetched.error { throw error }
             var block = fetched.sink.block
             var buffer = ByteBufferAllocator().buffer(capacity: 128 + block.readableBytes)
             Reply.fetchHead(
                 records: fetched.sink.count, highWatermark: fetched.highWatermark, logStart: fetched.logStartOffset,
-                nextOffset: fetched.sink.lastOffset.map { $0 + 1 } ?? offset, blockBytes: block.readableBytes, into: &buffer)
+                nextOffset: fetched.sink.lastOffset.map { $0 + 1 } ?? fetched.offset, blockBytes: block.readableBytes, into: &buffer)
             buffer.writeBuffer(&block)
             buffer.writeStaticString("\r\n")
             return buffer

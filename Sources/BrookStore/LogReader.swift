@@ -45,6 +45,8 @@ public final class LogReader {
 
     /// Reads records from `offset` on, at most `maxRecords` and `maxBytes` — but at least one
     /// record when one is there, so a record larger than `maxBytes` is never stuck (as Kafka).
+    /// With `firstRecordAlways` false, `maxBytes` holds for the first record too (a fetch over
+    /// several partitions waives the limit only for its first record).
     ///
     /// Throws `OFFSET_OUT_OF_RANGE` when `offset` is below the log start or above the high
     /// watermark; reading at the high watermark returns no records. With `end`, no record at or
@@ -53,7 +55,7 @@ public final class LogReader {
     @discardableResult
     public func read(
         partitionID: Int64, from offset: Int64, maxRecords: Int, maxBytes: Int, end: Int64 = .max,
-        _ visit: (RecordView) throws -> Void
+        firstRecordAlways: Bool = true, _ visit: (RecordView) throws -> Void
     ) throws -> ReadSummary {
         let name = LogNames.table(partitionID)
         do {
@@ -83,7 +85,7 @@ public final class LogReader {
                     throw BrookError(.offsetOutOfRange, "offset \(offset) is out of range: retention removed it; the log now starts at \(view.offset)")
                 }
                 let size = view.size
-                if summary.recordCount > 0 && summary.bytes + size > maxBytes { break }
+                if (summary.recordCount > 0 || !firstRecordAlways) && summary.bytes + size > maxBytes { break }
                 try visit(view)
                 summary.recordCount += 1
                 summary.bytes += size
