@@ -106,7 +106,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         // Long polls end now; requests already started run to their end and their replies are
         // dropped. A dropped connection is a leave for its dynamic group members.
         expirePolls()
-        Task { [broker = server.broker, id] in await broker.groups.connectionClosed(id) }
+        Task { [consumers = server.consumers, id] in await consumers.connectionClosed(id) }
         context.fireChannelInactive()
     }
 

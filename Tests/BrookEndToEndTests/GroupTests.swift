@@ -110,7 +110,7 @@ struct GroupMembershipTests {
         let victim = try await BrookConnection.connect(to: server.address)
         var join = JoinOptions(group: "g", topics: ["t"])
         join.sessionTimeoutMs = 1_000
-        join.autoOffsetReset = "earliest"
+        join.autoOffsetReset = .earliest
         let joined = try Reply.joined(try await victim.send(.join(join)))
         #expect(joined.assignment?.count == 2)
         try Reply.check(try await victim.send(.commit(group: "g", member: joined.memberID, generation: joined.generation, offsets: [
@@ -220,9 +220,9 @@ struct GroupProtocolTests {
         try await admin.createTopic("t", partitions: 4)
         let first = try await BrookConnection.connect(to: server.address)
         var options = JoinOptions(group: "g", topics: ["t"])
-        options.rebalance = "cooperative"
+        options.rebalance = .cooperative
         options.strategies = ["sticky"]
-        options.autoOffsetReset = "earliest"
+        options.autoOffsetReset = .earliest
         let one = try Reply.joined(try await first.send(.join(options)))
         #expect(one.assignment?.count == 4)
 
