@@ -355,6 +355,7 @@ public actor GroupCoordinator {
         cancelTimer(group)
         for member in group.members.values {
             if let waiter = member.syncWaiter {
+                member.lastSeen = now
                 member.syncWaiter = nil
                 waiter.resume(returning: member.assignment)
             }
@@ -672,6 +673,8 @@ public actor GroupCoordinator {
             scheduleTimer(group, at: now + .milliseconds(members.map(\.rebalanceTimeoutMs).max() ?? GroupDefaults.rebalanceTimeoutMs))
         }
         for member in members {
+            // As Kafka: a member's session starts over when its join is answered.
+            member.lastSeen = now
             guard let waiter = member.joinWaiter else { continue }
             member.joinWaiter = nil
             waiter.resume(returning: result(for: member, in: group))
