@@ -88,10 +88,10 @@ public final class Broker: Sendable {
     private let checkpointPending = Flag()
     let closed = Atomic<Bool>(false)
     private let retentionTask = Mutex<Task<Void, Never>?>(nil)
-    private let coordinator = Mutex<GroupCoordinator?>(nil)
+    private let offsetStore: StoredOffsets
 
     /// The consumer-group coordinator of this broker.
-    public var groups: GroupCoordinator { coordinator.withLock { $0! } }
+    public let groups: GroupCoordinator
     private var logger: Logger { options.logger }
 
     /// Opens (or creates) the database at `path` and starts the broker's threads.
@@ -134,7 +134,9 @@ public final class Broker: Sendable {
                 }
                 if !accepted { checkpointPending.lower() }
             })
-        coordinator.withLock { $0 = GroupCoordinator(broker: self, options: options.groups, logger: options.logger) }
+        offsetStore = StoredOffsets(state: state, writer: writer, readers: readers)
+        groups = GroupCoordinator(
+            offsets: offsetStore, topics: BrokerTopicCatalog(state: state, readers: readers), options: options.groups, logger: logger)
         logOpen()
         startRetention()
     }
@@ -528,43 +530,25 @@ public final class Broker: Sendable {
     /// Stores a group's next offsets to read, all in one transaction.
     public func commitOffsets(group: String, _ offsets: [OffsetCommit], durable: Bool = false) async throws {
         try checkOpen()
-        try Self.validateGroupName(group)
-        for commit in offsets {
-            _ = try state.topic(commit.topic).partition(commit.partition)
-            if commit.offset < 0 {
-                throw BrookError(.invalidRequest, "committed offset \(commit.offset) for \(commit.topic)-\(commit.partition) is invalid: use 0 or more")
-            }
-        }
-        try await writer.perform(.grouped, durable: durable) { log in
-            for commit in offsets {
-                guard let topic = log.topics[commit.topic] else { throw BrookError.unknownTopic(commit.topic) }
-                _ = try topic.partition(commit.partition)
-            }
-            let now = WallClock.nowMillis()
-            for commit in offsets {
-                try log.commitOffset(
-                    group: group, topic: commit.topic, partition: commit.partition, offset: commit.offset,
-                    metadata: commit.metadata, now: now)
-            }
-        }
+        try await offsetStore.commitOffsets(group: group, offsets, durable: durable)
     }
 
     /// Deletes every committed offset of a group.
     public func deleteCommittedOffsets(group: String) async throws {
         try checkOpen()
-        try await writer.perform(.grouped) { log in try log.deleteCommittedOffsets(group: group) }
+        try await offsetStore.deleteCommittedOffsets(group: group)
     }
 
     /// Groups that have committed offsets.
     public func groupsWithCommittedOffsets() async throws -> [String] {
         try checkOpen()
-        return try await readers.run { reader in try reader.groupsWithCommittedOffsets() }
+        return try await offsetStore.groupsWithCommittedOffsets()
     }
 
     /// A group's committed offsets, optionally for one topic.
     public func committedOffsets(group: String, topic: String? = nil) async throws -> [CommittedOffset] {
         try checkOpen()
-        return try await readers.run { reader in try reader.committedOffsets(group: group, topic: topic) }
+        return try await offsetStore.committedOffsets(group: group, topic: topic)
     }
 
     static func validateGroupName(_ group: String) throws(BrookError) {

@@ -1,9 +1,22 @@
 import BrookModel
 import BrookStore
 import Logging
+import Synchronization
+
+/// One protocol a member can speak (for consumers, an assignment strategy) with its metadata,
+/// opaque to the coordinator (for consumers, a ``ConsumerProtocol/Subscription``).
+public struct GroupProtocol: Sendable, Hashable {
+    public var name: String
+    public var metadata: [UInt8]
+
+    public init(name: String, metadata: [UInt8]) {
+        self.name = name
+        self.metadata = metadata
+    }
+}
 
 /// A JoinGroup request.
-public struct JoinRequest: Sendable {
+public struct JoinGroupRequest: Sendable {
     public var group: String
     /// Empty for a new member; the coordinator issues the id.
     public var memberID: String = ""
@@ -12,45 +25,84 @@ public struct JoinRequest: Sendable {
     public var instanceID: String?
     public var clientID: String = "brook"
     public var clientHost: String = ""
-    public var topics: [String]
-    public var sessionTimeoutMs: Int64 = 45_000
-    public var rebalanceTimeoutMs: Int64 = 60_000
-    public var mode: AssignmentMode = .coordinator
-    /// Strategy names in order of preference; in coordinator mode, built-in strategy names.
-    public var protocols: [(name: String, metadata: [UInt8])] = [("range", [])]
+    public var sessionTimeoutMs: Int64 = GroupDefaults.sessionTimeoutMs
+    public var rebalanceTimeoutMs: Int64 = GroupDefaults.rebalanceTimeoutMs
+    /// The kind of protocols the member speaks; every member of a group speaks the same.
+    public var protocolType: String = ConsumerProtocol.type
+    /// In order of preference. In coordinator mode, built-in strategy names with
+    /// ``ConsumerProtocol/Subscription`` metadata.
+    public var protocols: [GroupProtocol]
+    /// Who assigns: the leader in SyncGroup (Kafka's classic protocol), or the coordinator with
+    /// a built-in strategy when the join completes (Brook's groups).
+    public var mode: AssignmentMode = .leader
+    /// Coordinator mode only: whether partitions that move are first revoked (cooperative).
     public var rebalance: RebalanceProtocol = .eager
-    /// Server-side auto-commit for POLL: acknowledged positions are committed at most this often
-    /// (0: never).
-    public var autoCommitMs: Int64 = 0
-    public var autoOffsetReset: OffsetResetPolicy = .latest
-    /// Identifies the connection, so its dynamic members leave when it drops.
-    public var connection: UInt64 = 0
 
-    public init(group: String, topics: [String]) {
+    public init(group: String, protocols: [GroupProtocol]) {
         self.group = group
-        self.topics = topics
+        self.protocols = protocols
     }
 }
 
-/// Records a POLL returned, by partition.
-public struct PollResult: Sendable {
-    public var records: [(partition: TopicPartition, records: [Record])]
-    /// The group is rebalancing: rejoin soon (cooperative members keep what they own meanwhile).
-    public var rebalancing: Bool
-    public var count: Int { records.reduce(0) { $0 + $1.records.count } }
+/// The answer to a JoinGroup.
+public struct JoinGroupResult: Sendable, Hashable {
+    public struct Member: Sendable, Hashable {
+        public var memberID: String
+        public var instanceID: String?
+        /// The member's metadata for the chosen protocol.
+        public var metadata: [UInt8]
+    }
+
+    public var generation: Int
+    public var memberID: String
+    public var leaderID: String
+    public var protocolType: String
+    public var protocolName: String
+    /// For the leader in leader mode: every member with its metadata; empty for the others.
+    public var members: [Member]
+    /// In coordinator mode: this member's assignment, as ``ConsumerProtocol/Assignment`` bytes.
+    public var assignment: [UInt8]?
 }
 
-/// Kafka's group coordinator: membership by heartbeat and session timeout, rebalances with a new
-/// generation, assignment by the leader or by a built-in strategy, eager or cooperative, static
-/// members, committed offsets checked against the generation, and a POLL in which the coordinator
-/// keeps each member's positions. State changes are serialized by the actor; no NIO, no protocol.
+/// A member named in a LeaveGroup: by member id, by instance id, or both (then they must match).
+public struct LeavingMember: Sendable, Hashable {
+    public var memberID: String
+    public var instanceID: String?
+
+    public init(memberID: String = "", instanceID: String? = nil) {
+        self.memberID = memberID
+        self.instanceID = instanceID
+    }
+}
+
+/// Something that happened to a group, for those who keep per-member state beside the
+/// coordinator (Brook's server-side consumer).
+public enum GroupEvent: Sendable, Hashable {
+    /// The group started a rebalance: members should rejoin.
+    case rebalancing(group: String)
+    /// The member left, was removed, or its group was deleted.
+    case memberRemoved(group: String, memberID: String)
+}
+
+/// Kafka's group coordinator, membership only: join, sync, heartbeat and leave with a generation
+/// per rebalance, static members, session and rebalance timeouts, offset commits checked against
+/// the generation, and the admin calls. Member metadata and assignments are opaque bytes under a
+/// protocol type, as in Kafka; in coordinator mode it also assigns, with a built-in strategy over
+/// the members' consumer-protocol subscriptions.
+///
+/// It reaches committed offsets and topics through narrow interfaces, and its timers run on an
+/// injected clock. State changes are serialized by the actor; no NIO, no protocol text.
 public actor GroupCoordinator {
     public struct Options: Sendable {
         /// `group.initial.rebalance.delay.ms`: how long a new group waits for more members.
-        public var initialRebalanceDelayMs: Int64 = 3_000
-        public var minSessionTimeoutMs: Int64 = 100
-        public var maxSessionTimeoutMs: Int64 = 1_800_000
-        public var maxMembersPerGroup = 1_000
+        public var initialRebalanceDelayMs: Int64 = GroupDefaults.initialRebalanceDelayMs
+        public var minSessionTimeoutMs: Int64 = GroupDefaults.minSessionTimeoutMs
+        public var maxSessionTimeoutMs: Int64 = GroupDefaults.maxSessionTimeoutMs
+        public var maxMembersPerGroup = GroupDefaults.maxMembersPerGroup
+        /// The clock of the timers; tests pass one they advance by hand.
+        public var clock: any MonotonicClock = SystemMonotonicClock()
+        /// How often sessions are checked for expiry.
+        public var sessionCheckInterval: Duration = .milliseconds(50)
         public init() {}
     }
 
@@ -59,57 +111,52 @@ public actor GroupCoordinator {
         let instanceID: String?
         var clientID: String
         var clientHost: String
+        var protocols: [GroupProtocol]
+        /// The topics of its consumer-protocol subscription (empty for other protocol types).
         var topics: Set<String>
-        var protocols: [(name: String, metadata: [UInt8])]
         var sessionTimeoutMs: Int64
         var rebalanceTimeoutMs: Int64
-        var lastSeen: ContinuousClock.Instant
-        var joinWaiter: CheckedContinuation<JoinResult, Error>?
-        var syncWaiter: CheckedContinuation<[TopicPartition], Error>?
+        var lastSeen: Duration
+        var joinWaiter: CheckedContinuation<JoinGroupResult, Error>?
+        var syncWaiter: CheckedContinuation<[UInt8], Error>?
         /// Joined (or rejoined) in the rebalance under way.
         var joined = false
-        var assignment: Set<TopicPartition> = []
-        var connection: UInt64
-        // POLL state.
-        var positions: [TopicPartition: Int64] = [:]
-        var acknowledged: [TopicPartition: Int64] = [:]
-        var delivered: [TopicPartition: Int64] = [:]
-        var lastCommitted: [TopicPartition: Int64] = [:]
-        var paused: Set<TopicPartition> = []
-        var autoCommitMs: Int64
-        var lastAutoCommit: ContinuousClock.Instant
-        var autoOffsetReset: OffsetResetPolicy
-        var pollCursor = 0
+        var assignment: [UInt8] = []
 
-        init(id: String, request: JoinRequest, now: ContinuousClock.Instant) {
+        init(id: String, request: JoinGroupRequest, topics: Set<String>, now: Duration) {
             self.id = id
             instanceID = request.instanceID
             clientID = request.clientID
             clientHost = request.clientHost
-            topics = Set(request.topics)
             protocols = request.protocols
+            self.topics = topics
             sessionTimeoutMs = request.sessionTimeoutMs
             rebalanceTimeoutMs = request.rebalanceTimeoutMs
             lastSeen = now
-            connection = request.connection
-            autoCommitMs = request.autoCommitMs
-            lastAutoCommit = now
-            autoOffsetReset = request.autoOffsetReset
         }
 
-        func update(_ request: JoinRequest, now: ContinuousClock.Instant) -> Bool {
-            let changed = topics != Set(request.topics) || protocols.map(\.name) != request.protocols.map(\.name)
-            topics = Set(request.topics)
+        /// Takes the request's settings; returns whether its subscription changed.
+        func update(_ request: JoinGroupRequest, topics: Set<String>, now: Duration) -> Bool {
+            let changed = request.protocolType == ConsumerProtocol.type
+                ? self.topics != topics || protocols.map(\.name) != request.protocols.map(\.name)
+                : protocols != request.protocols
             protocols = request.protocols
+            self.topics = topics
             sessionTimeoutMs = request.sessionTimeoutMs
             rebalanceTimeoutMs = request.rebalanceTimeoutMs
             clientHost = request.clientHost
             clientID = request.clientID
-            connection = request.connection
-            autoCommitMs = request.autoCommitMs
-            autoOffsetReset = request.autoOffsetReset
             lastSeen = now
             return changed
+        }
+
+        func metadata(for protocolName: String) -> [UInt8] {
+            protocols.first { $0.name == protocolName }?.metadata ?? []
+        }
+
+        /// The partitions of its consumer-protocol assignment.
+        var assignedPartitions: Set<TopicPartition> {
+            Set((try? ConsumerProtocol.Assignment(decoding: assignment))?.partitions ?? [])
         }
     }
 
@@ -117,6 +164,7 @@ public actor GroupCoordinator {
         let id: String
         var state: GroupState = .empty
         var generation = 0
+        var protocolType = ""
         var protocolName = ""
         var leaderID: String?
         var mode: AssignmentMode?
@@ -127,9 +175,9 @@ public actor GroupCoordinator {
         var staticMembers: [String: String] = [:]
         /// Member ids replaced by a newer member with the same instance id.
         var fenced: [String: String] = [:]
-        var deadline: ContinuousClock.Instant?
-        var timerEpoch = 0
-        var initialDelayLimit: ContinuousClock.Instant?
+        var deadline: Duration?
+        var timer: Task<Void, Never>?
+        var initialDelayLimit: Duration?
         var followUpPending = false
 
         init(id: String) { self.id = id }
@@ -137,41 +185,54 @@ public actor GroupCoordinator {
         var memberList: [Member] { order.compactMap { members[$0] } }
     }
 
-    unowned let broker: Broker
     public let options: Options
+    /// The clock of the coordinator's timers.
+    public nonisolated var clock: any MonotonicClock { options.clock }
+    private let offsets: any CommittedOffsetStore
+    private let topics: any TopicCatalog
     private var groups: [String: Group] = [:]
     private var sweeper: Task<Void, Never>?
+    private var nextSessionCheck: Duration = .zero
     private var nextMemberNumber = 0
+    private var isShutDown = false
     private let logger: Logger
+    private let listeners = Mutex<[@Sendable (GroupEvent) -> Void]>([])
 
-    init(broker: Broker, options: Options, logger: Logger) {
-        self.broker = broker
+    /// - Parameters:
+    ///   - offsets: where committed offsets are stored.
+    ///   - topics: the topics members subscribe to, for assignments, resets and describe.
+    public init(offsets: any CommittedOffsetStore, topics: any TopicCatalog, options: Options = Options(), logger: Logger = Logger(label: "brook.groups")) {
+        self.offsets = offsets
+        self.topics = topics
         self.options = options
         self.logger = logger
     }
 
-    private var now: ContinuousClock.Instant { ContinuousClock.now }
+    /// Calls `listener` on every ``GroupEvent``, from within the coordinator: it must return
+    /// quickly and not call back synchronously.
+    public nonisolated func addListener(_ listener: @escaping @Sendable (GroupEvent) -> Void) {
+        listeners.withLock { $0.append(listener) }
+    }
+
+    private func emit(_ event: GroupEvent) {
+        for listener in listeners.withLock({ $0 }) { listener(event) }
+    }
+
+    private var now: Duration { options.clock.now }
 
     // MARK: Join and sync
 
     /// JoinGroup: joins (or rejoins) and waits until the rebalance completes.
-    public func join(_ request: JoinRequest) async throws -> JoinResult {
-        try validate(request)
+    public func join(_ request: JoinGroupRequest) async throws -> JoinGroupResult {
+        runDueTimers()
+        try checkRunning()
+        let topics = try validate(request)
         startSweeper()
         let group = groups[request.group] ?? Group(id: request.group)
         groups[request.group] = group
-        if !group.members.isEmpty, let mode = group.mode, mode != request.mode {
-            throw BrookError(.inconsistentGroupProtocol, "group '\(group.id)' uses assignment=\(mode.rawValue); this member asked for \(request.mode.rawValue)")
-        }
-        if !group.members.isEmpty, let rebalance = group.rebalance, rebalance != request.rebalance {
-            throw BrookError(.inconsistentGroupProtocol, "group '\(group.id)' uses rebalance=\(rebalance.rawValue); this member asked for \(request.rebalance.rawValue)")
-        }
-        let others = group.members.values.filter { $0.id != request.memberID }
-        let names = Set(request.protocols.map(\.name))
-        if !others.isEmpty, others.contains(where: { Set($0.protocols.map(\.name)).isDisjoint(with: names) }) {
-            throw BrookError(.inconsistentGroupProtocol, "group '\(group.id)' has no assignment strategy in common with [\(request.protocols.map(\.name).joined(separator: ","))]")
-        }
+        try checkConsistent(request, with: group)
         if group.members.isEmpty {
+            group.protocolType = request.protocolType
             group.mode = request.mode
             group.rebalance = request.rebalance
         }
@@ -188,7 +249,7 @@ public actor GroupCoordinator {
                 group.staticMembers[instance] = newID
                 if group.leaderID == existingID { group.leaderID = newID }
                 existing.id = newID
-                let changed = existing.update(request, now: now)
+                let changed = existing.update(request, topics: topics, now: now)
                 if group.state == .stable && !changed {
                     logger.info("static member rejoined without a rebalance", metadata: ["group": "\(group.id)", "instance": "\(instance)"])
                     return result(for: existing, in: group)
@@ -199,7 +260,7 @@ public actor GroupCoordinator {
                 guard group.members.count < options.maxMembersPerGroup else {
                     throw BrookError(.groupMaxSizeReached, "group '\(group.id)' has reached its limit of \(options.maxMembersPerGroup) members")
                 }
-                member = Member(id: issueMemberID(request.clientID), request: request, now: now)
+                member = Member(id: issueMemberID(request.clientID), request: request, topics: topics, now: now)
                 group.members[member.id] = member
                 group.order.append(member.id)
                 if let instance = request.instanceID { group.staticMembers[instance] = member.id }
@@ -207,12 +268,7 @@ public actor GroupCoordinator {
             }
         } else {
             member = try lookup(group, request.memberID, instanceID: request.instanceID)
-            // Rejoining means the records handed out so far were processed.
-            await acknowledgeAndAutoCommit(group, member, force: true)
-            guard group.members[member.id] === member else {
-                throw BrookError(.unknownMemberID, "member '\(request.memberID)' was removed while rejoining; JOIN again")
-            }
-            let changed = member.update(request, now: now)
+            let changed = member.update(request, topics: topics, now: now)
             switch group.state {
             case .preparingRebalance:
                 break
@@ -235,9 +291,33 @@ public actor GroupCoordinator {
         }
     }
 
-    /// SyncGroup: the leader hands in every member's assignment (leader mode); every member gets
-    /// its own.
-    public func sync(group groupID: String, memberID: String, generation: Int, assignments: [String: [TopicPartition]]?) async throws -> [TopicPartition] {
+    /// Kafka's rule: the protocol type must be the group's, and the member must support at least
+    /// one protocol every current member supports.
+    private func checkConsistent(_ request: JoinGroupRequest, with group: Group) throws {
+        let others = group.members.values.filter { $0.id != request.memberID }
+        guard !others.isEmpty else { return }
+        if group.protocolType != request.protocolType {
+            throw BrookError(.inconsistentGroupProtocol, "group '\(group.id)' speaks protocol type '\(group.protocolType)'; this member speaks '\(request.protocolType)'")
+        }
+        if let mode = group.mode, mode != request.mode {
+            throw BrookError(.inconsistentGroupProtocol, "group '\(group.id)' uses assignment=\(mode.rawValue); this member asked for \(request.mode.rawValue)")
+        }
+        if let rebalance = group.rebalance, rebalance != request.rebalance {
+            throw BrookError(.inconsistentGroupProtocol, "group '\(group.id)' uses rebalance=\(rebalance.rawValue); this member asked for \(request.rebalance.rawValue)")
+        }
+        var common = Set(others[0].protocols.map(\.name))
+        for other in others.dropFirst() { common.formIntersection(other.protocols.map(\.name)) }
+        if common.isDisjoint(with: request.protocols.map(\.name)) {
+            throw BrookError(
+                .inconsistentGroupProtocol,
+                "group '\(group.id)' has no protocol in common with [\(request.protocols.map(\.name).joined(separator: ","))]; its members all support [\(common.sorted().joined(separator: ","))]")
+        }
+    }
+
+    /// SyncGroup: the leader hands in every member's assignment (leader mode), as opaque bytes;
+    /// every member gets its own back (empty where the leader left it out).
+    public func sync(group groupID: String, memberID: String, generation: Int, assignments: [String: [UInt8]]?) async throws -> [UInt8] {
+        runDueTimers()
         let group = try existingGroup(groupID)
         let member = try lookup(group, memberID, instanceID: nil)
         guard generation == group.generation else { throw illegalGeneration(group, generation) }
@@ -246,13 +326,13 @@ public actor GroupCoordinator {
         case .preparingRebalance:
             throw BrookError(.rebalanceInProgress, "group '\(group.id)' is rebalancing: rejoin")
         case .stable:
-            return member.assignment.sorted()
+            return member.assignment
         case .empty, .dead:
             throw BrookError(.unknownMemberID, "group '\(group.id)' has no members")
         case .completingRebalance:
             if group.leaderID == member.id, let assignments {
-                try applyLeaderAssignment(group, assignments)
-                return member.assignment.sorted()
+                completeSync(group, assignments)
+                return member.assignment
             }
             return try await withCheckedThrowingContinuation { continuation in
                 member.syncWaiter?.resume(throwing: BrookError(.rebalanceInProgress, "superseded by a newer SYNC"))
@@ -261,31 +341,23 @@ public actor GroupCoordinator {
         }
     }
 
-    private func applyLeaderAssignment(_ group: Group, _ assignments: [String: [TopicPartition]]) throws {
-        let counts = try partitionCounts(Set(group.members.values.flatMap(\.topics)))
-        var seen = Set<TopicPartition>()
-        for (memberID, partitions) in assignments {
-            guard let member = group.members[memberID] else {
-                throw BrookError(.invalidRequest, "the assignment names '\(memberID)', which is not a member of generation \(group.generation)")
-            }
-            for tp in partitions {
-                guard member.topics.contains(tp.topic), let count = counts[tp.topic], tp.partition >= 0, tp.partition < count else {
-                    throw BrookError(.invalidRequest, "the assignment gives \(tp) to \(memberID), which does not subscribe to it or it does not exist")
-                }
-                guard seen.insert(tp).inserted else {
-                    throw BrookError(.invalidRequest, "the assignment gives \(tp) to more than one member")
-                }
-            }
-        }
-        for member in group.members.values {
-            setAssignment(member, Set(assignments[member.id] ?? []), keepPositions: group.rebalance == .cooperative)
-        }
+    /// The members of a group's current generation with their metadata for the chosen protocol,
+    /// so a front-end can check a leader's assignment against the subscriptions.
+    public func memberMetadata(group groupID: String, generation: Int) throws -> [String: [UInt8]] {
+        let group = try existingGroup(groupID)
+        guard generation == group.generation else { throw illegalGeneration(group, generation) }
+        return Dictionary(uniqueKeysWithValues: group.memberList.map { ($0.id, $0.metadata(for: group.protocolName)) })
+    }
+
+    private func completeSync(_ group: Group, _ assignments: [String: [UInt8]]) {
+        for member in group.members.values { member.assignment = assignments[member.id] ?? [] }
         group.state = .stable
         cancelTimer(group)
         for member in group.members.values {
             if let waiter = member.syncWaiter {
+                member.lastSeen = now
                 member.syncWaiter = nil
-                waiter.resume(returning: member.assignment.sorted())
+                waiter.resume(returning: member.assignment)
             }
         }
         logger.info("group stable", metadata: ["group": "\(group.id)", "generation": "\(group.generation)", "assignor": "leader"])
@@ -293,7 +365,9 @@ public actor GroupCoordinator {
 
     // MARK: Heartbeat, leave
 
+    /// Heartbeat: keeps the member's session; `REBALANCE_IN_PROGRESS` tells it to rejoin.
     public func heartbeat(group groupID: String, memberID: String, generation: Int) throws {
+        runDueTimers()
         let group = try existingGroup(groupID)
         let member = try lookup(group, memberID, instanceID: nil)
         member.lastSeen = now
@@ -307,30 +381,70 @@ public actor GroupCoordinator {
         }
     }
 
-    /// LeaveGroup: the member goes, and the group rebalances.
-    public func leave(group groupID: String, memberID: String) async throws {
+    /// Checks that the member is in the group's current generation and keeps its session, as a
+    /// heartbeat does, but answers the group's state instead of refusing during a rebalance, so a
+    /// cooperative member can go on consuming.
+    public func touch(group groupID: String, memberID: String, generation: Int) throws -> GroupState {
+        runDueTimers()
         let group = try existingGroup(groupID)
         let member = try lookup(group, memberID, instanceID: nil)
-        await acknowledgeAndAutoCommit(group, member, force: true)
-        remove(member, from: group, reason: "member \(member.id) left")
+        guard generation == group.generation else { throw illegalGeneration(group, generation) }
+        member.lastSeen = now
+        return group.state
     }
 
-    /// A connection closed: its dynamic members leave (static ones wait for their session timeout).
-    public func connectionClosed(_ connection: UInt64) async {
-        for group in groups.values {
-            for member in group.members.values where member.connection == connection && member.instanceID == nil {
-                await acknowledgeAndAutoCommit(group, member, force: true)
-                remove(member, from: group, reason: "the connection of member \(member.id) closed")
+    /// Whether `memberID` is a current member of the group (not removed, not replaced).
+    public func isMember(group groupID: String, memberID: String) -> Bool {
+        runDueTimers()
+        return groups[groupID]?.members[memberID] != nil
+    }
+
+    /// LeaveGroup (Kafka v3+): the members go, and the group rebalances once.
+    /// - Returns: each member's outcome, in order: `nil` when it left, else why not
+    ///   (`UNKNOWN_MEMBER_ID`, `FENCED_INSTANCE_ID`).
+    /// - Throws: when the group has no members at all.
+    public func leave(group groupID: String, members leaving: [LeavingMember]) throws -> [BrookError?] {
+        runDueTimers()
+        let group = try existingGroup(groupID)
+        var outcomes: [BrookError?] = []
+        var removed: [String] = []
+        for leaving in leaving {
+            do {
+                let member = try leavingMember(group, leaving)
+                remove(member, from: group, reason: "member \(member.id) left", rebalance: false)
+                removed.append(member.id)
+                outcomes.append(nil)
+            } catch let error as BrookError {
+                outcomes.append(error)
             }
         }
+        if !removed.isEmpty { rebalanceAfterRemoval(group, reason: "\(removed.count == 1 ? "member \(removed[0])" : "\(removed.count) members") left") }
+        return outcomes
+    }
+
+    /// LeaveGroup of one member by id.
+    public func leave(group groupID: String, memberID: String) throws {
+        if let error = try leave(group: groupID, members: [LeavingMember(memberID: memberID)])[0] { throw error }
+    }
+
+    private func leavingMember(_ group: Group, _ leaving: LeavingMember) throws -> Member {
+        guard let instance = leaving.instanceID else { return try lookup(group, leaving.memberID, instanceID: nil) }
+        guard let id = group.staticMembers[instance], let member = group.members[id] else {
+            throw BrookError(.unknownMemberID, "no member of group '\(group.id)' has group.instance.id '\(instance)'")
+        }
+        if !leaving.memberID.isEmpty, leaving.memberID != id {
+            throw BrookError(.fencedInstanceID, "group.instance.id '\(instance)' belongs to member '\(id)', not '\(leaving.memberID)'")
+        }
+        return member
     }
 
     // MARK: Offsets
 
     /// OffsetCommit, refused from an unknown member or a stale generation. With an empty member
     /// id and generation -1 it is a commit by a client outside the group, allowed only while the
-    /// group has no members.
-    public func commit(group groupID: String, memberID: String, generation: Int, offsets: [OffsetCommit]) async throws {
+    /// group is empty or unknown.
+    public func commit(group groupID: String, memberID: String, generation: Int, offsets commits: [OffsetCommit]) async throws {
+        runDueTimers()
         try Broker.validateGroupName(groupID)
         if memberID.isEmpty && generation < 0 {
             if let group = groups[groupID], !group.members.isEmpty {
@@ -344,157 +458,25 @@ public actor GroupCoordinator {
             let member = try lookup(group, memberID, instanceID: nil)
             guard generation == group.generation else { throw illegalGeneration(group, generation) }
             member.lastSeen = now
-            for commit in offsets { member.lastCommitted[TopicPartition(commit.topic, commit.partition)] = commit.offset }
         }
-        try await broker.commitOffsets(group: groupID, offsets)
-    }
-
-    // MARK: Poll
-
-    /// Returns the next records of the member's assigned partitions from the positions the
-    /// coordinator keeps for it, waiting up to `maxWait` for any. A POLL is also a heartbeat, and
-    /// acknowledges the records of the member's previous POLL (auto-commit commits those).
-    public func poll(group groupID: String, memberID: String, generation: Int, maxRecords: Int, maxBytes: Int, maxWait: Duration) async throws -> PollResult {
-        let deadline = now.advanced(by: maxWait)
-        var first = true
-        while true {
-            let group = try existingGroup(groupID)
-            let member = try lookup(group, memberID, instanceID: nil)
-            guard generation == group.generation else { throw illegalGeneration(group, generation) }
-            member.lastSeen = now
-            let rebalancing = group.state != .stable
-            if rebalancing && (group.rebalance != .cooperative || group.state == .completingRebalance) {
-                if first { await acknowledgeAndAutoCommit(group, member, force: true) }
-                throw BrookError(.rebalanceInProgress, "group '\(group.id)' is rebalancing: rejoin")
-            }
-            if first {
-                await acknowledgeAndAutoCommit(group, member, force: false)
-                first = false
-            }
-            let partitions = member.assignment.subtracting(member.paused).sorted()
-            var result = PollResult(records: [], rebalancing: rebalancing)
-            var watches: [BrokerState.Watch] = []
-            var budget = maxRecords
-            var bytes = 0
-            let start = partitions.isEmpty ? 0 : member.pollCursor % partitions.count
-            for step in 0..<partitions.count where budget > 0 && bytes < maxBytes {
-                let tp = partitions[(start + step) % partitions.count]
-                let position: Int64
-                do {
-                    position = try await self.position(of: tp, for: member, in: group)
-                } catch let error as BrookError where error.code == .unknownTopic || error.code == .unknownPartition {
-                    continue  // deleted since the assignment; the rebalance it triggers drops it
-                }
-                // The group may have changed while this actor awaited.
-                guard group.generation == generation, member.assignment.contains(tp), groups[groupID] === group else { break }
-                let fetched: FetchResult
-                do {
-                    fetched = try await broker.fetch(topic: tp.topic, partition: tp.partition, offset: position, maxRecords: budget, maxBytes: maxBytes - bytes)
-                } catch let error as BrookError where error.code == .offsetOutOfRange {
-                    // Retention passed the position: the next round resets it per auto.offset.reset.
-                    if member.positions[tp] == position { member.positions[tp] = nil }
-                    continue
-                } catch let error as BrookError where error.code == .unknownTopic || error.code == .unknownPartition {
-                    continue  // deleted during the fetch; the rebalance it triggers drops it
-                }
-                guard group.generation == generation, member.assignment.contains(tp), member.positions[tp] == position else { continue }
-                if fetched.records.isEmpty {
-                    if let partition = try? broker.state.topic(tp.topic).partition(tp.partition) {
-                        watches.append(BrokerState.Watch(topic: tp.topic, index: tp.partition, partitionID: partition.id, offset: position))
-                    }
-                    continue
-                }
-                member.positions[tp] = fetched.records.last!.offset + 1
-                member.delivered[tp] = member.positions[tp]
-                budget -= fetched.records.count
-                bytes += fetched.records.reduce(0) { $0 + $1.size }
-                result.records.append((tp, fetched.records))
-            }
-            member.pollCursor += 1
-            let remaining = now.duration(to: deadline)
-            if result.count > 0 || remaining <= .zero || rebalancing {
-                return result
-            }
-            await broker.state.waitForAny(watches, timeout: remaining)
-        }
-    }
-
-    /// Moves the member's position in an assigned partition.
-    public func seek(group groupID: String, memberID: String, partition tp: TopicPartition, offset: Int64) throws {
-        let group = try existingGroup(groupID)
-        let member = try lookup(group, memberID, instanceID: nil)
-        guard member.assignment.contains(tp) else {
-            throw BrookError(.unknownPartition, "\(tp) is not assigned to member '\(memberID)'")
-        }
-        guard offset >= 0 else { throw BrookError(.invalidRequest, "offset \(offset) is invalid: use 0 or more") }
-        member.positions[tp] = offset
-        member.delivered[tp] = offset
-        member.acknowledged[tp] = offset
-    }
-
-    /// Stops (or resumes) returning records of these partitions from POLL.
-    public func pause(group groupID: String, memberID: String, partitions: [TopicPartition], paused: Bool) throws {
-        let group = try existingGroup(groupID)
-        let member = try lookup(group, memberID, instanceID: nil)
-        for tp in partitions {
-            guard member.assignment.contains(tp) else { throw BrookError(.unknownPartition, "\(tp) is not assigned to member '\(memberID)'") }
-            if paused { member.paused.insert(tp) } else { member.paused.remove(tp) }
-        }
-    }
-
-    private func position(of tp: TopicPartition, for member: Member, in group: Group) async throws -> Int64 {
-        let partition = try broker.state.topic(tp.topic).partition(tp.partition)
-        if let position = member.positions[tp], position >= partition.state.logStartOffset, position <= partition.state.nextOffset {
-            return position
-        }
-        var position = member.positions[tp]
-        if position == nil {
-            position = try await broker.committedOffsets(group: group.id, topic: tp.topic).first { $0.partition == tp.partition }?.offset
-        }
-        if let found = position, found >= partition.state.logStartOffset, found <= partition.state.nextOffset {
-            member.positions[tp] = found
-        } else {
-            switch member.autoOffsetReset {
-            case .earliest: member.positions[tp] = partition.state.logStartOffset
-            case .latest: member.positions[tp] = partition.state.nextOffset
-            case .none:
-                throw BrookError(.noOffset, "group '\(group.id)' has no valid committed offset for \(tp) and auto.offset.reset is none")
-            }
-        }
-        member.acknowledged[tp] = member.acknowledged[tp] ?? member.positions[tp]
-        member.delivered[tp] = member.delivered[tp] ?? member.positions[tp]
-        return member.positions[tp]!
-    }
-
-    /// The records of the previous POLL count as processed; auto-commit writes them when due
-    /// (always when `force`: before revocation or leaving).
-    private func acknowledgeAndAutoCommit(_ group: Group, _ member: Member, force: Bool) async {
-        for (tp, offset) in member.delivered where member.assignment.contains(tp) { member.acknowledged[tp] = offset }
-        guard member.autoCommitMs > 0 else { return }
-        guard force || now - member.lastAutoCommit >= .milliseconds(member.autoCommitMs) else { return }
-        let due = member.acknowledged.filter { member.assignment.contains($0.key) && member.lastCommitted[$0.key] != $0.value }
-        member.lastAutoCommit = now
-        guard !due.isEmpty else { return }
-        do {
-            try await broker.commitOffsets(group: group.id, due.map { OffsetCommit(topic: $0.key.topic, partition: $0.key.partition, offset: $0.value) })
-            for (tp, offset) in due { member.lastCommitted[tp] = offset }
-        } catch {
-            logger.warning("auto-commit failed", metadata: ["group": "\(group.id)", "member": "\(member.id)", "error": "\(error)"])
-        }
+        try await offsets.commitOffsets(group: groupID, commits)
     }
 
     // MARK: Admin
 
     public func listGroups() async throws -> [(group: String, state: GroupState, members: Int)] {
+        runDueTimers()
         var result: [String: (GroupState, Int)] = [:]
         for group in groups.values where group.state != .dead { result[group.id] = (group.state, group.members.count) }
-        for name in try await broker.groupsWithCommittedOffsets() where result[name] == nil { result[name] = (.empty, 0) }
+        for name in try await offsets.groupsWithCommittedOffsets() where result[name] == nil { result[name] = (.empty, 0) }
         return result.keys.sorted().map { ($0, result[$0]!.0, result[$0]!.1) }
     }
 
+    /// A group's members with their (decoded) assignments, and its committed offsets with lag.
     public func describe(group groupID: String) async throws -> GroupDescription {
+        runDueTimers()
         try Broker.validateGroupName(groupID)
-        let committed = try await broker.committedOffsets(group: groupID)
+        let committed = try await offsets.committedOffsets(group: groupID, topic: nil)
         guard let group = groups[groupID], group.state != .dead || !committed.isEmpty else {
             if committed.isEmpty { throw BrookError(.groupIDNotFound, "group '\(groupID)' does not exist") }
             return GroupDescription(
@@ -502,13 +484,18 @@ public actor GroupCoordinator {
                 offsets: describeOffsets(committed: committed, topics: Set(committed.map(\.topic)), owners: [:]))
         }
         var owners: [TopicPartition: String] = [:]
-        for member in group.members.values { for tp in member.assignment { owners[tp] = member.id } }
+        var assigned: [String: [TopicPartition]] = [:]
+        for member in group.members.values {
+            let partitions = member.assignedPartitions
+            assigned[member.id] = partitions.sorted()
+            for tp in partitions { owners[tp] = member.id }
+        }
         let topics = Set(group.members.values.flatMap(\.topics)).union(committed.map(\.topic))
         return GroupDescription(
             group: groupID, state: group.state, generation: group.generation, protocolName: group.protocolName,
             mode: group.mode, rebalance: group.rebalance,
             members: group.memberList.map {
-                GroupDescription.Member(memberID: $0.id, instanceID: $0.instanceID, clientID: $0.clientID, clientHost: $0.clientHost, assignment: $0.assignment.sorted())
+                GroupDescription.Member(memberID: $0.id, instanceID: $0.instanceID, clientID: $0.clientID, clientHost: $0.clientHost, assignment: assigned[$0.id] ?? [])
             },
             offsets: describeOffsets(committed: committed, topics: topics, owners: owners))
     }
@@ -517,10 +504,10 @@ public actor GroupCoordinator {
         let byPartition = Dictionary(committed.map { (TopicPartition($0.topic, $0.partition), $0.offset) }, uniquingKeysWith: { a, _ in a })
         var offsets: [GroupDescription.Offset] = []
         for topic in topics.sorted() {
-            guard let metadata = try? broker.state.topic(topic) else { continue }
-            for partition in metadata.partitions {
-                let tp = TopicPartition(topic, partition.index)
-                let end = partition.state.nextOffset
+            guard let bounds = try? self.topics.partitionBounds(of: topic) else { continue }
+            for partition in bounds {
+                let tp = TopicPartition(topic, partition.partition)
+                let end = partition.nextOffset
                 let committedOffset = byPartition[tp]
                 offsets.append(GroupDescription.Offset(
                     partition: tp, committed: committedOffset, logEndOffset: end, lag: committedOffset.map { max(0, end - $0) },
@@ -531,59 +518,58 @@ public actor GroupCoordinator {
     }
 
     /// Where `reset` moves a group's committed offsets.
-    public enum ResetTarget: Sendable {
-        case earliest, latest
-        case offset(Int64)
-        case timestamp(Int64)
-    }
+    public typealias ResetTarget = GroupResetTarget
 
     /// Rewrites a group's committed offsets for a topic; refused while it has live members.
     @discardableResult
     public func reset(group groupID: String, topic: String, to target: ResetTarget) async throws -> [OffsetCommit] {
+        runDueTimers()
         try Broker.validateGroupName(groupID)
         if let group = groups[groupID], !group.members.isEmpty {
             throw BrookError(.nonEmptyGroup, "group '\(groupID)' has \(group.members.count) live members; stop them before resetting its offsets")
         }
-        let metadata = try broker.state.topic(topic)
         var commits: [OffsetCommit] = []
-        for partition in metadata.partitions {
-            let start = partition.state.logStartOffset
-            let end = partition.state.nextOffset
+        for partition in try topics.partitionBounds(of: topic) {
+            let start = partition.logStartOffset
+            let end = partition.nextOffset
             let offset: Int64
             switch target {
             case .earliest: offset = start
             case .latest: offset = end
             case .offset(let value): offset = min(max(value, start), end)
             case .timestamp(let time):
-                offset = try await broker.listOffset(topic: topic, partition: partition.index, .timestamp(time))?.offset ?? end
+                offset = try await topics.offset(of: topic, partition: partition.partition, atOrAfter: time) ?? end
             }
-            commits.append(OffsetCommit(topic: topic, partition: partition.index, offset: offset))
+            commits.append(OffsetCommit(topic: topic, partition: partition.partition, offset: offset))
         }
         if let group = groups[groupID], !group.members.isEmpty {
             throw BrookError(.nonEmptyGroup, "group '\(groupID)' gained members; stop them before resetting its offsets")
         }
-        try await broker.commitOffsets(group: groupID, commits)
+        try await offsets.commitOffsets(group: groupID, commits)
         return commits
     }
 
     /// Deletes a group and its committed offsets; refused while it has live members.
     public func delete(group groupID: String) async throws {
+        runDueTimers()
         try Broker.validateGroupName(groupID)
         if let group = groups[groupID], !group.members.isEmpty {
             throw BrookError(.nonEmptyGroup, "group '\(groupID)' has \(group.members.count) live members; stop them before deleting it")
         }
-        if groups[groupID] == nil, try await broker.committedOffsets(group: groupID).isEmpty {
+        if groups[groupID] == nil, try await offsets.committedOffsets(group: groupID, topic: nil).isEmpty {
             throw BrookError(.groupIDNotFound, "group '\(groupID)' does not exist")
         }
-        try await broker.deleteCommittedOffsets(group: groupID)
+        try await offsets.deleteCommittedOffsets(group: groupID)
         if let group = groups[groupID], group.members.isEmpty {
             group.state = .dead
+            cancelTimer(group)
             groups[groupID] = nil
         }
     }
 
     /// Partitions were added to a topic, or it was deleted: groups subscribed to it rebalance.
-    func topicChanged(_ topic: String) {
+    public func topicChanged(_ topic: String) {
+        runDueTimers()
         for group in groups.values where group.members.values.contains(where: { $0.topics.contains(topic) }) {
             if group.state == .stable || group.state == .completingRebalance {
                 prepareRebalance(group, reason: "the partitions of topic '\(topic)' changed")
@@ -591,8 +577,9 @@ public actor GroupCoordinator {
         }
     }
 
-    /// Stops the timers; members' waits fail.
-    func shutdown() {
+    /// Stops the timers; members' waits fail, and later calls are refused.
+    public func shutdown() {
+        isShutDown = true
         sweeper?.cancel()
         sweeper = nil
         for group in groups.values {
@@ -604,6 +591,10 @@ public actor GroupCoordinator {
                 member.syncWaiter = nil
             }
         }
+    }
+
+    private func checkRunning() throws {
+        if isShutDown { throw BrookError(.brokerNotAvailable, "the broker is closing") }
     }
 
     // MARK: Rebalancing
@@ -619,35 +610,22 @@ public actor GroupCoordinator {
         }
         group.followUpPending = false
         if group.state != .preparingRebalance {
-            // Eager members stop consuming now (POLL refuses); their assignment is replaced, and
-            // their positions dropped, when the join completes.
             for member in group.members.values { member.joined = false }
         }
         group.state = .preparingRebalance
-        let rebalanceTimeout = group.members.values.map(\.rebalanceTimeoutMs).max() ?? 60_000
+        let rebalanceTimeout = group.members.values.map(\.rebalanceTimeoutMs).max() ?? GroupDefaults.rebalanceTimeoutMs
         if wasEmpty {
-            let limit = now.advanced(by: .milliseconds(rebalanceTimeout))
+            let limit = now + .milliseconds(rebalanceTimeout)
             group.initialDelayLimit = limit
-            scheduleTimer(group, at: min(now.advanced(by: .milliseconds(options.initialRebalanceDelayMs)), limit))
+            scheduleTimer(group, at: min(now + .milliseconds(options.initialRebalanceDelayMs), limit))
         } else if let limit = group.initialDelayLimit, group.deadline != nil {
             // Still in the initial delay: each new member extends it, up to the limit.
-            scheduleTimer(group, at: min(now.advanced(by: .milliseconds(options.initialRebalanceDelayMs)), limit))
+            scheduleTimer(group, at: min(now + .milliseconds(options.initialRebalanceDelayMs), limit))
         } else if group.deadline == nil {
-            scheduleTimer(group, at: now.advanced(by: .milliseconds(rebalanceTimeout)))
+            scheduleTimer(group, at: now + .milliseconds(rebalanceTimeout))
         }
-        // Long POLLs of the group's members return now, so they can rejoin.
-        wakePolls(group)
+        emit(.rebalancing(group: group.id))
         logger.info("rebalance", metadata: ["group": "\(group.id)", "reason": "\(reason)", "generation": "\(group.generation)"])
-    }
-
-    private func wakePolls(_ group: Group) {
-        var ids: [Int64] = []
-        for member in group.members.values {
-            for tp in member.assignment {
-                if let id = try? broker.state.topic(tp.topic).partition(tp.partition).id { ids.append(id) }
-            }
-        }
-        if !ids.isEmpty { broker.state.wake(partitionIDs: ids) }
     }
 
     /// Completes the join phase once every member has (re)joined, unless the initial delay runs.
@@ -656,9 +634,9 @@ public actor GroupCoordinator {
         if group.members.values.allSatisfy(\.joined) { completeJoin(group) }
     }
 
-    private func timerFired(_ groupID: String, epoch: Int) {
-        guard let group = groups[groupID], group.timerEpoch == epoch else { return }
+    private func timerFired(_ group: Group) {
         group.deadline = nil
+        group.timer = nil
         switch group.state {
         case .preparingRebalance:
             group.initialDelayLimit = nil
@@ -686,15 +664,17 @@ public actor GroupCoordinator {
         group.generation += 1
         group.protocolName = vote(members)
         if group.leaderID == nil || group.members[group.leaderID!] == nil { group.leaderID = members[0].id }
-        if group.mode == .leader {
-            group.state = .completingRebalance
-            scheduleTimer(group, at: now.advanced(by: .milliseconds(members.map(\.rebalanceTimeoutMs).max() ?? 60_000)))
-        } else {
+        if group.mode == .coordinator {
             assignByCoordinator(group)
             group.state = .stable
             logger.info("group stable", metadata: ["group": "\(group.id)", "generation": "\(group.generation)", "assignor": "\(group.protocolName)"])
+        } else {
+            group.state = .completingRebalance
+            scheduleTimer(group, at: now + .milliseconds(members.map(\.rebalanceTimeoutMs).max() ?? GroupDefaults.rebalanceTimeoutMs))
         }
         for member in members {
+            // As Kafka: a member's session starts over when its join is answered.
+            member.lastSeen = now
             guard let waiter = member.joinWaiter else { continue }
             member.joinWaiter = nil
             waiter.resume(returning: result(for: member, in: group))
@@ -705,47 +685,35 @@ public actor GroupCoordinator {
         }
     }
 
+    /// Runs the built-in strategy the members voted for over their subscriptions, and stores each
+    /// member's assignment in the consumer protocol's format.
     private func assignByCoordinator(_ group: Group) {
         let strategy = AssignmentStrategy(rawValue: group.protocolName) ?? .range
         let members = group.memberList
-        let counts = (try? partitionCounts(Set(members.flatMap(\.topics)))) ?? [:]
+        var counts: [String: Int] = [:]
+        for topic in Set(members.flatMap(\.topics)) {
+            if let bounds = try? topics.partitionBounds(of: topic) { counts[topic] = bounds.count }
+        }
+        let owned = Dictionary(uniqueKeysWithValues: members.map { ($0.id, $0.assignedPartitions) })
         let target = strategy.assign(
-            members.map { AssignmentStrategy.Member(id: $0.id, topics: $0.topics, owned: $0.assignment) }, partitions: counts)
+            members.map { AssignmentStrategy.Member(id: $0.id, topics: $0.topics, owned: owned[$0.id] ?? []) }, partitions: counts)
         var withheld = false
-        if group.rebalance == .cooperative {
-            var owner: [TopicPartition: String] = [:]
-            for member in members { for tp in member.assignment { owner[tp] = member.id } }
-            for member in members {
-                let wanted = target[member.id] ?? []
+        var owner: [TopicPartition: String] = [:]
+        for member in members { for tp in owned[member.id] ?? [] { owner[tp] = member.id } }
+        for member in members {
+            var granted = target[member.id] ?? []
+            if group.rebalance == .cooperative {
                 // Keep what stays; take only partitions nobody else owns now; give up what moves.
-                let granted = wanted.filter { owner[$0] == nil || owner[$0] == member.id }
+                let wanted = granted
+                granted = wanted.filter { owner[$0] == nil || owner[$0] == member.id }
                 if granted.count != wanted.count { withheld = true }
-                setAssignment(member, granted, keepPositions: true)
             }
-        } else {
-            for member in members { setAssignment(member, target[member.id] ?? [], keepPositions: false) }
+            member.assignment = ConsumerProtocol.Assignment(partitions: granted.sorted()).encoded()
         }
         group.followUpPending = withheld
     }
 
-    private func setAssignment(_ member: Member, _ partitions: Set<TopicPartition>, keepPositions: Bool) {
-        let revoked = member.assignment.subtracting(partitions)
-        member.assignment = partitions
-        member.paused.formIntersection(partitions)
-        if !keepPositions {
-            member.positions = [:]
-            member.delivered = [:]
-            member.acknowledged = [:]
-        } else {
-            for tp in revoked {
-                member.positions[tp] = nil
-                member.delivered[tp] = nil
-                member.acknowledged[tp] = nil
-            }
-        }
-    }
-
-    /// Kafka's vote: each member votes for its most preferred strategy that every member supports.
+    /// Kafka's vote: each member votes for its most preferred protocol that every member supports.
     private func vote(_ members: [Member]) -> String {
         var common = Set(members[0].protocols.map(\.name))
         for member in members.dropFirst() { common.formIntersection(member.protocols.map(\.name)) }
@@ -758,17 +726,14 @@ public actor GroupCoordinator {
             ?? members[0].protocols.first?.name ?? ""
     }
 
-    private func result(for member: Member, in group: Group) -> JoinResult {
+    private func result(for member: Member, in group: Group) -> JoinGroupResult {
         let isLeader = group.leaderID == member.id
-        return JoinResult(
-            generation: group.generation, memberID: member.id, leaderID: group.leaderID ?? "", protocolName: group.protocolName,
+        return JoinGroupResult(
+            generation: group.generation, memberID: member.id, leaderID: group.leaderID ?? "", protocolType: group.protocolType,
+            protocolName: group.protocolName,
             members: group.mode == .leader && isLeader
-                ? group.memberList.map {
-                    GroupMemberInfo(
-                        memberID: $0.id, instanceID: $0.instanceID, topics: $0.topics.sorted(),
-                        metadata: $0.protocols.first { $0.name == group.protocolName }?.metadata ?? [])
-                } : [],
-            assignment: group.mode == .coordinator ? member.assignment.sorted() : nil)
+                ? group.memberList.map { .init(memberID: $0.id, instanceID: $0.instanceID, metadata: $0.metadata(for: group.protocolName)) } : [],
+            assignment: group.mode == .coordinator ? member.assignment : nil)
     }
 
     private func remove(_ member: Member, from group: Group, reason: String, rebalance: Bool = true) {
@@ -781,8 +746,12 @@ public actor GroupCoordinator {
         member.syncWaiter?.resume(throwing: BrookError(.unknownMemberID, "member '\(member.id)' was removed: \(reason)"))
         member.joinWaiter = nil
         member.syncWaiter = nil
+        emit(.memberRemoved(group: group.id, memberID: member.id))
         logger.info("member removed", metadata: ["group": "\(group.id)", "member": "\(member.id)", "reason": "\(reason)"])
-        guard rebalance else { return }
+        if rebalance { rebalanceAfterRemoval(group, reason: reason) }
+    }
+
+    private func rebalanceAfterRemoval(_ group: Group, reason: String) {
         if group.members.isEmpty {
             cancelTimer(group)
             group.state = .empty
@@ -797,35 +766,50 @@ public actor GroupCoordinator {
 
     // MARK: Timers
 
-    private func scheduleTimer(_ group: Group, at deadline: ContinuousClock.Instant) {
-        group.timerEpoch += 1
+    /// Timers are deadlines on the injected clock. Every call runs the ones that are due before
+    /// it does anything else, and a task sleeping on the clock runs them when no call comes; so
+    /// with a clock advanced by hand, the next call sees exactly what the elapsed time implies.
+    private func runDueTimers() {
+        let now = self.now
+        for group in groups.values {
+            if let deadline = group.deadline, deadline <= now { timerFired(group) }
+        }
+        if now >= nextSessionCheck {
+            nextSessionCheck = now + options.sessionCheckInterval
+            expireSessions(now)
+        }
+    }
+
+    private func scheduleTimer(_ group: Group, at deadline: Duration) {
+        group.timer?.cancel()
         group.deadline = deadline
-        let epoch = group.timerEpoch
-        let id = group.id
-        Task { [weak self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            await self?.timerFired(id, epoch: epoch)
+        let clock = options.clock
+        group.timer = Task { [weak self] in
+            guard (try? await clock.sleep(until: deadline)) != nil else { return }
+            await self?.runDueTimers()
         }
     }
 
     private func cancelTimer(_ group: Group) {
-        group.timerEpoch += 1
+        group.timer?.cancel()
+        group.timer = nil
         group.deadline = nil
     }
 
     private func startSweeper() {
         guard sweeper == nil else { return }
+        let clock = options.clock
+        let interval = options.sessionCheckInterval
         sweeper = Task { [weak self] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(50))
-                await self?.expireSessions()
+                guard (try? await clock.sleep(until: clock.now + interval)) != nil else { return }
+                await self?.runDueTimers()
             }
         }
     }
 
     /// Removes members whose session timeout passed without a heartbeat, POLL or join.
-    private func expireSessions() {
-        let now = self.now
+    private func expireSessions(_ now: Duration) {
         for group in groups.values {
             for member in group.members.values where member.joinWaiter == nil && member.syncWaiter == nil {
                 if now - member.lastSeen > .milliseconds(member.sessionTimeoutMs) {
@@ -837,7 +821,8 @@ public actor GroupCoordinator {
 
     // MARK: Helpers
 
-    private func validate(_ request: JoinRequest) throws {
+    /// Checks a join; returns the topics of its consumer-protocol subscription.
+    private func validate(_ request: JoinGroupRequest) throws -> Set<String> {
         try Broker.validateGroupName(request.group)
         guard (options.minSessionTimeoutMs...options.maxSessionTimeoutMs).contains(request.sessionTimeoutMs) else {
             throw BrookError(.invalidSessionTimeout, "session.timeout.ms \(request.sessionTimeoutMs) is outside \(options.minSessionTimeoutMs) to \(options.maxSessionTimeoutMs)")
@@ -845,16 +830,30 @@ public actor GroupCoordinator {
         guard request.rebalanceTimeoutMs >= 1, request.rebalanceTimeoutMs <= options.maxSessionTimeoutMs else {
             throw BrookError(.invalidSessionTimeout, "rebalance.timeout.ms \(request.rebalanceTimeoutMs) is outside 1 to \(options.maxSessionTimeoutMs)")
         }
-        guard !request.topics.isEmpty else { throw BrookError(.invalidRequest, "JOIN needs at least one topic to subscribe to") }
-        guard !request.protocols.isEmpty else { throw BrookError(.invalidRequest, "JOIN needs at least one assignment strategy") }
+        guard !request.protocolType.isEmpty else { throw BrookError(.invalidRequest, "JoinGroup needs a protocol type, such as 'consumer'") }
+        guard !request.protocols.isEmpty else { throw BrookError(.invalidRequest, "JoinGroup needs at least one protocol (assignment strategy)") }
         if request.mode == .coordinator {
+            guard request.protocolType == ConsumerProtocol.type else {
+                throw BrookError(.inconsistentGroupProtocol, "the coordinator assigns only groups of protocol type 'consumer', not '\(request.protocolType)'")
+            }
             for name in request.protocols.map(\.name) where AssignmentStrategy(rawValue: name) == nil {
                 throw BrookError(.inconsistentGroupProtocol, "'\(name)' is not a built-in strategy (range, roundrobin, sticky); use assignment=leader for custom ones")
             }
         }
+        guard request.protocolType == ConsumerProtocol.type else { return [] }
+        var topics = Set<String>()
+        for item in request.protocols {
+            do {
+                topics.formUnion(try ConsumerProtocol.Subscription(decoding: item.metadata).topics)
+            } catch {
+                // Opaque to a leader-assigned group; the coordinator must read what it assigns.
+                if request.mode == .coordinator { throw error }
+            }
+        }
         // As Kafka: a topic that does not exist (yet, or any more) is a valid subscription with no
         // partitions; only the name must be one.
-        for topic in request.topics { try TopicName.validate(topic) }
+        if request.mode == .coordinator { for topic in topics { try TopicName.validate(topic) } }
+        return topics
     }
 
     private func existingGroup(_ id: String) throws -> Group {
@@ -879,12 +878,6 @@ public actor GroupCoordinator {
 
     private func illegalGeneration(_ group: Group, _ generation: Int) -> BrookError {
         BrookError(.illegalGeneration, "generation \(generation) is not group '\(group.id)'s current generation \(group.generation)")
-    }
-
-    private func partitionCounts(_ topics: Set<String>) throws -> [String: Int] {
-        var counts: [String: Int] = [:]
-        for topic in topics { if let metadata = try? broker.state.topic(topic) { counts[topic] = metadata.partitions.count } }
-        return counts
     }
 
     private func issueMemberID(_ clientID: String) -> String {

@@ -122,8 +122,13 @@ public final class BrookClient: Sendable {
     /// Rewrites a group's committed offsets on a topic to `target` ("earliest", "latest",
     /// "offset=N" or "timestamp=MS"); refused while the group has live members.
     @discardableResult
-    public func resetGroup(_ group: String, topic: String, to target: String) async throws -> [(TopicPartition, Int64)] {
+    public func resetGroup(_ group: String, topic: String, to target: GroupResetTarget) async throws -> [(TopicPartition, Int64)] {
         try Reply.committedOffsets(try await connection.send(.groupReset(group: group, topic: topic, target: target))).map { ($0.0, $0.1) }
+    }
+
+    /// The same, with the target as typed: `earliest`, `latest`, `offset=N` or `timestamp=MS`.
+    public func resetGroup(_ group: String, topic: String, to target: String) async throws -> [(TopicPartition, Int64)] {
+        try await resetGroup(group, topic: topic, to: try GroupResetTarget(target))
     }
 
     public func deleteGroup(_ group: String) async throws {

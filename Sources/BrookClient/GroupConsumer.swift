@@ -25,10 +25,10 @@ public struct ConsumerConfiguration: Sendable {
     public var clientID = "brook-consumer"
     /// `group.instance.id`: a static member.
     public var instanceID: String?
-    public var sessionTimeoutMs: Int64 = 45_000
+    public var sessionTimeoutMs: Int64 = GroupDefaults.sessionTimeoutMs
     /// `max.poll.interval.ms`: how long a rebalance waits for this member to rejoin.
-    public var rebalanceTimeoutMs: Int64 = 60_000
-    public var heartbeatIntervalMs: Int64 = 3_000
+    public var rebalanceTimeoutMs: Int64 = GroupDefaults.rebalanceTimeoutMs
+    public var heartbeatIntervalMs: Int64 = GroupDefaults.heartbeatIntervalMs
     public var assignment = Assignment.coordinator([.range])
     public var rebalance = RebalanceProtocol.eager
     /// `enable.auto.commit`: commit the consumed positions every `autoCommitIntervalMs`.
@@ -183,14 +183,14 @@ public actor GroupConsumer {
         options.client = configuration.clientID
         options.sessionTimeoutMs = configuration.sessionTimeoutMs
         options.rebalanceTimeoutMs = configuration.rebalanceTimeoutMs
-        options.rebalance = configuration.rebalance.rawValue
-        options.autoOffsetReset = configuration.autoOffsetReset.rawValue
+        options.rebalance = configuration.rebalance
+        options.autoOffsetReset = configuration.autoOffsetReset
         switch configuration.assignment {
         case .coordinator(let strategies):
-            options.assignment = "coordinator"
+            options.assignment = .coordinator
             options.strategies = strategies.map(\.rawValue)
         case .leader(let assignor):
-            options.assignment = "leader"
+            options.assignment = .leader
             options.strategies = [assignor.name]
         }
         let joined = try Reply.joined(try await client.connection.send(.join(options)))

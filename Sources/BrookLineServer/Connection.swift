@@ -80,7 +80,7 @@ final class LineConnection: RequestPipelineAdapter {
 
     func connectionClosed() {
         // A dropped connection is a leave for its dynamic group members.
-        Task { [broker = server.broker, id] in await broker.groups.connectionClosed(id) }
+        Task { [consumers = server.consumers, id] in await consumers.connectionClosed(id) }
     }
 
     func connectionFailed(_ error: any Error) {

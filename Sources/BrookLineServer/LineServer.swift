@@ -29,6 +29,8 @@ public struct LineServerConfiguration: Sendable {
 /// new requests, finishes the ones in flight (waking long polls) and closes its connections.
 public final class LineServer: Service, Sendable {
     public let broker: Broker
+    /// The group members this server's connections consume through (JOIN, POLL, SEEK…).
+    public let consumers: ServerSideConsumers
     public let configuration: LineServerConfiguration
     let logger: Logger
     private let group: any EventLoopGroup
@@ -46,6 +48,7 @@ public final class LineServer: Service, Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.broker = broker
+        consumers = ServerSideConsumers(broker: broker)
         self.configuration = configuration
         self.logger = logger
         self.group = eventLoopGroup

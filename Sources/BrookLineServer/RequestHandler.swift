@@ -11,6 +11,7 @@ struct RequestHandler: Sendable {
     var connection: UInt64 = 0
     var peer = ""
     var broker: Broker { server.broker }
+    var consumers: ServerSideConsumers { server.consumers }
 
     func respond(to request: Request) async throws -> ReplyBody {
         var buffer = ByteBuffer()
@@ -48,42 +49,34 @@ struct RequestHandler: Sendable {
             let producer = try await broker.initProducer(clientKey: key)
             Reply.ok("producer=\(producer.id) epoch=\(producer.epoch)", into: &buffer)
         case .ping, .produce, .fetch, .quit:
-            preconditionFailure("answered by the connection")
-        default:
-            try await respondToGroup(request, into: &buffer)
-        }
-        return .buffer(buffer)
-    }
-
-    private func respondToGroup(_ request: Request, into buffer: inout ByteBuffer) async throws {
-        let groups = broker.groups
-        switch request {
+            throw BrookError(.unknownServerError, "\(request) is answered by the connection, not the request handler")
         case .join(let options):
-            var join = JoinRequest(group: options.group, topics: options.topics)
+            var join = ServerSideConsumers.JoinRequest(group: options.group, topics: options.topics)
             join.memberID = options.member
             join.instanceID = options.instance
             join.clientID = options.client
             join.clientHost = peer
             join.sessionTimeoutMs = options.sessionTimeoutMs
             join.rebalanceTimeoutMs = options.rebalanceTimeoutMs
-            join.mode = AssignmentMode(rawValue: options.assignment) ?? .coordinator
-            join.protocols = options.strategies.map { ($0, options.metadata ?? []) }
-            join.rebalance = RebalanceProtocol(rawValue: options.rebalance) ?? .eager
+            join.mode = options.assignment
+            join.strategies = options.strategies
+            join.userData = options.metadata
+            join.rebalance = options.rebalance
             join.autoCommitMs = options.autoCommitMs
-            join.autoOffsetReset = OffsetResetPolicy(rawValue: options.autoOffsetReset) ?? .latest
+            join.autoOffsetReset = options.autoOffsetReset
             join.connection = connection
-            Reply.joined(try await groups.join(join), into: &buffer)
+            Reply.joined(try await consumers.join(join), into: &buffer)
         case .sync(let group, let member, let generation, let assignments):
-            let partitions = try await groups.sync(group: group, memberID: member, generation: generation, assignments: assignments)
+            let partitions = try await consumers.sync(group: group, memberID: member, generation: generation, assignments: assignments)
             Reply.assigned(generation: generation, partitions, into: &buffer)
         case .heartbeat(let group, let member, let generation):
-            try await groups.heartbeat(group: group, memberID: member, generation: generation)
+            try await consumers.heartbeat(group: group, memberID: member, generation: generation)
             Reply.ok(into: &buffer)
         case .leave(let group, let member):
-            try await groups.leave(group: group, memberID: member)
+            try await consumers.leave(group: group, memberID: member)
             Reply.ok(into: &buffer)
         case .commit(let group, let member, let generation, let offsets, let metadata):
-            try await groups.commit(
+            try await consumers.commit(
                 group: group, memberID: member, generation: generation,
                 offsets: offsets.map { OffsetCommit(topic: $0.partition.topic, partition: $0.partition.partition, offset: $0.offset, metadata: metadata) })
             Reply.ok(into: &buffer)
@@ -91,40 +84,27 @@ struct RequestHandler: Sendable {
             let offsets = try await broker.committedOffsets(group: group, topic: topic)
             Reply.committedOffsets(offsets.map { (TopicPartition($0.topic, $0.partition), $0.offset, $0.metadata) }, into: &buffer)
         case .poll(let group, let member, let generation, let maxRecords, let maxBytes, let maxWaitMs):
-            let polled = try await groups.poll(
+            let polled = try await consumers.poll(
                 group: group, memberID: member, generation: generation, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: .milliseconds(maxWaitMs))
             Reply.polled(polled.records, rebalancing: polled.rebalancing, into: &buffer)
         case .seek(let group, let member, let partition, let offset):
-            try await groups.seek(group: group, memberID: member, partition: partition, offset: offset)
+            try await consumers.seek(group: group, memberID: member, partition: partition, offset: offset)
             Reply.ok(into: &buffer)
         case .pause(let group, let member, let partitions, let paused):
-            try await groups.pause(group: group, memberID: member, partitions: partitions, paused: paused)
+            try await consumers.pause(group: group, memberID: member, partitions: partitions, paused: paused)
             Reply.ok(into: &buffer)
         case .groupList:
-            Reply.groups(try await groups.listGroups(), into: &buffer)
+            Reply.groups(try await broker.groups.listGroups(), into: &buffer)
         case .groupDescribe(let group):
-            Reply.group(try await groups.describe(group: group), into: &buffer)
+            Reply.group(try await broker.groups.describe(group: group), into: &buffer)
         case .groupReset(let group, let topic, let target):
-            let resetTarget: GroupCoordinator.ResetTarget
-            if target == "earliest" {
-                resetTarget = .earliest
-            } else if target == "latest" {
-                resetTarget = .latest
-            } else if target.hasPrefix("offset="), let offset = Int64(target.dropFirst(7)) {
-                resetTarget = .offset(offset)
-            } else if target.hasPrefix("timestamp="), let time = Int64(target.dropFirst(10)) {
-                resetTarget = .timestamp(time)
-            } else {
-                throw BrookError(.invalidRequest, "'\(target)' is not a reset target: earliest, latest, offset=N or timestamp=MS")
-            }
-            let commits = try await groups.reset(group: group, topic: topic, to: resetTarget)
+            let commits = try await broker.groups.reset(group: group, topic: topic, to: target)
             Reply.committedOffsets(commits.map { (TopicPartition($0.topic, $0.partition), $0.offset, "") }, into: &buffer)
         case .groupDelete(let group):
-            try await groups.delete(group: group)
+            try await broker.groups.delete(group: group)
             Reply.ok(into: &buffer)
-        default:
-            preconditionFailure("not a group request: \(request)")
         }
+        return .buffer(buffer)
     }
 
     /// Writes a checked copy beside the database, to be streamed and then deleted.

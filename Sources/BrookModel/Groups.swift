@@ -1,5 +1,5 @@
 /// Who computes a group's assignment.
-public enum AssignmentMode: String, Sendable {
+public enum AssignmentMode: String, Sendable, CaseIterable {
     /// The coordinator, with a built-in ``AssignmentStrategy``.
     case coordinator
     /// The group leader (a client), as in Kafka's classic JoinGroup/SyncGroup flow, so custom
@@ -8,7 +8,7 @@ public enum AssignmentMode: String, Sendable {
 }
 
 /// How a group moves partitions in a rebalance.
-public enum RebalanceProtocol: String, Sendable {
+public enum RebalanceProtocol: String, Sendable, CaseIterable {
     /// Every member gives up everything; nobody consumes until the new assignment.
     case eager
     /// Only partitions that move are revoked (first), the rest keep being consumed.
@@ -16,8 +16,44 @@ public enum RebalanceProtocol: String, Sendable {
 }
 
 /// Where a member starts in a partition that has no committed offset (`auto.offset.reset`).
-public enum OffsetResetPolicy: String, Sendable {
+public enum OffsetResetPolicy: String, Sendable, CaseIterable {
     case earliest, latest, none
+}
+
+/// Where a reset moves a group's committed offsets (`brook groups reset`, `GROUP RESET`).
+public enum GroupResetTarget: Sendable, Hashable {
+    case earliest, latest
+    case offset(Int64)
+    case timestamp(Int64)
+
+    /// The forms users type, for messages.
+    public static let allowed = "earliest, latest, offset=N or timestamp=MS"
+
+    /// Reads `earliest`, `latest`, `offset=N` or `timestamp=MS`.
+    /// - Throws: `INVALID_REQUEST` naming the value and the allowed forms.
+    public init(_ text: String) throws(BrookError) {
+        if text == "earliest" {
+            self = .earliest
+        } else if text == "latest" {
+            self = .latest
+        } else if text.hasPrefix("offset="), let offset = Int64(text.dropFirst(7)) {
+            self = .offset(offset)
+        } else if text.hasPrefix("timestamp="), let time = Int64(text.dropFirst(10)) {
+            self = .timestamp(time)
+        } else {
+            throw BrookError(.invalidRequest, "'\(text)' is not a reset target: use \(Self.allowed)")
+        }
+    }
+
+    /// The form `init(_:)` reads.
+    public var text: String {
+        switch self {
+        case .earliest: "earliest"
+        case .latest: "latest"
+        case .offset(let offset): "offset=\(offset)"
+        case .timestamp(let time): "timestamp=\(time)"
+        }
+    }
 }
 
 /// Kafka's group states.

@@ -20,12 +20,12 @@ enum GroupRequests {
             options.client = line.option("client") ?? "brook"
             options.sessionTimeoutMs = try line.int("session_timeout_ms", in: 1...Int64(Int32.max)) ?? options.sessionTimeoutMs
             options.rebalanceTimeoutMs = try line.int("rebalance_timeout_ms", in: 1...Int64(Int32.max)) ?? options.rebalanceTimeoutMs
-            options.assignment = try choice(line, "assignment", ["coordinator", "leader"]) ?? options.assignment
+            options.assignment = try choice(line, "assignment", AssignmentMode.self) ?? options.assignment
             options.strategies = line.option("strategies").map(list) ?? options.strategies
             guard !options.strategies.isEmpty else { throw BrookError(.invalidRequest, "strategies= needs at least one strategy: \(usage)") }
-            options.rebalance = try choice(line, "rebalance", ["eager", "cooperative"]) ?? options.rebalance
+            options.rebalance = try choice(line, "rebalance", RebalanceProtocol.self) ?? options.rebalance
             options.autoCommitMs = try line.int("auto_commit_ms", in: 0...Int64(Int32.max)) ?? 0
-            options.autoOffsetReset = try choice(line, "auto_offset_reset", ["earliest", "latest", "none"]) ?? options.autoOffsetReset
+            options.autoOffsetReset = try choice(line, "auto_offset_reset", OffsetResetPolicy.self) ?? options.autoOffsetReset
             if line.option("metadata") != nil { options.metadata = frame.items.first.map { Array($0.readableBytesView) } ?? [] }
             return .join(options)
         case "SYNC":
@@ -96,7 +96,7 @@ enum GroupRequests {
             return .pause(
                 group: try line.word(1, "a group: \(usage)"), member: try line.word(2, "a member: \(usage)"),
                 try line.words.dropFirst(3).map(topicPartition), paused: line.verb == "PAUSE")
-        default:  // GROUP
+        case "GROUP":
             let usage = "GROUP LIST|DESCRIBE|RESET|DELETE …"
             switch try line.word(1, "a subcommand: \(usage)") {
             case "LIST":
@@ -108,14 +108,17 @@ enum GroupRequests {
             case "RESET":
                 let usage = "GROUP RESET <group> <topic> earliest|latest|offset=N|timestamp=MS"
                 try line.expect(maxWords: 5, options: ["offset", "timestamp"], usage: usage)
-                let target: String
+                let target: GroupResetTarget
                 if let offset = try line.int("offset") {
-                    target = "offset=\(offset)"
+                    target = .offset(offset)
                 } else if let time = try line.int("timestamp") {
-                    target = "timestamp=\(time)"
+                    target = .timestamp(time)
                 } else {
-                    target = try line.word(4, "a target: \(usage)")
-                    guard target == "earliest" || target == "latest" else { throw BrookError(.invalidRequest, "'\(Line.printable(target))' is not a target: \(usage)") }
+                    switch try line.word(4, "a target: \(usage)") {
+                    case "earliest": target = .earliest
+                    case "latest": target = .latest
+                    case let other: throw BrookError(.invalidRequest, "'\(Line.printable(other))' is not a target: \(usage)")
+                    }
                 }
                 return .groupReset(group: try line.word(2, "a group: \(usage)"), topic: try line.word(3, "a topic: \(usage)"), target: target)
             case "DELETE":
@@ -124,61 +127,42 @@ enum GroupRequests {
             case let other:
                 throw BrookError(.invalidRequest, "unknown GROUP subcommand '\(Line.printable(other, limit: 32))': \(usage)")
             }
+        case let other:
+            throw BrookError(.invalidRequest, "'\(Line.printable(other, limit: 32))' is not a consumer-group command")
         }
     }
 
-    static func encode(_ request: Request, into buffer: inout ByteBuffer) {
-        switch request {
-        case .join(let options):
-            var text = "JOIN \(options.group) \(options.topics.joined(separator: ","))"
-            if !options.member.isEmpty { text += " member=\(options.member)" }
-            if let instance = options.instance { text += " instance=\(instance)" }
-            text += " client=\(options.client) session_timeout_ms=\(options.sessionTimeoutMs) rebalance_timeout_ms=\(options.rebalanceTimeoutMs)"
-            text += " assignment=\(options.assignment) strategies=\(options.strategies.joined(separator: ",")) rebalance=\(options.rebalance)"
-            text += " auto_commit_ms=\(options.autoCommitMs) auto_offset_reset=\(options.autoOffsetReset)"
-            if let metadata = options.metadata {
-                buffer.writeLine(text + " metadata=\(metadata.count)")
-                buffer.writeItem(metadata)
-            } else {
-                buffer.writeLine(text)
-            }
-        case .sync(let group, let member, let generation, let assignments):
-            guard let assignments else { return buffer.writeLine("SYNC \(group) \(member) \(generation)") }
-            var block = ByteBuffer()
-            for (memberID, partitions) in assignments.sorted(by: { $0.key < $1.key }) {
-                block.writeLine((["ASSIGN", memberID] + partitions.map(\.wire)).joined(separator: " "))
-            }
-            buffer.writeLine("SYNC \(group) \(member) \(generation) bytes=\(block.readableBytes)")
-            buffer.writeBuffer(&block)
-            buffer.writeStaticString("\r\n")
-        case .heartbeat(let group, let member, let generation):
-            buffer.writeLine("HEARTBEAT \(group) \(member) \(generation)")
-        case .leave(let group, let member):
-            buffer.writeLine("LEAVE \(group) \(member)")
-        case .commit(let group, let member, let generation, let offsets, let metadata):
-            let text = (["COMMIT", group, member.isEmpty ? "-" : member, "\(generation)"] + offsets.map { "\($0.partition.wire):\($0.offset)" }).joined(separator: " ")
-            if metadata.isEmpty { return buffer.writeLine(text) }
-            buffer.writeLine(text + " metadata=\(metadata.utf8.count)")
-            buffer.writeItem(Array(metadata.utf8))
-        case .offsets(let group, let topic):
-            buffer.writeLine("OFFSETS \(group)" + (topic.map { " \($0)" } ?? ""))
-        case .poll(let group, let member, let generation, let maxRecords, let maxBytes, let maxWaitMs):
-            buffer.writeLine("POLL \(group) \(member) \(generation) max_records=\(maxRecords) max_bytes=\(maxBytes) max_wait_ms=\(maxWaitMs)")
-        case .seek(let group, let member, let partition, let offset):
-            buffer.writeLine("SEEK \(group) \(member) \(partition.wire) \(offset)")
-        case .pause(let group, let member, let partitions, let paused):
-            buffer.writeLine(([paused ? "PAUSE" : "RESUME", group, member] + partitions.map(\.wire)).joined(separator: " "))
-        case .groupList:
-            buffer.writeLine("GROUP LIST")
-        case .groupDescribe(let group):
-            buffer.writeLine("GROUP DESCRIBE \(group)")
-        case .groupReset(let group, let topic, let target):
-            buffer.writeLine("GROUP RESET \(group) \(topic) \(target)")
-        case .groupDelete(let group):
-            buffer.writeLine("GROUP DELETE \(group)")
-        default:
-            preconditionFailure("not a group request: \(request)")
+    static func encodeJoin(_ options: JoinOptions, into buffer: inout ByteBuffer) {
+        var text = "JOIN \(options.group) \(options.topics.joined(separator: ","))"
+        if !options.member.isEmpty { text += " member=\(options.member)" }
+        if let instance = options.instance { text += " instance=\(instance)" }
+        text += " client=\(options.client) session_timeout_ms=\(options.sessionTimeoutMs) rebalance_timeout_ms=\(options.rebalanceTimeoutMs)"
+        text += " assignment=\(options.assignment.rawValue) strategies=\(options.strategies.joined(separator: ",")) rebalance=\(options.rebalance.rawValue)"
+        text += " auto_commit_ms=\(options.autoCommitMs) auto_offset_reset=\(options.autoOffsetReset.rawValue)"
+        if let metadata = options.metadata {
+            buffer.writeLine(text + " metadata=\(metadata.count)")
+            buffer.writeItem(metadata)
+        } else {
+            buffer.writeLine(text)
         }
+    }
+
+    static func encodeSync(group: String, member: String, generation: Int, assignments: [String: [TopicPartition]]?, into buffer: inout ByteBuffer) {
+        guard let assignments else { return buffer.writeLine("SYNC \(group) \(member) \(generation)") }
+        var block = ByteBuffer()
+        for (memberID, partitions) in assignments.sorted(by: { $0.key < $1.key }) {
+            block.writeLine((["ASSIGN", memberID] + partitions.map(\.wire)).joined(separator: " "))
+        }
+        buffer.writeLine("SYNC \(group) \(member) \(generation) bytes=\(block.readableBytes)")
+        buffer.writeBuffer(&block)
+        buffer.writeStaticString("\r\n")
+    }
+
+    static func encodeCommit(group: String, member: String, generation: Int, offsets: [CommittedPosition], metadata: String, into buffer: inout ByteBuffer) {
+        let text = (["COMMIT", group, member.isEmpty ? "-" : member, "\(generation)"] + offsets.map { "\($0.partition.wire):\($0.offset)" }).joined(separator: " ")
+        if metadata.isEmpty { return buffer.writeLine(text) }
+        buffer.writeLine(text + " metadata=\(metadata.utf8.count)")
+        buffer.writeItem(Array(metadata.utf8))
     }
 
     static func list(_ text: String) -> [String] {
@@ -198,12 +182,15 @@ enum GroupRequests {
         return Int(value)
     }
 
-    static func choice(_ line: Line, _ name: String, _ allowed: [String]) throws -> String? {
+    /// The value of option `name` as one of an enum's cases, or `INVALID_REQUEST` naming the
+    /// value and the allowed ones.
+    static func choice<Choice: RawRepresentable & CaseIterable>(_ line: Line, _ name: String, _ type: Choice.Type) throws -> Choice?
+    where Choice.RawValue == String {
         guard let value = line.option(name) else { return nil }
-        guard allowed.contains(value) else {
-            throw BrookError(.invalidRequest, "\(name)=\(Line.printable(value)) is invalid: use \(allowed.joined(separator: ", "))")
+        guard let choice = Choice(rawValue: value) else {
+            throw BrookError(.invalidRequest, "\(name)=\(Line.printable(value)) is invalid: use \(Choice.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        return value
+        return choice
     }
 }
 

@@ -46,16 +46,13 @@ public struct JoinOptions: Hashable, Sendable {
     public var member = ""
     public var instance: String?
     public var client = "brook"
-    public var sessionTimeoutMs: Int64 = 45_000
-    public var rebalanceTimeoutMs: Int64 = 60_000
-    /// "coordinator" or "leader".
-    public var assignment = "coordinator"
-    public var strategies = ["range"]
-    /// "eager" or "cooperative".
-    public var rebalance = "eager"
+    public var sessionTimeoutMs: Int64 = GroupDefaults.sessionTimeoutMs
+    public var rebalanceTimeoutMs: Int64 = GroupDefaults.rebalanceTimeoutMs
+    public var assignment = AssignmentMode.coordinator
+    public var strategies = [AssignmentStrategy.range.rawValue]
+    public var rebalance = RebalanceProtocol.eager
     public var autoCommitMs: Int64 = 0
-    /// "earliest", "latest" or "none".
-    public var autoOffsetReset = "latest"
+    public var autoOffsetReset = OffsetResetPolicy.latest
     /// Opaque member metadata the leader sees (leader mode).
     public var metadata: [UInt8]?
 
@@ -92,7 +89,7 @@ public enum Request: Hashable, Sendable {
     case pause(group: String, member: String, [TopicPartition], paused: Bool)
     case groupList
     case groupDescribe(String)
-    case groupReset(group: String, topic: String, target: String)
+    case groupReset(group: String, topic: String, target: GroupResetTarget)
     case groupDelete(String)
 
     public static let defaultMaxRecords = 500
@@ -313,8 +310,8 @@ public enum Request: Hashable, Sendable {
             names = [group, member] + partitions.map(\.topic)
         case .groupDescribe(let group), .groupDelete(let group):
             names = [group]
-        case .groupReset(let group, let topic, let target):
-            names = [group, topic, target]
+        case .groupReset(let group, let topic, _):
+            names = [group, topic]
         }
         for name in names where name.isEmpty || name.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0 == "=" }) {
             throw BrookError(.invalidTopic, "name \(name.isEmpty ? "''" : "'\(Line.printable(name))'") cannot be sent: it is empty or holds whitespace, '=' or control characters")
@@ -364,8 +361,32 @@ public enum Request: Hashable, Sendable {
             buffer.writeLine("QUIT")
         case .initProducer(let key):
             buffer.writeLine(key.map { "INITPRODUCER id=\($0)" } ?? "INITPRODUCER")
-        default:
-            GroupRequests.encode(self, into: &buffer)
+        case .join(let options):
+            GroupRequests.encodeJoin(options, into: &buffer)
+        case .sync(let group, let member, let generation, let assignments):
+            GroupRequests.encodeSync(group: group, member: member, generation: generation, assignments: assignments, into: &buffer)
+        case .heartbeat(let group, let member, let generation):
+            buffer.writeLine("HEARTBEAT \(group) \(member) \(generation)")
+        case .leave(let group, let member):
+            buffer.writeLine("LEAVE \(group) \(member)")
+        case .commit(let group, let member, let generation, let offsets, let metadata):
+            GroupRequests.encodeCommit(group: group, member: member, generation: generation, offsets: offsets, metadata: metadata, into: &buffer)
+        case .offsets(let group, let topic):
+            buffer.writeLine("OFFSETS \(group)" + (topic.map { " \($0)" } ?? ""))
+        case .poll(let group, let member, let generation, let maxRecords, let maxBytes, let maxWaitMs):
+            buffer.writeLine("POLL \(group) \(member) \(generation) max_records=\(maxRecords) max_bytes=\(maxBytes) max_wait_ms=\(maxWaitMs)")
+        case .seek(let group, let member, let partition, let offset):
+            buffer.writeLine("SEEK \(group) \(member) \(partition.wire) \(offset)")
+        case .pause(let group, let member, let partitions, let paused):
+            buffer.writeLine(([paused ? "PAUSE" : "RESUME", group, member] + partitions.map(\.wire)).joined(separator: " "))
+        case .groupList:
+            buffer.writeLine("GROUP LIST")
+        case .groupDescribe(let group):
+            buffer.writeLine("GROUP DESCRIBE \(group)")
+        case .groupReset(let group, let topic, let target):
+            buffer.writeLine("GROUP RESET \(group) \(topic) \(target.text)")
+        case .groupDelete(let group):
+            buffer.writeLine("GROUP DELETE \(group)")
         }
     }
 

@@ -62,7 +62,9 @@ struct Groups: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let targets = [toEarliest ? "earliest" : nil, toLatest ? "latest" : nil, toOffset.map { "offset=\($0)" }, try toDatetime.map(timestampTarget)].compactMap { $0 }
+                let targets: [GroupResetTarget] = [
+                    toEarliest ? .earliest : nil, toLatest ? .latest : nil, toOffset.map { .offset($0) }, try toDatetime.map(timestampTarget),
+                ].compactMap { $0 }
                 guard targets.count == 1 else {
                     throw BrookError(.invalidRequest, "name exactly one of --to-earliest, --to-latest, --to-offset or --to-datetime")
                 }
@@ -73,13 +75,13 @@ struct Groups: AsyncParsableCommand {
             }
         }
 
-        func timestampTarget(_ text: String) throws -> String {
+        func timestampTarget(_ text: String) throws -> GroupResetTarget {
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
             guard let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) else {
                 throw BrookError(.invalidRequest, "--to-datetime '\(text)' is not an ISO 8601 time such as 2026-11-24T10:00:00Z")
             }
-            return "timestamp=\(Int64(date.timeIntervalSince1970 * 1000))"
+            return .timestamp(Int64(date.timeIntervalSince1970 * 1000))
         }
     }
 

@@ -27,7 +27,7 @@ struct Serve: AsyncParsableCommand {
     var retentionCheckIntervalMs: Int64 = 300_000
 
     @Option(help: "group.initial.rebalance.delay.ms: how long a new group waits for more members.")
-    var groupInitialRebalanceDelayMs: Int64 = 3_000
+    var groupInitialRebalanceDelayMs: Int64 = GroupDefaults.initialRebalanceDelayMs
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"

@@ -1,7 +1,10 @@
 import BrookBroker
 import BrookModel
+import BrookStore
 import BrookTestSupport
 import Foundation
+import Logging
+import Synchronization
 import Testing
 
 struct AssignorTests {
@@ -42,47 +45,222 @@ struct AssignorTests {
     }
 }
 
-struct GroupCoordinatorTests {
-    func broker(_ dir: TemporaryDirectory) async throws -> Broker {
-        let broker = try openBroker(dir) { $0.groups.initialRebalanceDelayMs = 0 }
-        try await broker.createTopic("t", partitions: 6)
-        return broker
+/// Committed offsets in memory, so the coordinator is tested with no database.
+final class MemoryOffsets: CommittedOffsetStore {
+    private let stored = Mutex<[String: [TopicPartition: OffsetCommit]]>([:])
+
+    func commitOffsets(group: String, _ offsets: [OffsetCommit]) async throws {
+        stored.withLock { stored in for commit in offsets { stored[group, default: [:]][TopicPartition(commit.topic, commit.partition)] = commit } }
     }
 
-    func request(_ member: String = "", topics: [String] = ["t"]) -> JoinRequest {
-        var request = JoinRequest(group: "g", topics: topics)
+    func committedOffsets(group: String, topic: String?) async throws -> [CommittedOffset] {
+        stored.withLock { stored in
+            (stored[group] ?? [:]).values.filter { topic == nil || $0.topic == topic }.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }.map {
+                CommittedOffset(group: group, topic: $0.topic, partition: $0.partition, offset: $0.offset, metadata: $0.metadata, committedMs: 0)
+            }
+        }
+    }
+
+    func groupsWithCommittedOffsets() async throws -> [String] { stored.withLock { $0.keys.sorted() } }
+
+    func deleteCommittedOffsets(group: String) async throws { _ = stored.withLock { $0.removeValue(forKey: group) } }
+}
+
+/// Topics with fixed partition counts, each partition holding offsets 0..<10.
+struct FixedTopics: TopicCatalog {
+    var partitions: [String: Int]
+
+    func partitionBounds(of topic: String) throws -> [PartitionBounds] {
+        guard let count = partitions[topic] else { throw BrookError.unknownTopic(topic) }
+        return (0..<count).map { PartitionBounds(partition: $0, logStartOffset: 0, nextOffset: 10) }
+    }
+
+    func offset(of topic: String, partition: Int, atOrAfter timestamp: Int64) async throws -> Int64? { nil }
+}
+
+/// The coordinator driven directly, on a clock the tests advance: no broker, no sleeps.
+struct GroupCoordinatorTests {
+    let clock = ManualClock()
+    let offsets = MemoryOffsets()
+
+    func coordinator(initialDelayMs: Int64 = 0) -> GroupCoordinator {
+        var options = GroupCoordinator.Options()
+        options.clock = clock
+        options.initialRebalanceDelayMs = initialDelayMs
+        return GroupCoordinator(
+            offsets: offsets, topics: FixedTopics(partitions: ["t": 6]), options: options,
+            logger: Logger(label: "test.groups", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// A consumer in coordinator mode subscribing to `t`.
+    func consumer(_ member: String = "", instance: String? = nil, strategies: [String] = ["range"]) -> JoinGroupRequest {
+        let subscription = ConsumerProtocol.Subscription(topics: ["t"]).encoded()
+        var request = JoinGroupRequest(group: "g", protocols: strategies.map { GroupProtocol(name: $0, metadata: subscription) })
         request.memberID = member
+        request.instanceID = instance
+        request.mode = .coordinator
         request.sessionTimeoutMs = 10_000
         request.rebalanceTimeoutMs = 5_000
         return request
     }
 
-    @Test func secondMemberSplitsThePartitionsAfterTheFirstRejoins() async throws {
-        let dir = TemporaryDirectory()
-        let broker = try await broker(dir)
-        let coordinator = broker.groups
-        let first = try await coordinator.join(request())
-        #expect(first.generation == 1 && first.assignment?.count == 6)
+    /// Lets other tasks run until `condition` holds: the coordinator's state, not time, decides.
+    func settle(_ condition: () async throws -> Bool) async throws {
+        for _ in 0..<10_000 {
+            if try await condition() { return }
+            await Task.yield()
+        }
+        Issue.record("the condition never held")
+    }
 
-        let second = Task { try await coordinator.join(request()) }
-        try await Task.sleep(for: .milliseconds(100))
-        await expectBrookError(.rebalanceInProgress) { try await coordinator.heartbeat(group: "g", memberID: first.memberID, generation: 1) }
-        let rejoined = try await coordinator.join(request(first.memberID))
-        let joined = try await second.value
-        #expect(rejoined.generation == 2 && joined.generation == 2)
-        let a = Set(rejoined.assignment!)
-        let b = Set(joined.assignment!)
-        #expect(a.isDisjoint(with: b) && a.union(b).count == 6 && a.count == 3)
-        try await coordinator.heartbeat(group: "g", memberID: joined.memberID, generation: 2)
+    func memberCount(_ coordinator: GroupCoordinator) async throws -> Int {
+        (try? await coordinator.describe(group: "g"))?.members.count ?? 0
+    }
 
-        // A commit with the old generation is refused; with the current one it is kept.
+    func partitions(_ result: JoinGroupResult) throws -> Set<TopicPartition> {
+        Set(try ConsumerProtocol.Assignment(decoding: result.assignment ?? []).partitions)
+    }
+
+    /// Two coordinator-assigned members, stable in one generation.
+    func twoStableMembers(_ coordinator: GroupCoordinator) async throws -> (JoinGroupResult, JoinGroupResult) {
+        let first = try await coordinator.join(consumer())
+        let second = Task { try await coordinator.join(consumer()) }
+        try await settle { try await memberCount(coordinator) == 2 }
+        let rejoined = try await coordinator.join(consumer(first.memberID))
+        return (rejoined, try await second.value)
+    }
+
+    @Test func theLeaderGetsEveryMembersMetadataAndEachMemberItsOpaqueAssignment() async throws {
+        let coordinator = coordinator(initialDelayMs: 3_000)
+        func member(_ tag: UInt8) -> JoinGroupRequest {
+            var request = JoinGroupRequest(group: "g", protocols: [GroupProtocol(name: "custom", metadata: [tag, 0xFF, 0x00, tag])])
+            request.protocolType = "connect"
+            return request
+        }
+        let joins = (1...3).map { tag in Task { try await coordinator.join(member(UInt8(tag))) } }
+        try await settle { try await memberCount(coordinator) == 3 }
+        #expect(try await coordinator.describe(group: "g").state == .preparingRebalance, "the initial delay waits for more members")
+        clock.advance(by: .milliseconds(3_000))
+        var results: [JoinGroupResult] = []
+        for join in joins { results.append(try await join.value) }
+
+        #expect(Set(results.map(\.generation)) == [1])
+        #expect(Set(results.map(\.leaderID)).count == 1)
+        let leader = try #require(results.first { $0.memberID == $0.leaderID })
+        #expect(leader.protocolType == "connect" && leader.protocolName == "custom")
+        #expect(Set(leader.members.map(\.metadata)) == [[1, 0xFF, 0, 1], [2, 0xFF, 0, 2], [3, 0xFF, 0, 3]], "opaque metadata, unchanged")
+        #expect(Set(leader.members.map(\.memberID)) == Set(results.map(\.memberID)))
+        let followerLists = results.filter { $0.memberID != $0.leaderID }.map(\.members)
+        #expect(followerLists.count == 2 && followerLists.allSatisfy(\.isEmpty), "followers get no member list")
+
+        // Followers wait in SYNC for the leader's assignment; one member is left out of it.
+        let followers = results.filter { $0.memberID != $0.leaderID }
+        let waiting = followers.map { follower in
+            Task { try await coordinator.sync(group: "g", memberID: follower.memberID, generation: 1, assignments: nil) }
+        }
+        let assignments: [String: [UInt8]] = [leader.memberID: [9, 8, 7], followers[0].memberID: [0, 0xAB, 0xCD]]
+        #expect(try await coordinator.sync(group: "g", memberID: leader.memberID, generation: 1, assignments: assignments) == [9, 8, 7])
+        #expect(try await waiting[0].value == [0, 0xAB, 0xCD], "opaque assignment bytes, unchanged")
+        #expect(try await waiting[1].value == [], "empty where the leader left the member out")
+        #expect(try await coordinator.describe(group: "g").state == .stable)
+    }
+
+    @Test func aMissedSessionTimeoutRebalancesTheGroup() async throws {
+        let coordinator = coordinator()
+        let (a, b) = try await twoStableMembers(coordinator)
+        #expect(a.generation == b.generation)
+        #expect(try partitions(a).count == 3 && partitions(b).count == 3 && partitions(a).isDisjoint(with: partitions(b)))
+
+        // Only a heartbeats; b stays silent past its 10 s session.
+        clock.advance(by: .seconds(6))
+        try await coordinator.heartbeat(group: "g", memberID: a.memberID, generation: a.generation)
+        clock.advance(by: .seconds(6))
+        await expectBrookError(.rebalanceInProgress) { try await coordinator.heartbeat(group: "g", memberID: a.memberID, generation: a.generation) }
+        await expectBrookError(.unknownMemberID) { try await coordinator.heartbeat(group: "g", memberID: b.memberID, generation: b.generation) }
+        let alone = try await coordinator.join(consumer(a.memberID))
+        #expect(alone.generation == a.generation + 1)
+        #expect(try partitions(alone).count == 6, "the survivor takes every partition")
+    }
+
+    @Test func aStaticMemberReplacedFencesTheOldID() async throws {
+        let coordinator = coordinator()
+        let first = try await coordinator.join(consumer(instance: "worker-1"))
+        let restarted = try await coordinator.join(consumer(instance: "worker-1"))
+        #expect(restarted.memberID != first.memberID)
+        #expect(restarted.generation == first.generation, "no rebalance")
+        #expect(try partitions(restarted) == partitions(first), "the same partitions")
+        await expectBrookError(.fencedInstanceID) { try await coordinator.heartbeat(group: "g", memberID: first.memberID, generation: first.generation) }
+        await expectBrookError(.fencedInstanceID) {
+            try await coordinator.commit(group: "g", memberID: first.memberID, generation: first.generation, offsets: [OffsetCommit(topic: "t", partition: 0, offset: 1)])
+        }
+        try await coordinator.heartbeat(group: "g", memberID: restarted.memberID, generation: restarted.generation)
+    }
+
+    @Test func aStaleGenerationIsRefused() async throws {
+        let coordinator = coordinator()
+        let (a, _) = try await twoStableMembers(coordinator)
+        #expect(a.generation == 2, "a joined alone in generation 1")
+        let stale = a.generation - 1
+        await expectBrookError(.illegalGeneration) { try await coordinator.heartbeat(group: "g", memberID: a.memberID, generation: stale) }
         await expectBrookError(.illegalGeneration) {
-            try await coordinator.commit(group: "g", memberID: first.memberID, generation: 1, offsets: [OffsetCommit(topic: "t", partition: 0, offset: 1)])
+            try await coordinator.commit(group: "g", memberID: a.memberID, generation: stale, offsets: [OffsetCommit(topic: "t", partition: 0, offset: 1)])
         }
-        try await coordinator.commit(group: "g", memberID: first.memberID, generation: 2, offsets: [OffsetCommit(topic: "t", partition: 0, offset: 1)])
+        #expect(try await offsets.committedOffsets(group: "g", topic: nil).isEmpty)
+        try await coordinator.commit(group: "g", memberID: a.memberID, generation: a.generation, offsets: [OffsetCommit(topic: "t", partition: 0, offset: 1)])
+        #expect(try await offsets.committedOffsets(group: "g", topic: nil).map(\.offset) == [1])
+
+        // Generation -1 with no member id is for tools, and only while a group is empty or unknown.
         await expectBrookError(.unknownMemberID) {
-            try await coordinator.commit(group: "g", memberID: "stranger", generation: 2, offsets: [OffsetCommit(topic: "t", partition: 0, offset: 1)])
+            try await coordinator.commit(group: "g", memberID: "", generation: -1, offsets: [OffsetCommit(topic: "t", partition: 0, offset: 2)])
         }
-        await broker.close()
+        try await coordinator.commit(group: "other", memberID: "", generation: -1, offsets: [OffsetCommit(topic: "t", partition: 0, offset: 2)])
+        #expect(try await offsets.committedOffsets(group: "other", topic: nil).map(\.offset) == [2])
+    }
+
+    @Test func severalMembersLeaveAtOnceByInstanceID() async throws {
+        let coordinator = coordinator(initialDelayMs: 1_000)
+        let joins = ["x", "y", "z"].map { instance in Task { try await coordinator.join(consumer(instance: instance)) } }
+        try await settle { try await memberCount(coordinator) == 3 }
+        clock.advance(by: .seconds(1))
+        var members: [String: JoinGroupResult] = [:]
+        for (instance, join) in zip(["x", "y", "z"], joins) { members[instance] = try await join.value }
+        let generation = members["z"]!.generation
+
+        let outcomes = try await coordinator.leave(group: "g", members: [
+            LeavingMember(instanceID: "x"), LeavingMember(memberID: members["y"]!.memberID, instanceID: "y"),
+            LeavingMember(instanceID: "nobody"), LeavingMember(memberID: members["x"]!.memberID, instanceID: "z"),
+        ])
+        #expect(outcomes.map { $0?.code } == [nil, nil, .unknownMemberID, .fencedInstanceID])
+        #expect(try await coordinator.describe(group: "g").members.map(\.instanceID) == ["z"])
+        await expectBrookError(.rebalanceInProgress) { try await coordinator.heartbeat(group: "g", memberID: members["z"]!.memberID, generation: generation) }
+        let rejoined = try await coordinator.join(consumer(members["z"]!.memberID, instance: "z"))
+        #expect(rejoined.generation == generation + 1, "one rebalance for both leaves")
+        #expect(try partitions(rejoined).count == 6)
+    }
+
+    @Test func membersWithNoProtocolInCommonAreRefused() async throws {
+        let coordinator = coordinator()
+        _ = try await coordinator.join(consumer(strategies: ["range", "sticky"]))
+        await expectBrookError(.inconsistentGroupProtocol) { try await coordinator.join(consumer(strategies: ["roundrobin"])) }
+        var otherType = JoinGroupRequest(group: "g", protocols: [GroupProtocol(name: "range", metadata: [])])
+        otherType.protocolType = "connect"
+        await expectBrookError(.inconsistentGroupProtocol) { try await coordinator.join(otherType) }
+        #expect(try await memberCount(coordinator) == 1)
+    }
+
+    @Test func membersThatDoNotRejoinAreRemovedAtTheRebalanceTimeout() async throws {
+        let coordinator = coordinator()
+        let (a, b) = try await twoStableMembers(coordinator)
+        // A third member joins; neither a nor b rejoins within the 5 s rebalance timeout.
+        let third = Task { try await coordinator.join(consumer()) }
+        try await settle { try await memberCount(coordinator) == 3 }
+        clock.advance(by: .milliseconds(4_999))
+        await expectBrookError(.rebalanceInProgress) { try await coordinator.heartbeat(group: "g", memberID: a.memberID, generation: a.generation) }
+        clock.advance(by: .milliseconds(1))
+        let alone = try await third.value
+        #expect(alone.generation == b.generation + 1)
+        #expect(try partitions(alone).count == 6)
+        await expectBrookError(.unknownMemberID) { try await coordinator.heartbeat(group: "g", memberID: a.memberID, generation: a.generation) }
+        await expectBrookError(.unknownMemberID) { try await coordinator.heartbeat(group: "g", memberID: b.memberID, generation: b.generation) }
     }
 }

@@ -57,6 +57,13 @@ func eventually(_ seconds: Double = 20, _ condition: () async throws -> Bool) as
     return try await condition()
 }
 
+/// Waits until the server's group has `count` members: a JOIN sent from another task has
+/// arrived. Group state, not time, decides.
+func awaitMembers(_ server: TestServer, _ group: String, _ count: Int) async throws {
+    let arrived = try await eventually { (try? await server.broker.groups.describe(group: group))?.members.count == count }
+    #expect(arrived, "group \(group) reached \(count) members")
+}
+
 func produce(_ client: BrookClient, _ topic: String, partitions: Int, perPartition: Int, tag: String) async throws {
     for partition in 0..<partitions {
         try await client.produce(topic: topic, records: (0..<perPartition).map { ProducerRecord(key: nil, value: "\(tag)-\(partition)-\($0)", partition: partition) })
@@ -111,7 +118,7 @@ struct GroupMembershipTests {
         let victim = try await BrookConnection.connect(to: server.address)
         var join = JoinOptions(group: "g", topics: ["t"])
         join.sessionTimeoutMs = 1_000
-        join.autoOffsetReset = "earliest"
+        join.autoOffsetReset = .earliest
         let joined = try Reply.joined(try await victim.send(.join(join)))
         #expect(joined.assignment?.count == 2)
         try Reply.check(try await victim.send(.commit(group: "g", member: joined.memberID, generation: joined.generation, offsets: [
@@ -198,7 +205,7 @@ struct GroupMembershipTests {
         let one = try Reply.joined(try await first.send(.join(JoinOptions(group: "g", topics: ["t"]))))
         let second = try await BrookConnection.connect(to: server.address)
         async let two = second.send(.join(JoinOptions(group: "g", topics: ["t"])))
-        try await Task.sleep(for: .milliseconds(100))
+        try await awaitMembers(server, "g", 2)
         var rejoin = JoinOptions(group: "g", topics: ["t"])
         rejoin.member = one.memberID
         let rejoined = try Reply.joined(try await first.send(.join(rejoin)))
@@ -221,9 +228,9 @@ struct GroupProtocolTests {
         try await admin.createTopic("t", partitions: 4)
         let first = try await BrookConnection.connect(to: server.address)
         var options = JoinOptions(group: "g", topics: ["t"])
-        options.rebalance = "cooperative"
+        options.rebalance = .cooperative
         options.strategies = ["sticky"]
-        options.autoOffsetReset = "earliest"
+        options.autoOffsetReset = .earliest
         let one = try Reply.joined(try await first.send(.join(options)))
         #expect(one.assignment?.count == 4)
 
@@ -231,7 +238,7 @@ struct GroupProtocolTests {
         let second = try await BrookConnection.connect(to: server.address)
         let secondOptions = options
         let secondJoin = Task { try Reply.joined(try await second.send(.join(secondOptions))) }
-        try await Task.sleep(for: .milliseconds(200))
+        try await awaitMembers(server, "g", 2)
         try await produce(admin, "t", partitions: 4, perPartition: 3, tag: "during")
         let during = try Reply.polled(try await first.send(.poll(group: "g", member: one.memberID, generation: one.generation, maxRecords: 100, maxBytes: 1 << 20, maxWaitMs: 0)))
         #expect(during.rebalancing, "the reply says to rejoin")
@@ -274,7 +281,7 @@ struct GroupProtocolTests {
         let one = try Reply.joined(try await first.send(.join(JoinOptions(group: "g", topics: ["t"]))))
         let second = try await BrookConnection.connect(to: server.address)
         let secondJoin = Task { try await second.send(.join(JoinOptions(group: "g", topics: ["t"]))) }
-        try await Task.sleep(for: .milliseconds(200))
+        try await awaitMembers(server, "g", 2)
         await expectBrookError(.rebalanceInProgress) {
             _ = try Reply.polled(try await first.send(.poll(group: "g", member: one.memberID, generation: one.generation, maxRecords: 10, maxBytes: 1 << 20, maxWaitMs: 0)))
         }
@@ -302,14 +309,14 @@ struct GroupProtocolTests {
         let b = try await BrookConnection.connect(to: server.address)
         let aFirst = try Reply.joined(try await a.send(.join(staticJoin("a"))))
         async let bJoin = b.send(.join(staticJoin("b")))
-        try await Task.sleep(for: .milliseconds(100))
+        try await awaitMembers(server, "g", 2)
         let aStable = try Reply.joined(try await a.send(.join(staticJoin("a", member: aFirst.memberID))))
         let bStable = try Reply.joined(try await bJoin)
         #expect(aStable.generation == bStable.generation)
 
         // "a" restarts: its connection drops (a static member does not leave) and it comes back.
         await a.close()
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await eventually { server.server.connections == 2 }, "the server saw a's connection close")
         let restarted = try await BrookConnection.connect(to: server.address)
         let back = try Reply.joined(try await restarted.send(.join(staticJoin("a"))))
         #expect(back.generation == aStable.generation, "no rebalance")
@@ -440,7 +447,7 @@ struct GroupEdgeTests {
         // the first member's connection drops instead, which is a leave: the group goes on at once.
         let stayer = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
         let task = run(stayer, "stayer", into: Collector())
-        try await Task.sleep(for: .milliseconds(300))
+        try await awaitMembers(server, "g", 2)
         #expect(await stayer.assignment.isEmpty, "still waiting for the first member")
         await leaving.close()
         #expect(try await eventually(5) { await stayer.assignment.count == 2 }, "long before the 60 s session and rebalance timeouts")

@@ -78,7 +78,7 @@ struct RetentionEndToEndTests {
         }
         try await server.broker.runRetention()
         #expect(try await client.describeTopic("t").partitions[0].logStartOffset == 100)
-        for (group, reset, expected) in [("early", "earliest", ["new-0", "new-1", "new-2", "new-3", "new-4"]), ("late", "latest", [])] {
+        for (group, reset, expected) in [("early", OffsetResetPolicy.earliest, ["new-0", "new-1", "new-2", "new-3", "new-4"]), ("late", .latest, [])] {
             var options = JoinOptions(group: group, topics: ["t"])
             options.autoOffsetReset = reset
             let joined = try Reply.joined(try await client.connection.send(.join(options)))

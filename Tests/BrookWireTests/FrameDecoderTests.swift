@@ -108,6 +108,40 @@ struct FrameDecoderTests {
 }
 
 struct RequestCodecTests {
+    static var join: JoinOptions {
+        var options = JoinOptions(group: "g", topics: ["a", "b"])
+        options.instance = "i-1"
+        options.assignment = .leader
+        options.strategies = ["custom", "range"]
+        options.rebalance = .cooperative
+        options.autoOffsetReset = .none
+        options.autoCommitMs = 100
+        options.metadata = [0, 13, 10]
+        return options
+    }
+
+    /// A value outside an option's choices is refused naming the value and the allowed ones.
+    @Test(arguments: [
+        ("JOIN g t assignment=client", "assignment=client is invalid: use coordinator, leader"),
+        ("JOIN g t rebalance=lazy", "rebalance=lazy is invalid: use eager, cooperative"),
+        ("JOIN g t auto_offset_reset=smallest", "auto_offset_reset=smallest is invalid: use earliest, latest, none"),
+        ("GROUP RESET g t yesterday", "'yesterday' is not a target"),
+    ])
+    func groupChoicesOutsideTheirValuesAreInvalidRequests(_ text: String, _ expected: String) {
+        var input = ByteBuffer(string: text + "\r\n")
+        var decoder = FrameDecoder()
+        guard case .frame(let frame)? = decoder.next(&input) else { Issue.record("no frame for \(text)"); return }
+        do {
+            let request = try Request.parse(frame)
+            Issue.record("'\(text)' parsed as \(request)")
+        } catch let error as BrookError {
+            #expect(error.code == .invalidRequest)
+            #expect(error.message.contains(expected), "\(error.message)")
+        } catch {
+            Issue.record("\(text): \(error)")
+        }
+    }
+
     /// What a client encodes, the server parses back to the same request.
     @Test(arguments: [
         Request.ping(nil), .ping("x"),
@@ -124,6 +158,11 @@ struct RequestCodecTests {
         .listOffsets(topic: "t", partition: 0, .earliest), .listOffsets(topic: "t", partition: 0, .latest),
         .listOffsets(topic: "t", partition: 0, .timestamp(1_700_000_000_000)),
         .sql("SELECT *\nFROM t WHERE value = 'a=b'"), .backup, .quit,
+        .join(RequestCodecTests.join), .sync(group: "g", member: "m", generation: 3, assignments: ["m": [TopicPartition("t", 0)]]),
+        .heartbeat(group: "g", member: "m", generation: 3), .leave(group: "g", member: "m"),
+        .commit(group: "g", member: "", generation: -1, offsets: [CommittedPosition(TopicPartition("t", 1), 5)], metadata: "note"),
+        .groupReset(group: "g", topic: "t", target: .earliest), .groupReset(group: "g", topic: "t", target: .latest),
+        .groupReset(group: "g", topic: "t", target: .offset(7)), .groupReset(group: "g", topic: "t", target: .timestamp(1_700_000_000_000)),
     ])
     func encodedRequestsParseBack(_ request: Request) throws {
         var bytes = ByteBuffer()
