@@ -13,8 +13,7 @@ final class BrokerState: Sendable {
         case committed(PartitionChange)
         /// The partition's topic was deleted.
         case topicDeleted
-        /// ``wake(partitionIDs:)`` was called (the coordinator, on a rebalance), or a
-        /// ``waitForAny(_:timeout:)`` timed out.
+        /// ``wake(partitionIDs:)`` was called (the coordinator, on a rebalance).
         case woken
         /// The broker is closing.
         case shutdown
@@ -23,7 +22,6 @@ final class BrokerState: Sendable {
     private struct Waiter {
         /// Called once, with what woke it.
         let wake: @Sendable (Wake) -> Void
-        var timer: Task<Void, Never>?
     }
 
     private struct Storage {
@@ -97,37 +95,6 @@ final class BrokerState: Sendable {
         var offset: Int64
     }
 
-    /// Waits until any watched partition's high watermark passes its offset, one of them is
-    /// woken (``wake(partitionIDs:)``), `timeout` passes or the task is cancelled.
-    func waitForAny(_ watches: [Watch], timeout: Duration) async {
-        guard !watches.isEmpty else {
-            try? await Task.sleep(for: timeout)
-            return
-        }
-        let id = storage.withLock { storage -> UInt64 in
-            storage.nextWaiterID += 1
-            return storage.nextWaiterID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                guard register(id, watches, wake: { _ in continuation.resume() }) else {
-                    continuation.resume()
-                    return
-                }
-                let timer = Task { [self] in
-                    try? await Task.sleep(for: timeout)
-                    self.expireMulti(id)
-                }
-                let stillWaiting = storage.withLock { $0.waiterPartitions[id] != nil }
-                if !stillWaiting { timer.cancel() } else { storage.withLock { storage in
-                    for partitionID in storage.waiterPartitions[id] ?? [] { storage.waiters[partitionID]?[id]?.timer = timer }
-                } }
-            }
-        } onCancel: {
-            expireMulti(id)
-        }
-    }
-
     /// Where a wait on no partition is registered, so that shutdown still finds it (partition
     /// ids are SQLite rowids, never negative).
     private static let noPartition: Int64 = -1
@@ -169,11 +136,6 @@ final class BrokerState: Sendable {
     /// Withdraws a wait; true if it was still waiting (so its `wake` will never be called).
     func unwatch(_ id: UInt64) -> Bool {
         storage.withLock { storage in Self.takeMulti(id, from: &storage) } != nil
-    }
-
-    private func expireMulti(_ id: UInt64) {
-        let waiter = storage.withLock { storage in Self.takeMulti(id, from: &storage) }
-        if let waiter { resume([waiter], by: .woken) }
     }
 
     /// Removes a multi-partition waiter from every partition it watches.
@@ -224,9 +186,6 @@ final class BrokerState: Sendable {
     }
 
     private func resume(_ waiters: [Waiter], by reason: Wake) {
-        for waiter in waiters {
-            waiter.timer?.cancel()
-            waiter.wake(reason)
-        }
+        for waiter in waiters { waiter.wake(reason) }
     }
 }

@@ -271,8 +271,13 @@ public actor ServerSideConsumers {
     /// Returns the next records of the member's assigned partitions from the positions kept for
     /// it, waiting up to `maxWait` for any. A POLL is also a heartbeat, and acknowledges the
     /// records of the member's previous POLL (auto-commit commits those).
+    ///
+    /// It reads through the broker's one fetch engine, like a FETCH: one multi-partition fetch
+    /// per round whose deadline the broker keeps, woken by a commit to any assigned partition or
+    /// by a rebalance of the group.
     public func poll(group groupID: String, memberID: String, generation: Int, maxRecords: Int, maxBytes: Int, maxWait: Duration) async throws -> PollResult {
-        let deadline = now + maxWait
+        let time = broker.options.scheduler
+        let deadline = time.now + maxWait
         var first = true
         while true {
             let state = try await coordinator.touch(group: groupID, memberID: memberID, generation: generation)
@@ -296,28 +301,29 @@ public actor ServerSideConsumers {
                 await acknowledgeAndAutoCommit(member, force: false)
                 first = false
             }
-            let (result, watches) = try await readAssigned(member, generation: generation, maxRecords: maxRecords, maxBytes: maxBytes, rebalancing: rebalancing)
-            let remaining = deadline - now
-            if result.count > 0 || remaining <= .zero || rebalancing {
+            // A cooperative member polling during a rebalance gets what is there, at once.
+            let wait = rebalancing ? .zero : max(.zero, time.now.duration(to: deadline))
+            let result = try await readAssigned(
+                member, generation: generation, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: wait, rebalancing: rebalancing)
+            // Nothing yet, with time left: the wait was cut short (a rebalance woke it, retention
+            // moved a position, the assignment changed); look at the group again.
+            if result.count > 0 || rebalancing || time.now >= deadline {
                 return result
             }
-            await broker.state.waitForAny(watches, timeout: remaining)
         }
     }
 
-    /// One round of a POLL's reads: from each unpaused assigned partition in turn (starting one
-    /// further each round, so none starves), within the record and byte budgets. Returns the
-    /// records and, for the partitions that had none, what to wait on.
+    /// One round of a POLL: a fetch from the unpaused assigned partitions at the member's
+    /// positions (starting one further each round, so none starves), within the record and byte
+    /// budgets, waiting up to `maxWait` for the first record.
     private func readAssigned(
-        _ member: Member, generation: Int, maxRecords: Int, maxBytes: Int, rebalancing: Bool
-    ) async throws -> (PollResult, [BrokerState.Watch]) {
+        _ member: Member, generation: Int, maxRecords: Int, maxBytes: Int, maxWait: Duration, rebalancing: Bool
+    ) async throws -> PollResult {
         let partitions = member.assignment.subtracting(member.paused).sorted()
-        var result = PollResult(records: [], rebalancing: rebalancing)
-        var watches: [BrokerState.Watch] = []
-        var budget = maxRecords
-        var bytes = 0
         let start = partitions.isEmpty ? 0 : member.pollCursor % partitions.count
-        for step in 0..<partitions.count where budget > 0 && bytes < maxBytes {
+        member.pollCursor += 1
+        var reads: [FetchRequest.Partition] = []
+        for step in 0..<partitions.count {
             let tp = partitions[(start + step) % partitions.count]
             let position: Int64
             do {
@@ -325,33 +331,29 @@ public actor ServerSideConsumers {
             } catch let error as BrookError where error.code == .unknownTopic || error.code == .unknownPartition {
                 continue  // deleted since the assignment; the rebalance it triggers drops it
             }
-            // The member may have rejoined or left while this actor awaited.
-            guard isCurrent(member, generation: generation), member.assignment.contains(tp) else { break }
-            let fetched: FetchResult
-            do {
-                fetched = try await broker.fetch(topic: tp.topic, partition: tp.partition, offset: position, maxRecords: budget, maxBytes: maxBytes - bytes)
-            } catch let error as BrookError where error.code == .offsetOutOfRange {
-                // Retention passed the position: the next round resets it per auto.offset.reset.
-                if member.positions[tp] == position { member.positions[tp] = nil }
-                continue
-            } catch let error as BrookError where error.code == .unknownTopic || error.code == .unknownPartition {
-                continue  // deleted during the fetch; the rebalance it triggers drops it
-            }
-            guard isCurrent(member, generation: generation), member.assignment.contains(tp), member.positions[tp] == position else { continue }
-            if fetched.records.isEmpty {
-                if let partition = try? broker.state.topic(tp.topic).partition(tp.partition) {
-                    watches.append(BrokerState.Watch(topic: tp.topic, index: tp.partition, partitionID: partition.id, offset: position))
-                }
-                continue
-            }
-            member.positions[tp] = fetched.records.last!.offset + 1
-            member.delivered[tp] = member.positions[tp]
-            budget -= fetched.records.count
-            bytes += fetched.records.reduce(0) { $0 + $1.size }
-            result.records.append((tp, fetched.records))
+            reads.append(FetchRequest.Partition(topic: tp.topic, partition: tp.partition, offset: position, maxBytes: maxBytes, maxRecords: maxRecords))
         }
-        member.pollCursor += 1
-        return (result, watches)
+        // The member may have rejoined or left while this actor awaited.
+        var result = PollResult(records: [], rebalancing: rebalancing)
+        guard isCurrent(member, generation: generation) else { return result }
+        let response = try await broker.fetch(FetchRequest(
+            partitions: reads, minBytes: 1, maxBytes: maxBytes, maxRecords: maxRecords, maxWait: maxWait, answersOnWake: true))
+        for fetched in response.partitions {
+            let tp = TopicPartition(fetched.topic, fetched.partition)
+            // The group, a SEEK or another POLL may have moved on while this actor awaited.
+            guard isCurrent(member, generation: generation), member.assignment.contains(tp), member.positions[tp] == fetched.offset else { continue }
+            if let error = fetched.error {
+                // Retention passed the position: the next round resets it per auto.offset.reset.
+                // An unknown topic or partition was deleted: the rebalance it triggers drops it.
+                if error.code == .offsetOutOfRange { member.positions[tp] = nil }
+                continue
+            }
+            guard fetched.recordCount > 0 else { continue }
+            member.positions[tp] = fetched.nextOffset
+            member.delivered[tp] = fetched.nextOffset
+            result.records.append((tp, fetched.sink.records))
+        }
+        return result
     }
 
     private func isCurrent(_ member: Member, generation: Int) -> Bool {

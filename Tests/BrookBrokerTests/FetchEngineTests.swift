@@ -310,6 +310,44 @@ struct FetchEngineTests {
         _ = await second.result
     }
 
+    /// A group's POLL reads through the same engine as FETCH: its wait registers there, ends at
+    /// the deadline the broker's scheduler keeps (a POLL with a timer of its own would not notice
+    /// the hand-advanced scheduler and hang here until the time limit), and a commit to any of
+    /// the member's partitions answers it.
+    @Test(.timeLimit(.minutes(1)))
+    func aPollWaitsInTheFetchEngineAndEndsAtItsDeadline() async throws {
+        let dir = TemporaryDirectory()
+        let scheduler = ManualScheduler()
+        let broker = try openBroker(dir) {
+            $0.scheduler = scheduler
+            $0.groups.initialRebalanceDelayMs = 0
+        }
+        try await broker.createTopic("t", partitions: 3)
+        let consumers = ServerSideConsumers(broker: broker)
+        var join = ServerSideConsumers.JoinRequest(group: "g", topics: ["t"])
+        join.autoOffsetReset = .earliest
+        let joined = try await consumers.join(join)
+        #expect(joined.assignment?.count == 3)
+        let poll = { @Sendable in
+            try await consumers.poll(group: "g", memberID: joined.memberID, generation: joined.generation, maxRecords: 100, maxBytes: 1 << 20, maxWait: .seconds(30))
+        }
+
+        let timedOut = Task { try await poll() }
+        while broker.waitingFetches == 0 { await Task.yield() }
+        #expect(broker.waitingFetches == 1, "one multi-partition wait for the member's three partitions")
+        scheduler.advance(by: .seconds(30))
+        #expect(try await timedOut.value.count == 0)
+        #expect(broker.waitingFetches == 0)
+
+        let woken = Task { try await poll() }
+        while broker.waitingFetches == 0 { await Task.yield() }
+        try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "late", partition: 2)])
+        let polled = try await woken.value
+        #expect(polled.records.map(\.partition) == [TopicPartition("t", 2)])
+        #expect(polled.records.first?.records.map(\.value) == [bytes("late")])
+        await broker.close()
+    }
+
     @Test func limitsOutOfRangeAreRefusedForTheWholeRequest() async throws {
         let dir = TemporaryDirectory()
         let (broker, _) = try openWithScheduler(dir)
