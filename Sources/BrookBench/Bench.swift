@@ -408,7 +408,7 @@ final class TailLoad: Sendable {
 
     private func fetch() {
         let offset = state.withLock { $0.offset }
-        connection.submit(.fetch(topic: topic, partition: 0, offset: offset, maxRecords: 10_000, maxBytes: Request.defaultMaxBytes, maxWaitMs: 1_000))
+        connection.submit(.fetch(topic: topic, partition: 0, offset: offset, maxRecords: 10_000, maxBytes: FetchDefaults.maxBytes, maxWaitMs: 1_000))
             .whenComplete { [self] result in
                 let now = ContinuousClock.now
                 do {

@@ -41,9 +41,9 @@ public struct BrokerOptions: Sendable {
     /// The most bytes (sum of record sizes) one produce request may carry.
     public var maxBatchBytes = 16 * 1_048_576
     /// The most records one fetch may ask for.
-    public var maxFetchRecords = 100_000
+    public var maxFetchRecords = FetchDefaults.maxRecordsLimit
     /// The longest a fetch may wait for data.
-    public var maxFetchWaitMs: Int64 = 300_000
+    public var maxFetchWaitMs = FetchDefaults.maxWaitLimitMs
     /// The time limit of a read-only SQL query.
     public var sqlTimeoutMs: Int64 = 5_000
     /// The most rows a SQL query returns.
@@ -413,7 +413,7 @@ public final class Broker: Sendable {
     /// - Throws: `OFFSET_OUT_OF_RANGE` below the log-start offset or above the high watermark.
     public func fetch(
         topic name: String, partition index: Int, offset: Int64,
-        maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero
+        maxRecords: Int = FetchDefaults.maxRecords, maxBytes: Int = FetchDefaults.maxBytes, maxWait: Duration = .zero
     ) async throws -> FetchResult {
         let fetched = try await fetch(
             topic: name, partition: index, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: maxWait,
@@ -426,7 +426,7 @@ public final class Broker: Sendable {
     /// allocation.
     public func fetch<Sink: FetchSink>(
         topic name: String, partition index: Int, offset: Int64,
-        maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero,
+        maxRecords: Int = FetchDefaults.maxRecords, maxBytes: Int = FetchDefaults.maxBytes, maxWait: Duration = .zero,
         into sinkType: Sink.Type
     ) async throws -> (sink: Sink, highWatermark: Int64, logStartOffset: Int64) {
         let response = try await fetch(

@@ -12,7 +12,7 @@ public struct FetchRequest: Sendable, Hashable {
         public var maxBytes: Int
         public var maxRecords: Int
 
-        public init(topic: String, partition: Int, offset: Int64, maxBytes: Int = 1_048_576, maxRecords: Int = 500) {
+        public init(topic: String, partition: Int, offset: Int64, maxBytes: Int = FetchDefaults.maxBytes, maxRecords: Int = FetchDefaults.maxRecords) {
             self.topic = topic
             self.partition = partition
             self.offset = offset
@@ -38,7 +38,7 @@ public struct FetchRequest: Sendable, Hashable {
     public var answersOnWake: Bool
 
     public init(
-        partitions: [Partition], minBytes: Int = 1, maxBytes: Int = 52_428_800, maxRecords: Int = .max,
+        partitions: [Partition], minBytes: Int = 1, maxBytes: Int = FetchDefaults.totalMaxBytes, maxRecords: Int = .max,
         maxWait: Duration = .zero, answersOnWake: Bool = false
     ) {
         self.partitions = partitions
@@ -51,7 +51,7 @@ public struct FetchRequest: Sendable, Hashable {
 
     /// A fetch of one partition, as the line protocol's FETCH asks for one.
     public static func single(
-        topic: String, partition: Int, offset: Int64, maxRecords: Int = 500, maxBytes: Int = 1_048_576, maxWait: Duration = .zero
+        topic: String, partition: Int, offset: Int64, maxRecords: Int = FetchDefaults.maxRecords, maxBytes: Int = FetchDefaults.maxBytes, maxWait: Duration = .zero
     ) -> FetchRequest {
         FetchRequest(
             partitions: [Partition(topic: topic, partition: partition, offset: offset, maxBytes: maxBytes, maxRecords: maxRecords)],

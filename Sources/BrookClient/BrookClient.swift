@@ -96,8 +96,8 @@ public final class BrookClient: Sendable {
 
     /// A stateless fetch of one partition from `offset`, waiting up to `maxWait` for data.
     public func fetch(
-        topic: String, partition: Int, offset: Int64, maxRecords: Int = Request.defaultMaxRecords,
-        maxBytes: Int = Request.defaultMaxBytes, maxWait: Duration = .zero
+        topic: String, partition: Int, offset: Int64, maxRecords: Int = FetchDefaults.maxRecords,
+        maxBytes: Int = FetchDefaults.maxBytes, maxWait: Duration = .zero
     ) async throws -> FetchResult {
         let waitMs = maxWait.components.seconds * 1_000 + maxWait.components.attoseconds / 1_000_000_000_000_000
         return try Reply.fetched(try await connection.send(

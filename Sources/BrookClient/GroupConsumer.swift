@@ -35,7 +35,7 @@ public struct ConsumerConfiguration: Sendable {
     public var enableAutoCommit = true
     public var autoCommitIntervalMs: Int64 = 5_000
     public var autoOffsetReset = OffsetResetPolicy.latest
-    public var maxPollRecords = 500
+    public var maxPollRecords = FetchDefaults.maxRecords
     public var pollWaitMs: Int64 = 500
 
     public init(group: String, topics: [String]) {

@@ -254,8 +254,8 @@ public struct PartitionConsumer: Sendable {
     public let partition: Int
     /// The next offset to read.
     public private(set) var position: Int64
-    public var maxRecords = Request.defaultMaxRecords
-    public var maxBytes = Request.defaultMaxBytes
+    public var maxRecords = FetchDefaults.maxRecords
+    public var maxBytes = FetchDefaults.maxBytes
 
     /// Starts at an offset, or at the earliest or latest one.
     public init(client: BrookClient, topic: String, partition: Int, from start: OffsetSpec) async throws {

@@ -79,9 +79,9 @@ enum GroupRequests {
             return .poll(
                 group: try line.word(1, "a group: \(usage)"), member: try line.word(2, "a member: \(usage)"),
                 generation: try generation(try line.word(3, "a generation: \(usage)")),
-                maxRecords: Int(try line.int("max_records", in: 1...100_000) ?? 500),
-                maxBytes: Int(try line.int("max_bytes", in: 1...Int64(Int32.max)) ?? 1_048_576),
-                maxWaitMs: try line.int("max_wait_ms", in: 0...300_000) ?? 0)
+                maxRecords: Int(try line.int("max_records", in: 1...Int64(FetchDefaults.maxRecordsLimit)) ?? Int64(FetchDefaults.maxRecords)),
+                maxBytes: Int(try line.int("max_bytes", in: 1...Int64(Int32.max)) ?? Int64(FetchDefaults.maxBytes)),
+                maxWaitMs: try line.int("max_wait_ms", in: 0...FetchDefaults.maxWaitLimitMs) ?? 0)
         case "SEEK":
             let usage = "SEEK <group> <member> <topic>:<partition> <offset>"
             try line.expect(maxWords: 5, options: [], usage: usage)

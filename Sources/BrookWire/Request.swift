@@ -92,9 +92,6 @@ public enum Request: Hashable, Sendable {
     case groupReset(group: String, topic: String, target: GroupResetTarget)
     case groupDelete(String)
 
-    public static let defaultMaxRecords = 500
-    public static let defaultMaxBytes = 1_048_576
-
     /// Whether the server answers this request (PRODUCE with acks=0 gets no reply).
     public var expectsReply: Bool {
         if case .produce(_, .noAck, _, _) = self { return false }
@@ -125,9 +122,9 @@ public enum Request: Hashable, Sendable {
                 topic: try line.word(1, "a topic: \(usage)"),
                 partition: try partitionNumber(try line.word(2, "a partition: \(usage)")),
                 offset: try integer(try line.word(3, "an offset: \(usage)"), "offset"),
-                maxRecords: Int(try line.int("max_records", in: 1...Int64(Int32.max)) ?? Int64(defaultMaxRecords)),
-                maxBytes: Int(try line.int("max_bytes", in: 1...Int64(Int32.max)) ?? Int64(defaultMaxBytes)),
-                maxWaitMs: try line.int("max_wait_ms", in: 0...300_000) ?? 0)
+                maxRecords: Int(try line.int("max_records", in: 1...Int64(Int32.max)) ?? Int64(FetchDefaults.maxRecords)),
+                maxBytes: Int(try line.int("max_bytes", in: 1...Int64(Int32.max)) ?? Int64(FetchDefaults.maxBytes)),
+                maxWaitMs: try line.int("max_wait_ms", in: 0...FetchDefaults.maxWaitLimitMs) ?? 0)
         case "LISTOFFSETS":
             let usage = "LISTOFFSETS <topic> <partition> earliest|latest|<timestamp-ms>"
             try line.expect(maxWords: 4, options: [], usage: usage)

@@ -24,7 +24,7 @@ struct Serve: AsyncParsableCommand {
     var unixSocket: String?
 
     @Option(help: "How often retention runs, in ms.")
-    var retentionCheckIntervalMs: Int64 = 300_000
+    var retentionCheckIntervalMs = BrokerOptions().retentionCheckIntervalMs
 
     @Option(help: "group.initial.rebalance.delay.ms: how long a new group waits for more members.")
     var groupInitialRebalanceDelayMs: Int64 = GroupDefaults.initialRebalanceDelayMs
