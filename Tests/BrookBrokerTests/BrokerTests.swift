@@ -118,7 +118,7 @@ struct ProduceFetchTests {
         let dir = TemporaryDirectory()
         let broker = try openBroker(dir)
         try await broker.createTopic("t")
-        let total = 30_000
+        let total = 9_000
         let producers = 3
         let producer = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
