@@ -3,8 +3,8 @@ import BrookStore
 import Synchronization
 
 /// A fetch over one or more partitions from its start until its one answer, with no task of its
-/// own: the broker's one fetch engine, under the line server's FETCH and the embedded
-/// ``Broker/fetch(_:into:)``, and shaped for a group's POLL (total limits, ``FetchRequest/answersOnWake``).
+/// own: the broker's one fetch engine, under the line server's FETCH, a group's POLL (total
+/// limits, ``FetchRequest/answersOnWake``) and the embedded ``Broker/fetch(_:into:)``.
 ///
 /// It reads what is there on a reader thread, all partitions in one job, handing each record to
 /// the partition's sink while it is still in SQLite's buffers. Short of `minBytes`, it waits on
