@@ -180,6 +180,8 @@ public final class Broker: Sendable {
             sql.shutdown()
             checkpointer.shutdown()
         }
+        // Last: closing the lock's descriptor drops this process's POSIX locks on the file.
+        await Self.offThread { [writer] in writer.closeFile() }
         logger.info("closed Brook database", metadata: ["path": "\(path)"])
     }
 

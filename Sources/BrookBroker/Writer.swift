@@ -123,6 +123,15 @@ final class Writer: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Closes the write connection and gives up the file, after ``shutdown()`` and after the
+    /// broker's other connections to the file are closed (see `FileLock`).
+    func closeFile() {
+        condition.lock()
+        precondition(stopped, "closeFile() follows shutdown()")
+        condition.unlock()
+        log.close()
+    }
+
     private func loop() {
         while true {
             condition.lock()
@@ -156,7 +165,6 @@ final class Writer: @unchecked Sendable {
         } catch {
             logger.warning("final checkpoint failed", metadata: ["error": "\(error)"])
         }
-        log.releaseLock()
         condition.lock()
         stopped = true
         condition.broadcast()

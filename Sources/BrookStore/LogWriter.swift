@@ -66,6 +66,9 @@ public final class LogWriter {
         } catch {
             throw BrookError(error, while: "opening '\(path)'")
         }
+        if let change = lock.fileChange() {
+            throw BrookError(.storageError, "'\(path)' changed while it was being opened (\(change)); try again")
+        }
         do {
             _ = brook_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_DEFENSIVE, 1)
             try db.execute("PRAGMA busy_timeout = 10000")
@@ -779,9 +782,17 @@ public final class LogWriter {
         }
     }
 
-    /// Gives up the file to other Brook processes, after the last write (the broker's close).
-    public func releaseLock() {
+    /// Closes the write connection and gives up the file to other Brook processes, after the
+    /// last write (the broker's close, once its readers are closed: see ``FileLock``).
+    public func close() {
+        db.close()
         lock.release()
+    }
+
+    /// Why the database path no longer reaches the file this writer opened (deleted, renamed or
+    /// replaced), or nil while it does. A `stat` and an `fstat`: about a microsecond.
+    public func fileChange() -> String? {
+        lock.fileChange()
     }
 
     /// Runs SQL on the write connection. For tests and tools; not for the hot path.

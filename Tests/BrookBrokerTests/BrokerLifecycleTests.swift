@@ -263,4 +263,29 @@ struct FileLockTests {
         await second.close()
         withExtendedLifetime(first) {}
     }
+
+    /// The lock belongs to the file, not to the path: a hard or symbolic link reaches the same
+    /// file, and SQLite would give a second writer through a hard link a WAL of its own.
+    @Test func aSecondBrokerThroughAHardOrSymbolicLinkIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        let first = try openBroker(dir)
+        try await first.createTopic("t")
+        try FileManager.default.linkItem(atPath: dir.file("b.db"), toPath: dir.file("hard.db"))
+        try FileManager.default.createSymbolicLink(atPath: dir.file("symbolic.db"), withDestinationPath: dir.file("b.db"))
+        for name in ["hard.db", "symbolic.db"] {
+            do {
+                _ = try openBroker(dir, name)
+                Issue.record("a second broker opened the file in use through \(name)")
+            } catch let error as BrookError {
+                #expect(error.code == .storageError)
+                #expect(error.message.contains("'\(dir.file(name))' is in use by another Brook process (pid \(getpid()))"), "\(error.message)")
+            }
+        }
+        // The first broker's file is untouched and serves on.
+        #expect(try await first.produce(topic: "t", records: [ProducerRecord(key: nil, value: "v")]).first?.offset == 0)
+        await first.close()
+        let second = try openBroker(dir, "hard.db")
+        #expect(try second.describeTopic("t").partitions[0].state.nextOffset == 1)
+        await second.close()
+    }
 }
