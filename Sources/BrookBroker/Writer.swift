@@ -235,9 +235,34 @@ final class Writer: @unchecked Sendable {
     }
 
     private func runGroup(_ group: ArraySlice<Job>) {
+        // Without savepoints first: a savepoint per request costs two statements, and a request
+        // fails on its own only when something outside Brook has tampered with the file.
+        switch attempt(group, isolating: false) {
+        case .committed: afterCommit()
+        case .failed: break
+        case .requestFailed:
+            if attempt(group, isolating: true) == .committed { afterCommit() }
+        }
+    }
+
+    private enum GroupOutcome {
+        case committed
+        /// Everything was rolled back and nobody answered: a failure confined to one request
+        /// (see `SQLiteError.isConfinedToStatement`) hit a group run without savepoints.
+        case requestFailed
+        /// Every request was answered with the failure.
+        case failed
+    }
+
+    /// Runs a group in one transaction. A request refused for its own reasons (``BrookError``,
+    /// thrown before writing) fails alone. So does one whose statement failed in a way confined to
+    /// it, when `isolating` runs each request under a savepoint; without it the group is rolled
+    /// back for a second run with savepoints. Any other failure fails the whole group.
+    private func attempt(_ group: ArraySlice<Job>, isolating: Bool) -> GroupOutcome {
         let durable = group.contains { $0.durable }
         var succeeded: [Job] = []
         succeeded.reserveCapacity(group.count)
+        var refused: [(job: Job, error: Error)] = []
         // Jobs before `position` have run (and either succeeded or been refused alone).
         var position = group.startIndex
         do {
@@ -245,28 +270,41 @@ final class Writer: @unchecked Sendable {
             while position < group.endIndex {
                 let job = group[position]
                 do {
-                    try job.run(log)
+                    if isolating {
+                        try log.isolated { try job.run(log) }
+                    } else {
+                        try job.run(log)
+                    }
                     succeeded.append(job)
                 } catch let error as BrookError {
                     // Refused before writing: only this request fails.
-                    job.finish(error)
+                    refused.append((job, error))
+                } catch let error as SQLiteError where error.isConfinedToStatement {
+                    guard isolating else {
+                        log.rollback()
+                        logger.warning("a request of a group commit failed alone; running the group again with a savepoint per request", metadata: ["error": "\(error)"])
+                        return .requestFailed
+                    }
+                    refused.append((job, BrookError(error, while: "writing one request of a group commit")))
                 }
                 position += 1
             }
             let changes = try log.commit()
             count(requests: group.count, durable: durable)
             if !changes.isEmpty { onCommit(changes) }
+            for (job, error) in refused { job.finish(error) }
             for job in succeeded { job.finish(nil) }
+            return .committed
         } catch {
             log.rollback()
             let failure = (error as? SQLiteError).map { BrookError($0, while: "committing \(group.count) requests") }
                 ?? BrookError(.unknownServerError, "committing \(group.count) requests: \(error)")
             logger.error("group commit failed; its requests are refused", metadata: ["error": "\(failure)"])
+            for (job, error) in refused { job.finish(error) }
             for job in succeeded { job.finish(failure) }
             for job in group[position...] { job.finish(failure) }
-            return
+            return .failed
         }
-        afterCommit()
     }
 }
 

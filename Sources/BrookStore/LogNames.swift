@@ -3,6 +3,24 @@
 enum LogNames {
     static func table(_ partitionID: Int64) -> String { "__brook_log_\(partitionID)" }
 
+    /// The SQL function that only Brook's writer connection registers (``LogWriter``). Triggers
+    /// on the partition logs and the retention gate call it on every INSERT, so anywhere else
+    /// (the `sqlite3` shell, another program) the INSERT fails to compile with "no such function:
+    /// brook_partition_logs_are_read_only_outside_brook", before it writes anything. That covers
+    /// `REPLACE INTO`, whose conflict resolution would otherwise delete the old row without firing
+    /// the delete trigger, and an insert into `__brook_retention_gate`, which opens the delete path.
+    static let writerFunction = "brook_partition_logs_are_read_only_outside_brook"
+
+    /// The trigger that keeps INSERT on a partition log (or the retention gate) to the writer.
+    static func writerOnlyInsertTrigger(table: String) -> String {
+        """
+        CREATE TRIGGER "\(table)_writer_only_insert" BEFORE INSERT ON "\(table)"
+        BEGIN
+            SELECT \(writerFunction)();
+        END;
+        """
+    }
+
     static func createTable(_ partitionID: Int64) -> String {
         let table = table(partitionID)
         return """
@@ -22,7 +40,7 @@ enum LogNames {
             BEGIN
                 SELECT RAISE(ABORT, 'Brook partition logs are append-only: only retention deletes records');
             END;
-            """
+            """ + "\n" + writerOnlyInsertTrigger(table: table)
     }
 
     static func dropTable(_ partitionID: Int64) -> String {

@@ -66,6 +66,13 @@ public final class LogWriter {
         } catch {
             throw BrookError(error, while: "opening '\(path)'")
         }
+        // Before anything can compile an INSERT into a log: see LogNames.writerFunction.
+        let registered = sqlite3_create_function_v2(
+            db.handle, LogNames.writerFunction, 0, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nil,
+            { context, _, _ in sqlite3_result_null(context) }, nil, nil, nil)
+        guard registered == SQLITE_OK else {
+            throw BrookError(SQLiteError(connection: db.handle, code: registered), while: "opening '\(path)'")
+        }
         if let change = lock.fileChange() {
             throw BrookError(.storageError, "'\(path)' changed while it was being opened (\(change)); try again")
         }
@@ -348,6 +355,26 @@ public final class LogWriter {
         staged.removeAll(keepingCapacity: true)
         stagedSequences.removeAll(keepingCapacity: true)
         stagedCommits = 0
+    }
+
+    /// Runs one request's writes inside the open transaction so that, if it throws, what it wrote
+    /// is undone (`ROLLBACK TO` a savepoint, and its staged counters and sequences) and the
+    /// transaction goes on for the other requests. The savepoint costs two statements, so the
+    /// writer uses this only to run a group again after one of its requests failed.
+    public func isolated<T>(_ body: () throws -> T) throws -> T {
+        precondition(db.isInTransaction, "isolated runs inside begin()/commit()")
+        let saved = (staged, stagedSequences, stagedCommits)
+        try db.cached("SAVEPOINT brook_request").run()
+        do {
+            let result = try body()
+            try db.cached("RELEASE brook_request").run()
+            return result
+        } catch {
+            try db.cached("ROLLBACK TO brook_request").run()
+            try db.cached("RELEASE brook_request").run()
+            (staged, stagedSequences, stagedCommits) = saved
+            throw error
+        }
     }
 
     /// Checks an append against the current catalog without writing: the topic exists (and is

@@ -41,6 +41,21 @@ public enum Schema {
         public var recoveredCounters: [String]
     }
 
+    /// The steps of a migration that its SQL file cannot take, run right after it in the same
+    /// transaction: those that repeat per partition table.
+    private static func completeMigration(_ version: Int, _ db: Connection) throws(SQLiteError) {
+        switch version {
+        case 3:
+            // 0003_writer_only_logs.sql: the writer-only INSERT trigger on every existing log table.
+            var tables: [String] = []
+            let names = try db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\'")
+            while try names.step() { tables.append(names.string(0) ?? "") }
+            for table in tables { try db.execute(LogNames.writerOnlyInsertTrigger(table: table)) }
+        default:
+            break
+        }
+    }
+
     /// Checks that the file is Brook's (or empty) and brings its schema to ``currentVersion``.
     static func prepare(_ db: Connection, path: String) throws -> OpenReport {
         let applicationID: Int64
@@ -77,6 +92,7 @@ public enum Schema {
                 for migration in pending {
                     do {
                         try db.execute(migration.sql)
+                        try completeMigration(migration.version, db)
                         try db.execute("PRAGMA user_version = \(migration.version)")
                     } catch let error as SQLiteError {
                         throw BrookError(error, while: "applying migration \(migration.fileName)")

@@ -31,3 +31,87 @@ struct StorageHardeningTests {
         #expect(try await again.stop() == 0)
     }
 }
+
+extension StorageHardeningTests {
+    /// The stock `sqlite3` shell, which these tests need on PATH (Debian: `apt-get install sqlite3`).
+    static func sqlite3Shell() throws -> String {
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+        let found = directories.map { "\($0)/sqlite3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return try #require(found, "the sqlite3 shell is not on PATH; install it (Debian: apt-get install sqlite3)")
+    }
+
+    /// Runs one SQL text in the `sqlite3` shell on `db`.
+    static func shell(_ db: String, _ sql: String, in dir: TemporaryDirectory) async throws -> CLI.Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try sqlite3Shell())
+        // Waits for the write lock as a patient user would, rather than failing at once on a busy file.
+        process.arguments = ["-bail", "-cmd", ".timeout 10000", db, sql]
+        let out = dir.file("sqlite3-out-\(UUID().uuidString)")
+        let err = dir.file("sqlite3-err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        process.standardInput = FileHandle.nullDevice
+        try await CLI.exit(of: process)
+        return CLI.Outcome(
+            status: process.terminationStatus, stdout: try String(contentsOfFile: out, encoding: .utf8),
+            stderr: try String(contentsOfFile: err, encoding: .utf8))
+    }
+
+    /// INSERT, REPLACE and an insert into the retention gate from the `sqlite3` shell on a live
+    /// server's file are refused before they write, while producers to every partition go on:
+    /// before, one outside INSERT made every later group commit fail with a UNIQUE error.
+    @Test func theSqlite3ShellCannotWriteALiveServersPartitionLogs() async throws {
+        let dir = TemporaryDirectory("brook-outside")
+        let db = dir.file("brook.db")
+        let server = try await CLI.Server(db: db, in: dir)
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        try await client.createTopic("t", partitions: 3)
+        for partition in 0..<3 {
+            _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "first", partition: partition)], acks: .all)
+        }
+        let tables = try await Self.shell(db, "SELECT id FROM __brook_partitions ORDER BY partition", in: dir)
+        let ids = tables.stdout.split(separator: "\n").map(String.init)
+        try #require(ids.count == 3, "\(tables)")
+        let target = "__brook_log_\(ids[1])"
+
+        // Producers to every partition, the tampered one included, while the shell tries.
+        let producing = Task {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for partition in 0..<3 {
+                    group.addTask {
+                        let producer = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+                        for index in 0..<200 {
+                            _ = try await producer.produce(topic: "t", records: [ProducerRecord(key: nil, value: "p\(partition)-\(index)", partition: partition)], acks: .all)
+                        }
+                        await producer.close()
+                        return 200
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+        }
+        let attempts = [
+            "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES ((SELECT max(offset) + 1 FROM \"\(target)\"), 0, NULL, NULL, 'forged')",
+            "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (1000000, 0, NULL, NULL, 'forged')",
+            "REPLACE INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'rewritten')",
+            "INSERT INTO __brook_retention_gate VALUES (1)",
+        ]
+        for sql in attempts {
+            let outcome = try await Self.shell(db, sql, in: dir)
+            #expect(outcome.status != 0, "\(sql) was accepted")
+            #expect(outcome.stderr.contains("no such function: brook_partition_logs_are_read_only_outside_brook"), "\(outcome.stderr)")
+        }
+        let deletion = try await Self.shell(db, "DELETE FROM \"\(target)\" WHERE offset = 0", in: dir)
+        #expect(deletion.status != 0 && deletion.stderr.contains("append-only"), "\(deletion)")
+        #expect(try await producing.value == 600, "every produce, to every partition, was acknowledged")
+
+        for partition in 0..<3 {
+            let fetched = try await client.fetch(topic: "t", partition: partition, offset: 0, maxRecords: 1000)
+            #expect(fetched.records.map { String(decoding: $0.value ?? [], as: UTF8.self) } == ["first"] + (0..<200).map { "p\(partition)-\($0)" })
+        }
+        await client.close()
+        #expect(try await server.stop() == 0)
+    }
+}

@@ -39,6 +39,36 @@ struct SchemaTests {
         #expect(again.openReport.appliedMigrations.isEmpty)
     }
 
+    /// A file from before migration 3 gets the writer-only INSERT trigger on every existing
+    /// partition log and on the retention gate when it is opened.
+    @Test func migrationThreeGuardsTheLogsOfAnOlderFile() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("old.db")
+        do {
+            let writer = try LogWriter(path: path)
+            try writer.createTopic("t", partitions: 2, config: TopicConfig())
+            writer.close()
+        }
+        let guards = "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '%writer_only_insert'"
+        let plain = PlainSQLite(path)
+        #expect(plain.rows(guards) == [["3"]])
+        // The file as version 2 left it.
+        for row in plain.rows("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '%writer_only_insert'") {
+            #expect(plain.exec("DROP TRIGGER \"\(row[0])\"") == nil)
+        }
+        #expect(plain.exec("PRAGMA user_version = 2") == nil)
+        #expect(plain.rows(guards) == [["0"]])
+
+        let writer = try LogWriter(path: path)
+        #expect(writer.openReport.appliedMigrations == ["0003_writer_only_logs.sql"])
+        writer.close()
+        #expect(plain.rows(guards) == [["3"]])
+        for table in plain.rows("SELECT name FROM sqlite_schema WHERE name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\' AND type = 'table'").map({ $0[0] }) + ["__brook_retention_gate"] {
+            let refused = plain.exec("INSERT INTO \(table) VALUES (0, 0, NULL, NULL, 'x')".replacingOccurrences(of: table == "__brook_retention_gate" ? "(0, 0, NULL, NULL, 'x')" : "\u{0}", with: "(1)"))
+            #expect(refused?.contains("no such function: brook_partition_logs_are_read_only_outside_brook") == true, "\(table): \(refused ?? "accepted")")
+        }
+    }
+
     @Test func fileFromANewerBrookIsRefused() throws {
         let dir = TemporaryDirectory()
         _ = try LogWriter(path: dir.file("newer.db"))
