@@ -195,6 +195,13 @@ public final class Broker: Sendable {
         }
     }
 
+    /// Whether the broker takes writes; see ``BrokerHealth``.
+    public var health: BrokerHealth {
+        if closed.load(ordering: .acquiring) { return BrokerHealth(notReady: "the broker is closed") }
+        if let fault = writer.checkFile() { return BrokerHealth(notReady: fault.message) }
+        return BrokerHealth()
+    }
+
     /// What the writer has committed: transactions, the requests they grouped, fsyncs.
     public var writerStatistics: WriterStatistics { writer.statistics }
 

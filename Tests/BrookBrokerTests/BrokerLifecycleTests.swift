@@ -288,4 +288,45 @@ struct FileLockTests {
         #expect(try second.describeTopic("t").partitions[0].state.nextOffset == 1)
         await second.close()
     }
+
+    /// A database deleted (with its directory), renamed or replaced under a running broker: it
+    /// refuses writes with an error naming the path and saying what to do, and reports not ready.
+    /// Before, it kept acknowledging acks=all produces into a file that no restart would open.
+    @Test(arguments: ["deleted with its directory", "renamed", "replaced"])
+    func aDatabaseThatIsNoLongerAtItsPathRefusesWrites(change: String) async throws {
+        let dir = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.file("data"), withIntermediateDirectories: false)
+        let path = dir.file("data/b.db")
+        var options = BrokerOptions()
+        options.retentionCheckIntervalMs = 0
+        let broker = try Broker(path: path, options: options)
+        try await broker.createTopic("t")
+        #expect(try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "kept")], acks: .all).first?.offset == 0)
+        #expect(broker.health.isReady)
+
+        switch change {
+        case "deleted with its directory":
+            try FileManager.default.removeItem(atPath: dir.file("data"))
+        case "renamed":
+            try FileManager.default.moveItem(atPath: path, toPath: dir.file("data/moved.db"))
+        default:
+            try FileManager.default.moveItem(atPath: path, toPath: dir.file("data/old.db"))
+            FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        await expectBrookError(.storageError) {
+            _ = try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "lost")], acks: .all)
+        }
+        do {
+            _ = try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "lost")], acks: .leader)
+            Issue.record("a produce was acknowledged after the file was \(change)")
+        } catch let error as BrookError {
+            #expect(error.message.contains("the database '\(path)' is no longer the file this broker opened"), "\(error.message)")
+            #expect(error.message.contains("restart the server on the right file"), "\(error.message)")
+        }
+        await expectBrookError(.storageError) { _ = try await broker.createTopic("u") }
+        #expect(!broker.health.isReady)
+        #expect(broker.health.reason?.contains("no longer the file this broker opened") == true)
+        await broker.close()
+        #expect(broker.health.reason == "the broker is closed")
+    }
 }

@@ -115,3 +115,31 @@ extension StorageHardeningTests {
         #expect(try await server.stop() == 0)
     }
 }
+
+extension StorageHardeningTests {
+    /// `rm -rf` of a live server's data directory: the next acks=all produce is refused with
+    /// `STORAGE_ERROR`, not acknowledged into deleted files.
+    @Test func aServerWhoseDataDirectoryIsDeletedRefusesProduces() async throws {
+        let dir = TemporaryDirectory("brook-vanish")
+        try FileManager.default.createDirectory(atPath: dir.file("data"), withIntermediateDirectories: false)
+        let server = try await CLI.Server(db: dir.file("data/brook.db"), in: dir)
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        try await client.createTopic("t")
+        _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "kept")], acks: .all)
+        let removal = Process()
+        removal.executableURL = URL(fileURLWithPath: "/bin/rm")
+        removal.arguments = ["-rf", dir.file("data")]
+        try await CLI.exit(of: removal)
+        #expect(removal.terminationStatus == 0)
+        do {
+            _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "lost")], acks: .all)
+            Issue.record("a produce was acknowledged after the data directory was deleted")
+        } catch let error as BrookError {
+            #expect(error.code == .storageError)
+            #expect(error.message.contains("is no longer the file this broker opened"), "\(error.message)")
+        }
+        try await client.ping()
+        await client.close()
+        _ = try await server.stop()
+    }
+}
