@@ -330,3 +330,73 @@ struct FileLockTests {
         #expect(broker.health.reason == "the broker is closed")
     }
 }
+
+struct DamagedLogTests {
+    /// A partition whose records are unreadable below its high watermark: here its table's root
+    /// page rewritten as an empty leaf, which SQLite reads as an empty table without an error.
+    /// A fetch there is CORRUPT_DATABASE naming the partition and the offset; before, it was an
+    /// empty answer at once, even with a max wait, so a consumer stalled or spun.
+    @Test func aLogThatLostRecordsBelowItsHighWatermarkIsCorruptNotEmpty() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let broker = try openBroker(dir)
+            try await broker.createTopic("t", partitions: 2)
+            for partition in 0..<2 {
+                _ = try await broker.produce(topic: "t", records: (0..<10).map { ProducerRecord(key: nil, value: "v\($0)", partition: partition) })
+            }
+            await broker.close()  // checkpoints everything into the file
+        }
+        let path = dir.file("b.db")
+        let plain = PlainSQLite(path)
+        let root = try #require(plain.rows("SELECT rootpage FROM sqlite_schema WHERE name = '__brook_log_2'").first.flatMap { Int($0[0]) })
+        let pageSize = try #require(plain.rows("PRAGMA page_size").first.flatMap { Int($0[0]) })
+        #expect(plain.rows("SELECT count(*) FROM __brook_log_2") == [["10"]])
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64((root - 1) * pageSize))
+        // A table leaf with no cells: type 13, no free block, 0 cells, content from the page's end.
+        try handle.write(contentsOf: Data([13, 0, 0, 0, 0, UInt8((pageSize >> 8) & 0xFF), UInt8(pageSize & 0xFF), 0]))
+        try handle.close()
+        #expect(PlainSQLite(path).rows("SELECT count(*) FROM __brook_log_2") == [["0"]], "SQLite reads the damaged table as empty")
+
+        let broker = try openBroker(dir)
+        for (offset, wait) in [(Int64(0), Duration.zero), (4, .seconds(30))] {
+            do {
+                let fetched = try await broker.fetch(topic: "t", partition: 1, offset: offset, maxWait: wait)
+                Issue.record("a fetch at \(offset) below the high watermark answered \(fetched.records.count) records")
+            } catch let error as BrookError {
+                #expect(error.code == .corruptDatabase)
+                #expect(error.message.contains("partition t-1 (table __brook_log_2) has no record at offset \(offset), below its high watermark 10"), "\(error.message)")
+            }
+        }
+        // The undamaged partition reads on.
+        #expect(try await broker.fetch(topic: "t", partition: 0, offset: 0).records.count == 10)
+        await broker.close()
+    }
+
+    /// A damaged page met by read-only SQL is CORRUPT_DATABASE, as it is for a fetch
+    /// (docs/storage.md), not INVALID_SQL.
+    @Test func sqlMeetingADamagedPageIsCorruptDatabase() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let broker = try openBroker(dir)
+            try await broker.createTopic("t")
+            for _ in 0..<10 {
+                _ = try await broker.produce(topic: "t", records: (0..<100).map { _ in ProducerRecord(key: nil, value: Array(repeating: 66, count: 500)) })
+            }
+            await broker.close()
+        }
+        let path = dir.file("b.db")
+        let plain = PlainSQLite(path)
+        let leaf = try #require(plain.rows("SELECT pageno FROM dbstat WHERE name = '__brook_log_1' AND pagetype = 'leaf' ORDER BY path LIMIT 1").first.flatMap { Int($0[0]) })
+        let pageSize = try #require(plain.rows("PRAGMA page_size").first.flatMap { Int($0[0]) })
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64((leaf - 1) * pageSize))
+        try handle.write(contentsOf: Data(repeating: 0xEE, count: pageSize))
+        try handle.close()
+
+        let broker = try openBroker(dir)
+        await expectBrookError(.corruptDatabase) { _ = try await broker.query("SELECT count(*), sum(length(value)) FROM t") }
+        await expectBrookError(.corruptDatabase) { _ = try await broker.fetch(topic: "t", partition: 0, offset: 0) }
+        await broker.close()
+    }
+}
