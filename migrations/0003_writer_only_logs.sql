@@ -1,10 +1,11 @@
--- Only Brook's writer may change a partition log. Each log table, and the retention gate, gets a
--- BEFORE INSERT trigger calling brook_partition_logs_are_read_only_outside_brook(), a function
--- only the writer's connection registers: anywhere else the INSERT (or REPLACE, or upsert) fails
--- to compile. The log tables' triggers are added by Brook right after this file (Schema.swift),
--- since SQL alone cannot loop over tables; new log tables get theirs at creation.
-
-CREATE TRIGGER "__brook_retention_gate_writer_only_insert" BEFORE INSERT ON "__brook_retention_gate"
-BEGIN
-    SELECT brook_partition_logs_are_read_only_outside_brook();
-END;
+-- Only Brook's writer may change a partition log. Each log table has BEFORE INSERT, UPDATE and
+-- DELETE triggers that refuse the change with RAISE(ABORT, ...) and say what to do instead; Brook's
+-- writer turns triggers off on its own connection (SQLITE_DBCONFIG_ENABLE_TRIGGER), so its appends
+-- and retention's deletes run none of them. An INSERT trigger also refuses REPLACE INTO, whose
+-- implicit delete fires no delete trigger. Brook replaces the existing log tables' triggers right
+-- after this file (Schema.swift), since SQL alone cannot loop over tables; new log tables get
+-- them at creation.
+--
+-- The retention gate let Brook's retention past the delete trigger, and any connection could put
+-- a row in it and delete records too. With triggers off on the writer it has no use.
+DROP TABLE __brook_retention_gate;

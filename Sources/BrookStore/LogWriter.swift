@@ -66,12 +66,16 @@ public final class LogWriter {
         } catch {
             throw BrookError(error, while: "opening '\(path)'")
         }
-        // Before anything can compile an INSERT into a log: see LogNames.writerFunction.
-        let registered = sqlite3_create_function_v2(
-            db.handle, LogNames.writerFunction, 0, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nil,
-            { context, _, _ in sqlite3_result_null(context) }, nil, nil, nil)
-        guard registered == SQLITE_OK else {
-            throw BrookError(SQLiteError(connection: db.handle, code: registered), while: "opening '\(path)'")
+        // Before any statement is prepared: the partition logs' triggers refuse every change
+        // (LogNames.guardTriggers); with triggers off, this connection's appends and retention's
+        // deletes run none of them and pay nothing per record. Nothing else in the schema is a
+        // trigger.
+        var triggers: Int32 = -1
+        let code = brook_sqlite3_db_config_int_result(db.handle, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &triggers)
+        guard code == SQLITE_OK, triggers == 0 else {
+            throw BrookError(
+                .storageError,
+                "opening '\(path)': SQLite did not turn triggers off on Brook's writer connection (code \(code), triggers \(triggers)), so the partition logs' triggers would refuse every append; this SQLite library cannot run Brook")
         }
         if let change = lock.fileChange() {
             throw BrookError(.storageError, "'\(path)' changed while it was being opened (\(change)); try again")
@@ -740,11 +744,9 @@ public final class LogWriter {
                 }
                 scan.reset()
                 guard result.deletedRecords > 0 else { return }
-                try db.execute("INSERT INTO __brook_retention_gate VALUES (1)")
                 let delete = try db.cached("DELETE FROM \"\(table)\" WHERE offset < ?")
                 try delete.bind(newStart, at: 1)
                 try delete.run()
-                try db.execute("DELETE FROM __brook_retention_gate")
                 state.logStartOffset = newStart
                 state.bytes = max(0, remaining)
                 // All three counters: the row may trail the log (see ``commit()``), and an

@@ -46,11 +46,15 @@ public enum Schema {
     private static func completeMigration(_ version: Int, _ db: Connection) throws(SQLiteError) {
         switch version {
         case 3:
-            // 0003_writer_only_logs.sql: the writer-only INSERT trigger on every existing log table.
+            // 0003_writer_only_logs.sql: every existing log table's triggers become the guards
+            // that refuse all outside changes (the delete trigger no longer looks at the gate).
             var tables: [String] = []
             let names = try db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\'")
             while try names.step() { tables.append(names.string(0) ?? "") }
-            for table in tables { try db.execute(LogNames.writerOnlyInsertTrigger(table: table)) }
+            for table in tables {
+                try db.execute(LogNames.dropGuardTriggers(table: table))
+                try db.execute(LogNames.guardTriggers(table: table))
+            }
         default:
             break
         }

@@ -290,7 +290,7 @@ struct GroupCommitIsolationTests {
             _ = try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "first", partition: partition)])
         }
         let id = try broker.describeTopic("t").partitions[1].id
-        // A program that knows Brook's writer function takes partition 1's next offset.
+        // A program that turns its triggers off, as Brook's writer does, takes partition 1's next offset.
         let plain = PlainSQLite(dir.file("b.db"))
         plain.impersonateBrooksWriter()
         #expect(plain.exec("INSERT INTO __brook_log_\(id) (offset, timestamp, value) VALUES (1, 0, 'forged')") == nil)

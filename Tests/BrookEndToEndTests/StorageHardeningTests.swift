@@ -59,8 +59,8 @@ extension StorageHardeningTests {
             stderr: try String(contentsOfFile: err, encoding: .utf8))
     }
 
-    /// INSERT, REPLACE and an insert into the retention gate from the `sqlite3` shell on a live
-    /// server's file are refused before they write, while producers to every partition go on:
+    /// INSERT, REPLACE, upsert, UPDATE and DELETE from the `sqlite3` shell on a live server's file
+    /// are refused with a message that says what to do, while producers to every partition go on:
     /// before, one outside INSERT made every later group commit fail with a UNIQUE error.
     @Test func theSqlite3ShellCannotWriteALiveServersPartitionLogs() async throws {
         let dir = TemporaryDirectory("brook-outside")
@@ -96,15 +96,25 @@ extension StorageHardeningTests {
             "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES ((SELECT max(offset) + 1 FROM \"\(target)\"), 0, NULL, NULL, 'forged')",
             "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (1000000, 0, NULL, NULL, 'forged')",
             "REPLACE INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'rewritten')",
-            "INSERT INTO __brook_retention_gate VALUES (1)",
+            "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'x') ON CONFLICT (offset) DO UPDATE SET value = 'upserted'",
         ]
         for sql in attempts {
             let outcome = try await Self.shell(db, sql, in: dir)
             #expect(outcome.status != 0, "\(sql) was accepted")
-            #expect(outcome.stderr.contains("no such function: brook_partition_logs_are_read_only_outside_brook"), "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("Brook partition logs are written only by Brook: produce records with brook produce or a client"), "\(outcome.stderr)")
         }
+        let update = try await Self.shell(db, "UPDATE \"\(target)\" SET value = 'tampered' WHERE offset = 0", in: dir)
+        #expect(update.status != 0 && update.stderr.contains("Brook partition logs are append-only and written only by Brook"), "\(update)")
         let deletion = try await Self.shell(db, "DELETE FROM \"\(target)\" WHERE offset = 0", in: dir)
-        #expect(deletion.status != 0 && deletion.stderr.contains("append-only"), "\(deletion)")
+        #expect(deletion.status != 0 && deletion.stderr.contains("retention deletes old records"), "\(deletion)")
+        // The retention gate of older versions, whose row let a DELETE through, opens nothing.
+        let gate = try await Self.shell(db, """
+            BEGIN;
+            CREATE TABLE IF NOT EXISTS __brook_retention_gate (open INTEGER NOT NULL);
+            INSERT INTO __brook_retention_gate VALUES (1);
+            DELETE FROM "\(target)" WHERE offset = 0;
+            """, in: dir)
+        #expect(gate.status != 0 && gate.stderr.contains("retention deletes old records"), "\(gate)")
         #expect(try await producing.value == 600, "every produce, to every partition, was acknowledged")
 
         for partition in 0..<3 {

@@ -14,14 +14,13 @@ public final class PlainSQLite {
 
     deinit { sqlite3_close_v2(handle) }
 
-    /// Registers the SQL function that Brook's writer alone registers, which the partition logs'
-    /// INSERT triggers call: this connection can then write the logs as Brook's writer does, as a
-    /// program that knew the function's name could. For tests that tamper with the file.
+    /// Turns this connection's triggers off, as Brook's writer does, so it can write the
+    /// partition logs as Brook's writer does (or as any program that knew to could). For tests
+    /// that tamper with the file.
     public func impersonateBrooksWriter() {
-        let code = sqlite3_create_function_v2(
-            handle, "brook_partition_logs_are_read_only_outside_brook", 0, SQLITE_UTF8, nil,
-            { context, _, _ in sqlite3_result_null(context) }, nil, nil, nil)
-        precondition(code == SQLITE_OK)
+        var enabled: Int32 = -1
+        let code = brook_sqlite3_db_config_int_result(handle, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &enabled)
+        precondition(code == SQLITE_OK && enabled == 0)
     }
 
     /// Runs SQL; returns SQLite's error message, or nil on success.
