@@ -185,6 +185,8 @@ public final class Broker: Sendable {
             sql.shutdown()
             checkpointer.shutdown()
         }
+        // Last: closing the lock's descriptor drops this process's POSIX locks on the file.
+        await Self.offThread { [writer] in writer.closeFile() }
         logger.info("closed Brook database", metadata: ["path": "\(path)"])
     }
 
@@ -196,6 +198,13 @@ public final class Broker: Sendable {
                 continuation.resume()
             }.start()
         }
+    }
+
+    /// Whether the broker takes writes; see ``BrokerHealth``.
+    public var health: BrokerHealth {
+        if closed.load(ordering: .acquiring) { return BrokerHealth(notReady: "the broker is closed") }
+        if let fault = writer.checkFile() { return BrokerHealth(notReady: fault.message) }
+        return BrokerHealth()
     }
 
     /// What the writer has committed: transactions, the requests they grouped, fsyncs.

@@ -3,6 +3,36 @@
 enum LogNames {
     static func table(_ partitionID: Int64) -> String { "__brook_log_\(partitionID)" }
 
+    /// Triggers that refuse every INSERT (REPLACE and upsert included), UPDATE and DELETE on a
+    /// partition log with a message that says what to do instead. Brook's writer runs with
+    /// triggers off on its connection (``LogWriter``), so its appends and retention's deletes
+    /// pay nothing per record; every other connection (the `sqlite3` shell, another program) is
+    /// refused before it writes. REPLACE deletes the row it replaces without firing the delete
+    /// trigger, but its INSERT trigger fires first and refuses it.
+    static func guardTriggers(table: String) -> String {
+        """
+        CREATE TRIGGER "\(table)_writer_only_insert" BEFORE INSERT ON "\(table)"
+        BEGIN
+            SELECT RAISE(ABORT, 'Brook partition logs are written only by Brook: produce records with brook produce or a client');
+        END;
+        CREATE TRIGGER "\(table)_append_only_update" BEFORE UPDATE ON "\(table)"
+        BEGIN
+            SELECT RAISE(ABORT, 'Brook partition logs are append-only and written only by Brook: a record cannot be changed; produce a new one with brook produce or a client');
+        END;
+        CREATE TRIGGER "\(table)_append_only_delete" BEFORE DELETE ON "\(table)"
+        BEGIN
+            SELECT RAISE(ABORT, 'Brook partition logs are append-only and written only by Brook: retention deletes old records (brook topics alter --retention-ms or --retention-bytes), brook topics delete removes a topic');
+        END;
+        """
+    }
+
+    /// Drops a log table's triggers, whichever version of Brook created them.
+    static func dropGuardTriggers(table: String) -> String {
+        ["writer_only_insert", "append_only_update", "append_only_delete"]
+            .map { "DROP TRIGGER IF EXISTS \"\(table)_\($0)\";" }
+            .joined(separator: "\n")
+    }
+
     static func createTable(_ partitionID: Int64) -> String {
         let table = table(partitionID)
         return """
@@ -13,16 +43,7 @@ enum LogNames {
                 headers   BLOB,
                 value     BLOB
             );
-            CREATE TRIGGER "\(table)_append_only_update" BEFORE UPDATE ON "\(table)"
-            BEGIN
-                SELECT RAISE(ABORT, 'Brook partition logs are append-only: UPDATE is refused');
-            END;
-            CREATE TRIGGER "\(table)_append_only_delete" BEFORE DELETE ON "\(table)"
-            WHEN NOT EXISTS (SELECT 1 FROM __brook_retention_gate)
-            BEGIN
-                SELECT RAISE(ABORT, 'Brook partition logs are append-only: only retention deletes records');
-            END;
-            """
+            """ + "\n" + guardTriggers(table: table)
     }
 
     static func dropTable(_ partitionID: Int64) -> String {

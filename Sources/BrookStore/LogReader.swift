@@ -52,6 +52,11 @@ public final class LogReader {
     /// watermark; reading at the high watermark returns no records. With `end`, no record at or
     /// past it is read: a broker passes the high watermark it has published, which may trail
     /// what this read's snapshot already sees.
+    ///
+    /// Throws `CORRUPT_DATABASE`, naming the partition and the offset, when the log cannot
+    /// produce a record it must hold: every offset from the log start to the high watermark is
+    /// there (retention moves the log start in the same transaction as it deletes), so a missing
+    /// one means a damaged page, never an empty answer that would stall a consumer.
     @discardableResult
     public func read(
         partitionID: Int64, from offset: Int64, maxRecords: Int, maxBytes: Int, end: Int64 = .max,
@@ -75,26 +80,54 @@ public final class LogReader {
             try select.bind(offset, at: 1)
             try select.bind(end, at: 2)
             try select.bind(maxRecords, at: 3)
-            while try select.step() {
-                let view = RecordView(
-                    offset: select.int64(0), timestamp: select.int64(1), key: select.bytes(2),
-                    encodedHeaders: select.bytes(3) ?? UnsafeRawBufferPointer(start: nil, count: 0),
-                    value: select.bytes(4))
-                if summary.recordCount == 0 && view.offset != offset {
-                    // Retention removed the offset between the range check and the read.
-                    throw BrookError(.offsetOutOfRange, "offset \(offset) is out of range: retention removed it; the log now starts at \(view.offset)")
+            var full = false
+            do {
+                while try select.step() {
+                    let view = RecordView(
+                        offset: select.int64(0), timestamp: select.int64(1), key: select.bytes(2),
+                        encodedHeaders: select.bytes(3) ?? UnsafeRawBufferPointer(start: nil, count: 0),
+                        value: select.bytes(4))
+                    if view.offset != summary.nextFetchOffset {
+                        throw try missing(partitionID, at: summary.nextFetchOffset, highWatermark: state.nextOffset)
+                    }
+                    let size = view.size
+                    if (summary.recordCount > 0 || !firstRecordAlways) && summary.bytes + size > maxBytes {
+                        full = true
+                        break
+                    }
+                    try visit(view)
+                    summary.recordCount += 1
+                    summary.bytes += size
+                    summary.nextFetchOffset = view.offset + 1
                 }
-                let size = view.size
-                if (summary.recordCount > 0 || !firstRecordAlways) && summary.bytes + size > maxBytes { break }
-                try visit(view)
-                summary.recordCount += 1
-                summary.bytes += size
-                summary.nextFetchOffset = view.offset + 1
+            } catch let error as SQLiteError where error.isCorruption {
+                throw BrookError(.corruptDatabase, "\(try describe(partitionID)) is damaged at or after offset \(summary.nextFetchOffset): \(error.message); restore it from a backup")
+            }
+            if !full && summary.recordCount < maxRecords && summary.nextFetchOffset < min(state.nextOffset, end) {
+                throw try missing(partitionID, at: summary.nextFetchOffset, highWatermark: state.nextOffset)
             }
             return summary
         } catch let error as SQLiteError {
-            throw BrookError(error, while: "reading partition log \(partitionID)")
+            throw BrookError(error, while: "reading \((try? describe(partitionID)) ?? "partition log \(partitionID)") from offset \(offset)")
         }
+    }
+
+    private func missing(_ partitionID: Int64, at offset: Int64, highWatermark: Int64) throws -> BrookError {
+        BrookError(
+            .corruptDatabase,
+            "\(try describe(partitionID)) has no record at offset \(offset), below its high watermark \(highWatermark): the database is damaged; restore it from a backup")
+    }
+
+    /// "topic-partition (table __brook_log_N)", for errors.
+    private func describe(_ partitionID: Int64) throws -> String {
+        let table = LogNames.table(partitionID)
+        let statement = try db.cached("""
+            SELECT t.name, p.partition FROM __brook_partitions p JOIN __brook_topics t ON t.id = p.topic_id WHERE p.id = ?
+            """)
+        defer { statement.reset() }
+        try statement.bind(partitionID, at: 1)
+        guard try statement.step() else { return "partition log \(table)" }
+        return "partition \(statement.string(0) ?? "?")-\(statement.int64(1)) (table \(table))"
     }
 
     /// Reads records into memory; see ``read(partitionID:from:maxRecords:maxBytes:_:)``.

@@ -66,6 +66,20 @@ public final class LogWriter {
         } catch {
             throw BrookError(error, while: "opening '\(path)'")
         }
+        // Before any statement is prepared: the partition logs' triggers refuse every change
+        // (LogNames.guardTriggers); with triggers off, this connection's appends and retention's
+        // deletes run none of them and pay nothing per record. Nothing else in the schema is a
+        // trigger.
+        var triggers: Int32 = -1
+        let code = brook_sqlite3_db_config_int_result(db.handle, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &triggers)
+        guard code == SQLITE_OK, triggers == 0 else {
+            throw BrookError(
+                .storageError,
+                "opening '\(path)': SQLite did not turn triggers off on Brook's writer connection (code \(code), triggers \(triggers)), so the partition logs' triggers would refuse every append; this SQLite library cannot run Brook")
+        }
+        if let change = lock.fileChange() {
+            throw BrookError(.storageError, "'\(path)' changed while it was being opened (\(change)); try again")
+        }
         do {
             _ = brook_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_DEFENSIVE, 1)
             try db.execute("PRAGMA busy_timeout = 10000")
@@ -345,6 +359,26 @@ public final class LogWriter {
         staged.removeAll(keepingCapacity: true)
         stagedSequences.removeAll(keepingCapacity: true)
         stagedCommits = 0
+    }
+
+    /// Runs one request's writes inside the open transaction so that, if it throws, what it wrote
+    /// is undone (`ROLLBACK TO` a savepoint, and its staged counters and sequences) and the
+    /// transaction goes on for the other requests. The savepoint costs two statements, so the
+    /// writer uses this only to run a group again after one of its requests failed.
+    public func isolated<T>(_ body: () throws -> T) throws -> T {
+        precondition(db.isInTransaction, "isolated runs inside begin()/commit()")
+        let saved = (staged, stagedSequences, stagedCommits)
+        try db.cached("SAVEPOINT brook_request").run()
+        do {
+            let result = try body()
+            try db.cached("RELEASE brook_request").run()
+            return result
+        } catch {
+            try db.cached("ROLLBACK TO brook_request").run()
+            try db.cached("RELEASE brook_request").run()
+            (staged, stagedSequences, stagedCommits) = saved
+            throw error
+        }
     }
 
     /// Checks an append against the current catalog without writing: the topic exists (and is
@@ -710,11 +744,9 @@ public final class LogWriter {
                 }
                 scan.reset()
                 guard result.deletedRecords > 0 else { return }
-                try db.execute("INSERT INTO __brook_retention_gate VALUES (1)")
                 let delete = try db.cached("DELETE FROM \"\(table)\" WHERE offset < ?")
                 try delete.bind(newStart, at: 1)
                 try delete.run()
-                try db.execute("DELETE FROM __brook_retention_gate")
                 state.logStartOffset = newStart
                 state.bytes = max(0, remaining)
                 // All three counters: the row may trail the log (see ``commit()``), and an
@@ -779,9 +811,17 @@ public final class LogWriter {
         }
     }
 
-    /// Gives up the file to other Brook processes, after the last write (the broker's close).
-    public func releaseLock() {
+    /// Closes the write connection and gives up the file to other Brook processes, after the
+    /// last write (the broker's close, once its readers are closed: see ``FileLock``).
+    public func close() {
+        db.close()
         lock.release()
+    }
+
+    /// Why the database path no longer reaches the file this writer opened (deleted, renamed or
+    /// replaced), or nil while it does. A `stat` and an `fstat`: about a microsecond.
+    public func fileChange() -> String? {
+        lock.fileChange()
     }
 
     /// Runs SQL on the write connection. For tests and tools; not for the hot path.

@@ -101,7 +101,10 @@ public final class ReadOnlySQL {
                 }
                 let message = String(cString: sqlite3_errmsg(db.handle))
                 if code == SQLITE_AUTH { throw BrookError(.notAuthorized, "SQL refused: \(message)") }
-                throw BrookError(.invalidSQL, "SQL failed: \(message)")
+                // Damage and storage failures are the file's, not the query's: the same codes as a fetch.
+                let failure = SQLiteError(connection: db.handle, code: code, sql: sql)
+                if failure.isConfinedToStatement { throw BrookError(.invalidSQL, "SQL failed: \(message)") }
+                throw BrookError(failure, while: "running SQL")
             }
             if result.rows.count >= maxRows {
                 result.truncated = true

@@ -26,6 +26,25 @@ public enum Schema {
     /// The newest schema version this build knows.
     public static var currentVersion: Int { migrations.last?.version ?? 0 }
 
+    /// The steps of a migration that its SQL file cannot take, run right after it in the same
+    /// transaction: those that repeat per partition table.
+    private static func completeMigration(_ version: Int, _ db: Connection) throws(SQLiteError) {
+        switch version {
+        case 3:
+            // 0003_writer_only_logs.sql: every existing log table's triggers become the guards
+            // that refuse all outside changes (the delete trigger no longer looks at the gate).
+            var tables: [String] = []
+            let names = try db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\'")
+            while try names.step() { tables.append(names.string(0) ?? "") }
+            for table in tables {
+                try db.execute(LogNames.dropGuardTriggers(table: table))
+                try db.execute(LogNames.guardTriggers(table: table))
+            }
+        default:
+            break
+        }
+    }
+
     /// Checks that the file is Brook's (or empty) and brings its schema to ``currentVersion``.
     static func prepare(_ db: Connection, path: String) throws -> OpenReport {
         let applicationID: Int64
@@ -62,6 +81,7 @@ public enum Schema {
                 for migration in pending {
                     do {
                         try db.execute(migration.sql)
+                        try completeMigration(migration.version, db)
                         try db.execute("PRAGMA user_version = \(migration.version)")
                     } catch let error as SQLiteError {
                         throw BrookError(error, while: "applying migration \(migration.fileName)")

@@ -7,6 +7,11 @@ static inline int brook_sqlite3_db_config_int(sqlite3 *db, int op, int value) {
     return sqlite3_db_config(db, op, value, (int *)0);
 }
 
+// Sets an on/off option and reports the setting SQLite holds afterwards in *result.
+static inline int brook_sqlite3_db_config_int_result(sqlite3 *db, int op, int value, int *result) {
+    return sqlite3_db_config(db, op, value, result);
+}
+
 static inline sqlite3_destructor_type brook_sqlite3_transient(void) {
     return SQLITE_TRANSIENT;
 }

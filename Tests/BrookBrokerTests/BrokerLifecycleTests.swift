@@ -271,4 +271,140 @@ struct FileLockTests {
         await second.close()
         withExtendedLifetime(first) {}
     }
+
+    /// The lock belongs to the file, not to the path: a hard or symbolic link reaches the same
+    /// file, and SQLite would give a second writer through a hard link a WAL of its own.
+    @Test func aSecondBrokerThroughAHardOrSymbolicLinkIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        let first = try openBroker(dir)
+        try await first.createTopic("t")
+        try FileManager.default.linkItem(atPath: dir.file("b.db"), toPath: dir.file("hard.db"))
+        try FileManager.default.createSymbolicLink(atPath: dir.file("symbolic.db"), withDestinationPath: dir.file("b.db"))
+        for name in ["hard.db", "symbolic.db"] {
+            do {
+                _ = try openBroker(dir, name)
+                Issue.record("a second broker opened the file in use through \(name)")
+            } catch let error as BrookError {
+                #expect(error.code == .storageError)
+                #expect(error.message.contains("'\(dir.file(name))' is in use by another Brook process (pid \(getpid()))"), "\(error.message)")
+            }
+        }
+        // The first broker's file is untouched and serves on.
+        #expect(try await first.produce(topic: "t", records: [ProducerRecord(key: nil, value: "v")]).first?.offset == 0)
+        await first.close()
+        let second = try openBroker(dir, "hard.db")
+        #expect(try second.describeTopic("t").partitions[0].state.nextOffset == 1)
+        await second.close()
+    }
+
+    /// A database deleted (with its directory), renamed or replaced under a running broker: it
+    /// refuses writes with an error naming the path and saying what to do, and reports not ready.
+    /// Before, it kept acknowledging acks=all produces into a file that no restart would open.
+    @Test(arguments: ["deleted with its directory", "renamed", "replaced"])
+    func aDatabaseThatIsNoLongerAtItsPathRefusesWrites(change: String) async throws {
+        let dir = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.file("data"), withIntermediateDirectories: false)
+        let path = dir.file("data/b.db")
+        var options = BrokerOptions()
+        options.retentionCheckIntervalMs = 0
+        let broker = try Broker(path: path, options: options)
+        try await broker.createTopic("t")
+        #expect(try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "kept")], acks: .all).first?.offset == 0)
+        #expect(broker.health.isReady)
+
+        switch change {
+        case "deleted with its directory":
+            try FileManager.default.removeItem(atPath: dir.file("data"))
+        case "renamed":
+            try FileManager.default.moveItem(atPath: path, toPath: dir.file("data/moved.db"))
+        default:
+            try FileManager.default.moveItem(atPath: path, toPath: dir.file("data/old.db"))
+            FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        await expectBrookError(.storageError) {
+            _ = try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "lost")], acks: .all)
+        }
+        do {
+            _ = try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "lost")], acks: .leader)
+            Issue.record("a produce was acknowledged after the file was \(change)")
+        } catch let error as BrookError {
+            #expect(error.message.contains("the database '\(path)' is no longer the file this broker opened"), "\(error.message)")
+            #expect(error.message.contains("restart the server on the right file"), "\(error.message)")
+        }
+        await expectBrookError(.storageError) { _ = try await broker.createTopic("u") }
+        #expect(!broker.health.isReady)
+        #expect(broker.health.reason?.contains("no longer the file this broker opened") == true)
+        await broker.close()
+        #expect(broker.health.reason == "the broker is closed")
+    }
+}
+
+struct DamagedLogTests {
+    /// A partition whose records are unreadable below its high watermark: here its table's root
+    /// page rewritten as an empty leaf, which SQLite reads as an empty table without an error.
+    /// A fetch there is CORRUPT_DATABASE naming the partition and the offset; before, it was an
+    /// empty answer at once, even with a max wait, so a consumer stalled or spun.
+    @Test func aLogThatLostRecordsBelowItsHighWatermarkIsCorruptNotEmpty() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let broker = try openBroker(dir)
+            try await broker.createTopic("t", partitions: 2)
+            for partition in 0..<2 {
+                _ = try await broker.produce(topic: "t", records: (0..<10).map { ProducerRecord(key: nil, value: "v\($0)", partition: partition) })
+            }
+            await broker.close()  // checkpoints everything into the file
+        }
+        let path = dir.file("b.db")
+        let plain = PlainSQLite(path)
+        let root = try #require(plain.rows("SELECT rootpage FROM sqlite_schema WHERE name = '__brook_log_2'").first.flatMap { Int($0[0]) })
+        let pageSize = try #require(plain.rows("PRAGMA page_size").first.flatMap { Int($0[0]) })
+        #expect(plain.rows("SELECT count(*) FROM __brook_log_2") == [["10"]])
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64((root - 1) * pageSize))
+        // A table leaf with no cells: type 13, no free block, 0 cells, content from the page's end.
+        try handle.write(contentsOf: Data([13, 0, 0, 0, 0, UInt8((pageSize >> 8) & 0xFF), UInt8(pageSize & 0xFF), 0]))
+        try handle.close()
+        #expect(PlainSQLite(path).rows("SELECT count(*) FROM __brook_log_2") == [["0"]], "SQLite reads the damaged table as empty")
+
+        let broker = try openBroker(dir)
+        for (offset, wait) in [(Int64(0), Duration.zero), (4, .seconds(30))] {
+            do {
+                let fetched = try await broker.fetch(topic: "t", partition: 1, offset: offset, maxWait: wait)
+                Issue.record("a fetch at \(offset) below the high watermark answered \(fetched.records.count) records")
+            } catch let error as BrookError {
+                #expect(error.code == .corruptDatabase)
+                #expect(error.message.contains("partition t-1 (table __brook_log_2) has no record at offset \(offset), below its high watermark 10"), "\(error.message)")
+            }
+        }
+        // The undamaged partition reads on.
+        #expect(try await broker.fetch(topic: "t", partition: 0, offset: 0).records.count == 10)
+        await broker.close()
+    }
+
+    /// A damaged page met by read-only SQL is CORRUPT_DATABASE, as it is for a fetch
+    /// (docs/storage.md), not INVALID_SQL.
+    @Test func sqlMeetingADamagedPageIsCorruptDatabase() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let broker = try openBroker(dir)
+            try await broker.createTopic("t")
+            for _ in 0..<10 {
+                _ = try await broker.produce(topic: "t", records: (0..<100).map { _ in ProducerRecord(key: nil, value: Array(repeating: 66, count: 500)) })
+            }
+            await broker.close()
+        }
+        let path = dir.file("b.db")
+        let plain = PlainSQLite(path)
+        let leaf = try #require(plain.rows("SELECT pageno FROM dbstat WHERE name = '__brook_log_1' AND pagetype = 'leaf' ORDER BY path LIMIT 1").first.flatMap { Int($0[0]) })
+        let pageSize = try #require(plain.rows("PRAGMA page_size").first.flatMap { Int($0[0]) })
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: UInt64((leaf - 1) * pageSize))
+        try handle.write(contentsOf: Data(repeating: 0xEE, count: pageSize))
+        try handle.close()
+
+        let broker = try openBroker(dir)
+        await expectBrookError(.corruptDatabase) { _ = try await broker.query("SELECT count(*), sum(length(value)) FROM t") }
+        await expectBrookError(.corruptDatabase) { _ = try await broker.fetch(topic: "t", partition: 0, offset: 0) }
+        await broker.close()
+    }
 }

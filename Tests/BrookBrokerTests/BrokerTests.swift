@@ -277,3 +277,52 @@ struct LongPollTests {
         await broker.close()
     }
 }
+
+struct GroupCommitIsolationTests {
+    /// A request whose write fails in a way confined to it (here a duplicate offset, from a row
+    /// written behind Brook's back) fails alone; the other requests of its group commit and are
+    /// answered. Before, the whole group failed, and so did every later group holding a request
+    /// to that partition: every producer, of every topic, stalled until a restart.
+    @Test func aRequestThatFailsInsideAGroupCommitFailsAlone() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir)
+        try await broker.createTopic("t", partitions: 3)
+        for partition in 0..<3 {
+            _ = try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "first", partition: partition)])
+        }
+        let id = try broker.describeTopic("t").partitions[1].id
+        // A program that turns its triggers off, as Brook's writer does, takes partition 1's next offset.
+        let plain = PlainSQLite(dir.file("b.db"))
+        plain.impersonateBrooksWriter()
+        #expect(plain.exec("INSERT INTO __brook_log_\(id) (offset, timestamp, value) VALUES (1, 0, 'forged')") == nil)
+
+        // Holding the write lock makes the requests below queue up, so one group holds them all.
+        #expect(plain.exec("BEGIN IMMEDIATE") == nil)
+        let blocker = try broker.submitProduce(topic: "t", records: [ProducerRecord(key: nil, value: "blocker", partition: 0)])
+        try await Task.sleep(for: .milliseconds(100))
+        let tickets = try (0..<30).map { index in
+            try broker.submitProduce(topic: "t", records: [ProducerRecord(key: nil, value: "r\(index)", partition: index % 3)])
+        }
+        let before = broker.writerStatistics
+        #expect(plain.exec("COMMIT") == nil)
+        _ = try await blocker.positions()
+        var committed: [Int: [Int64]] = [:]
+        for (index, ticket) in tickets.enumerated() {
+            do {
+                let position = try #require(try await ticket.positions().first)
+                #expect(index % 3 != 1, "request \(index) to the tampered partition was acknowledged")
+                committed[position.partition, default: []].append(position.offset)
+            } catch let error as BrookError {
+                #expect(index % 3 == 1, "request \(index) to partition \(index % 3) failed: \(error)")
+                #expect(error.code == .storageError && error.message.contains("UNIQUE"), "\(error)")
+            }
+        }
+        // One group (two, if the writer took the blocker alone), not a transaction per request.
+        #expect(broker.writerStatistics.transactions - before.transactions <= 2)
+        #expect(committed[0] == Array(2...11), "partition 0: after 'first' and the blocker")
+        #expect(committed[2] == Array(1...10))
+        let log = try await broker.fetch(topic: "t", partition: 2, offset: 0, maxRecords: 100)
+        #expect(log.records.map { String(decoding: $0.value ?? [], as: UTF8.self) } == ["first"] + stride(from: 2, to: 30, by: 3).map { "r\($0)" })
+        await broker.close()
+    }
+}

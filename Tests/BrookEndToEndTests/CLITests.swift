@@ -3,6 +3,7 @@ import BrookClient
 import BrookModel
 import BrookTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// Runs the `brook` executable that `swift test` builds beside the test bundle.
@@ -188,6 +189,7 @@ struct CLITests {
 
         // Four producers write numbered records until the server goes away; each keeps what was
         // acknowledged.
+        let progress = AcknowledgedCount()
         let acknowledged = try await withThrowingTaskGroup(of: [RecordPosition: String].self) { group in
             for producer in 0..<4 {
                 group.addTask {
@@ -199,6 +201,7 @@ struct CLITests {
                         do {
                             let positions = try await client.produce(topic: "t", records: values.map { ProducerRecord(key: nil, value: $0) })
                             for (position, value) in zip(positions, values) { acked[position] = value }
+                            progress.value.add(positions.count, ordering: .relaxed)
                         } catch {
                             break
                         }
@@ -209,7 +212,11 @@ struct CLITests {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(700))
+                // The signal comes while producers run: once they have had records acknowledged
+                // (however slowly a loaded machine lets them start), and a moment later.
+                let deadline = ContinuousClock.now + .seconds(30)
+                while progress.value.load(ordering: .relaxed) <= 100 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                try await Task.sleep(for: .milliseconds(200))
                 #expect(try await server.stop(signal: SIGTERM) == 0, "a clean exit on SIGTERM")
                 return [:]
             }
@@ -266,4 +273,9 @@ struct CLITests {
         #expect(gone.status != 0 && gone.stderr.hasPrefix("brook: GROUP_ID_NOT_FOUND"))
         #expect(try await server.stop() == 0)
     }
+}
+
+/// Records acknowledged so far, shared by producer tasks.
+private final class AcknowledgedCount: Sendable {
+    let value = Atomic<Int>(0)
 }

@@ -70,7 +70,9 @@ struct RetentionEndToEndTests {
     @Test func aGroupWhoseOffsetFellBelowTheLogStartIsResetPerItsPolicy() async throws {
         let server = try await TestServer.start(broker: { $0.groups.initialRebalanceDelayMs = 0 })
         let client = try await server.client()
-        try await client.createTopic("t", config: TopicConfig(retentionMs: 1_000))
+        // An hour: the old records (stamped in 1970) are far past it, the new ones far inside it
+        // however slowly a loaded machine runs this test.
+        try await client.createTopic("t", config: TopicConfig(retentionMs: 3_600_000))
         try await client.produce(topic: "t", records: (0..<100).map { ProducerRecord(key: nil, value: "old-\($0)", timestamp: 1) })
         try await client.produce(topic: "t", records: (0..<5).map { ProducerRecord(key: nil, value: "new-\($0)") })
         for group in ["early", "late"] {

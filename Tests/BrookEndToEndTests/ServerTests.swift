@@ -266,7 +266,11 @@ struct ServerProtocolTests {
         let raw = try await RawConnection(port: server.address.port)
         #expect(try await raw.line()?.contains(" max_long_polls=1 ") == true)
         try await raw.send("FETCH t 0 0 max_wait_ms=10000\r\nFETCH t 0 0 max_wait_ms=10000\r\nPING behind\r\n")
-        try await Task.sleep(for: .milliseconds(300))
+        // The first FETCH waits in the broker; the second cannot start behind it, so the count
+        // reaches 1 and never 2 (a loaded machine may take a while to reach 1).
+        let deadline = ContinuousClock.now + .seconds(10)
+        while server.broker.waitingFetches == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(200))
         #expect(server.broker.waitingFetches == 1, "the second FETCH is not waiting yet: it is behind the first")
         _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "wake")])
         // Both fetches answer with the record (the second finds it at once), then the PING.

@@ -327,6 +327,12 @@ struct SQLSurfaceTests {
         let delete = plain.exec("DELETE FROM \(table) WHERE offset = 0")
         #expect(delete?.contains("append-only") == true, "\(delete ?? "DELETE succeeded")")
         #expect(plain.exec("DELETE FROM \(table)") != nil)
+        let insert = plain.exec("INSERT INTO \(table) VALUES (3, 0, NULL, NULL, 'forged')")
+        #expect(insert?.contains("written only by Brook") == true, "\(insert ?? "INSERT succeeded")")
+        // REPLACE deletes the row it replaces without firing the delete trigger; the insert
+        // trigger refuses it first.
+        let replace = plain.exec("REPLACE INTO \(table) VALUES (1, 0, NULL, NULL, 'rewritten')")
+        #expect(replace?.contains("written only by Brook") == true, "\(replace ?? "REPLACE succeeded")")
         #expect(plain.exec("UPDATE t SET value = 'x'") != nil, "the view is read-only")
         #expect(plain.rows("SELECT offset, value FROM \(table)") == [["0", "v0"], ["1", "v1"], ["2", "v2"]])
     }

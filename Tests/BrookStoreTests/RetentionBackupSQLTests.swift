@@ -95,6 +95,15 @@ struct BackupTests {
         #expect(copied == original)
         #expect(copied.count == 11)
         #expect(try copyReader.committedOffsets(group: "g").map(\.offset) == [3])
+
+        // The copy carries the logs' guards: Brook appends to it, a plain connection cannot, and
+        // a plain connection's integrity check passes.
+        #expect(try append(copy, "t", 1, values(1)) == 11)
+        let plain = PlainSQLite(dir.file("copy.db"))
+        #expect(plain.rows("PRAGMA integrity_check") == [["ok"]])
+        let table = "__brook_log_\(topic.partitions[1].id)"
+        let refused = plain.exec("INSERT INTO \(table) VALUES (12, 0, NULL, NULL, 'forged')")
+        #expect(refused?.contains("written only by Brook") == true, "\(refused ?? "INSERT succeeded")")
     }
 
     @Test func backupRefusesAnExistingDestination() throws {

@@ -39,6 +39,58 @@ struct SchemaTests {
         #expect(again.openReport.appliedMigrations.isEmpty)
     }
 
+    /// A file from before migration 3, whose logs refused DELETE unless `__brook_retention_gate`
+    /// held a row and took any INSERT, gets triggers that refuse every outside INSERT, REPLACE,
+    /// UPDATE and DELETE on each existing partition log, and loses the gate.
+    @Test func migrationThreeGuardsTheLogsOfAnOlderFile() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("old.db")
+        do {
+            let writer = try LogWriter(path: path)
+            try writer.createTopic("t", partitions: 2, config: TopicConfig())
+            for partition in 0..<2 { _ = try append(writer, "t", partition, values(1)) }
+            writer.close()
+        }
+        let plain = PlainSQLite(path)
+        let tables = plain.rows("SELECT name FROM sqlite_schema WHERE name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\' AND type = 'table'").map { $0[0] }
+        try #require(tables.count == 2)
+        // The file as version 2 left it: a gated delete trigger, the gate, no insert trigger.
+        for table in tables {
+            #expect(plain.exec("""
+                DROP TRIGGER "\(table)_writer_only_insert";
+                DROP TRIGGER "\(table)_append_only_delete";
+                CREATE TRIGGER "\(table)_append_only_delete" BEFORE DELETE ON "\(table)"
+                WHEN NOT EXISTS (SELECT 1 FROM __brook_retention_gate)
+                BEGIN
+                    SELECT RAISE(ABORT, 'Brook partition logs are append-only: only retention deletes records');
+                END;
+                """) == nil)
+        }
+        #expect(plain.exec("CREATE TABLE __brook_retention_gate (open INTEGER NOT NULL); PRAGMA user_version = 2") == nil)
+        // What version 2 let through: a row in the gate opened the delete path.
+        #expect(plain.exec("BEGIN; INSERT INTO __brook_retention_gate VALUES (1); DELETE FROM \"\(tables[0])\"; ROLLBACK") == nil)
+
+        let writer = try LogWriter(path: path)
+        #expect(writer.openReport.appliedMigrations == ["0003_writer_only_logs.sql"])
+        writer.close()
+        #expect(plain.rows("SELECT count(*) FROM sqlite_schema WHERE name = '__brook_retention_gate'") == [["0"]])
+        #expect(plain.rows("PRAGMA integrity_check") == [["ok"]])
+        for table in tables {
+            let attempts = [
+                "INSERT INTO \"\(table)\" VALUES (1, 0, NULL, NULL, 'x')",
+                "REPLACE INTO \"\(table)\" VALUES (0, 0, NULL, NULL, 'x')",
+                "INSERT INTO \"\(table)\" VALUES (0, 0, NULL, NULL, 'x') ON CONFLICT (offset) DO UPDATE SET value = 'x'",
+                "UPDATE \"\(table)\" SET value = 'x'",
+                "DELETE FROM \"\(table)\"",
+            ]
+            for sql in attempts {
+                let refused = plain.exec(sql)
+                #expect(refused?.contains("written only by Brook") == true, "\(sql): \(refused ?? "accepted")")
+            }
+            #expect(plain.rows("SELECT offset, value FROM \"\(table)\"") == [["0", "v0"]])
+        }
+    }
+
     @Test func fileFromANewerBrookIsRefused() throws {
         let dir = TemporaryDirectory()
         _ = try LogWriter(path: dir.file("newer.db"))

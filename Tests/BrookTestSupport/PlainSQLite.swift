@@ -14,6 +14,15 @@ public final class PlainSQLite {
 
     deinit { sqlite3_close_v2(handle) }
 
+    /// Turns this connection's triggers off, as Brook's writer does, so it can write the
+    /// partition logs as Brook's writer does (or as any program that knew to could). For tests
+    /// that tamper with the file.
+    public func impersonateBrooksWriter() {
+        var enabled: Int32 = -1
+        let code = brook_sqlite3_db_config_int_result(handle, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &enabled)
+        precondition(code == SQLITE_OK && enabled == 0)
+    }
+
     /// Runs SQL; returns SQLite's error message, or nil on success.
     @discardableResult
     public func exec(_ sql: String) -> String? {

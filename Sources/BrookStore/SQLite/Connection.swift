@@ -41,7 +41,15 @@ public final class Connection {
         sqlite3_extended_result_codes(handle, 1)
     }
 
-    deinit {
+    private var isClosed = false
+
+    deinit { close() }
+
+    /// Closes the connection now rather than at deinit, for an owner that must know it is closed
+    /// (the writer, before it gives up its file lock). Nothing may use the connection after it.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
         cache.removeAll()
         sqlite3_close_v2(handle)
     }

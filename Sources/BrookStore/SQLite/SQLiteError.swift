@@ -32,6 +32,12 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     public var isCorruption: Bool { code == SQLITE_CORRUPT || code == SQLITE_NOTADB }
     public var isDiskFull: Bool { code == SQLITE_FULL }
     public var isBusy: Bool { code == SQLITE_BUSY || code == SQLITE_LOCKED }
+    /// A failure of one statement that leaves its transaction sound, so that it belongs to the
+    /// request that ran the statement: a constraint (a duplicate offset), a
+    /// missing table, a value too big. Disk, I/O, memory, lock and damage failures are not.
+    public var isConfinedToStatement: Bool {
+        [SQLITE_CONSTRAINT, SQLITE_ERROR, SQLITE_TOOBIG, SQLITE_MISMATCH, SQLITE_RANGE].contains(code)
+    }
 }
 
 extension BrookError {

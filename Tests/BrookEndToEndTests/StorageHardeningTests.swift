@@ -1,0 +1,156 @@
+import BrookBroker
+import BrookModel
+import BrookClient
+import BrookTestSupport
+import Foundation
+import Testing
+
+/// What outside processes, links and hand edits on the live database file cannot do to
+/// acknowledged records (docs/storage.md, docs/guarantees.md). Real `brook serve` processes, real
+/// links and the real `sqlite3` shell.
+struct StorageHardeningTests {
+    /// A second `brook serve` through a hard link or a symbolic link to the file of a running one
+    /// is refused: the lock is on the file (its inode), not on the path.
+    @Test func aSecondServerThroughAHardOrSymbolicLinkIsRefused() async throws {
+        let dir = TemporaryDirectory("brook-links")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        try FileManager.default.createDirectory(atPath: dir.file("elsewhere"), withIntermediateDirectories: false)
+        let hard = dir.file("elsewhere/hard.db")
+        let symbolic = dir.file("elsewhere/symbolic.db")
+        try FileManager.default.linkItem(atPath: dir.file("brook.db"), toPath: hard)
+        try FileManager.default.createSymbolicLink(atPath: symbolic, withDestinationPath: dir.file("brook.db"))
+        for link in [hard, symbolic] {
+            let second = try await CLI.run(["serve", "--db", link, "--port", "0"], in: dir)
+            #expect(second.status != 0)
+            #expect(
+                second.stderr.contains("brook: STORAGE_ERROR '\(link)' is in use by another Brook process (pid \(server.process.processIdentifier))"),
+                "\(second.stderr)")
+        }
+        #expect(try await server.stop() == 0)
+        // Once the first has stopped, the file opens through either link.
+        let again = try await CLI.Server(db: hard, in: dir)
+        #expect(try await again.stop() == 0)
+    }
+}
+
+extension StorageHardeningTests {
+    /// The stock `sqlite3` shell, which these tests need on PATH (Debian: `apt-get install sqlite3`).
+    static func sqlite3Shell() throws -> String {
+        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+        let found = directories.map { "\($0)/sqlite3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        return try #require(found, "the sqlite3 shell is not on PATH; install it (Debian: apt-get install sqlite3)")
+    }
+
+    /// Runs one SQL text in the `sqlite3` shell on `db`.
+    static func shell(_ db: String, _ sql: String, in dir: TemporaryDirectory) async throws -> CLI.Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try sqlite3Shell())
+        // Waits for the write lock as a patient user would, rather than failing at once on a busy file.
+        process.arguments = ["-bail", "-cmd", ".timeout 10000", db, sql]
+        let out = dir.file("sqlite3-out-\(UUID().uuidString)")
+        let err = dir.file("sqlite3-err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        process.standardInput = FileHandle.nullDevice
+        try await CLI.exit(of: process)
+        return CLI.Outcome(
+            status: process.terminationStatus, stdout: try String(contentsOfFile: out, encoding: .utf8),
+            stderr: try String(contentsOfFile: err, encoding: .utf8))
+    }
+
+    /// INSERT, REPLACE, upsert, UPDATE and DELETE from the `sqlite3` shell on a live server's file
+    /// are refused with a message that says what to do, while producers to every partition go on:
+    /// before, one outside INSERT made every later group commit fail with a UNIQUE error.
+    @Test func theSqlite3ShellCannotWriteALiveServersPartitionLogs() async throws {
+        let dir = TemporaryDirectory("brook-outside")
+        let db = dir.file("brook.db")
+        let server = try await CLI.Server(db: db, in: dir)
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        try await client.createTopic("t", partitions: 3)
+        for partition in 0..<3 {
+            _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "first", partition: partition)], acks: .all)
+        }
+        let tables = try await Self.shell(db, "SELECT id FROM __brook_partitions ORDER BY partition", in: dir)
+        let ids = tables.stdout.split(separator: "\n").map(String.init)
+        try #require(ids.count == 3, "\(tables)")
+        let target = "__brook_log_\(ids[1])"
+
+        // Producers to every partition, the tampered one included, while the shell tries.
+        let producing = Task {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for partition in 0..<3 {
+                    group.addTask {
+                        let producer = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+                        for index in 0..<200 {
+                            _ = try await producer.produce(topic: "t", records: [ProducerRecord(key: nil, value: "p\(partition)-\(index)", partition: partition)], acks: .all)
+                        }
+                        await producer.close()
+                        return 200
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+        }
+        let attempts = [
+            "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES ((SELECT max(offset) + 1 FROM \"\(target)\"), 0, NULL, NULL, 'forged')",
+            "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (1000000, 0, NULL, NULL, 'forged')",
+            "REPLACE INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'rewritten')",
+            "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'x') ON CONFLICT (offset) DO UPDATE SET value = 'upserted'",
+        ]
+        for sql in attempts {
+            let outcome = try await Self.shell(db, sql, in: dir)
+            #expect(outcome.status != 0, "\(sql) was accepted")
+            #expect(outcome.stderr.contains("Brook partition logs are written only by Brook: produce records with brook produce or a client"), "\(outcome.stderr)")
+        }
+        let update = try await Self.shell(db, "UPDATE \"\(target)\" SET value = 'tampered' WHERE offset = 0", in: dir)
+        #expect(update.status != 0 && update.stderr.contains("Brook partition logs are append-only and written only by Brook"), "\(update)")
+        let deletion = try await Self.shell(db, "DELETE FROM \"\(target)\" WHERE offset = 0", in: dir)
+        #expect(deletion.status != 0 && deletion.stderr.contains("retention deletes old records"), "\(deletion)")
+        // The retention gate of older versions, whose row let a DELETE through, opens nothing.
+        let gate = try await Self.shell(db, """
+            BEGIN;
+            CREATE TABLE IF NOT EXISTS __brook_retention_gate (open INTEGER NOT NULL);
+            INSERT INTO __brook_retention_gate VALUES (1);
+            DELETE FROM "\(target)" WHERE offset = 0;
+            """, in: dir)
+        #expect(gate.status != 0 && gate.stderr.contains("retention deletes old records"), "\(gate)")
+        #expect(try await producing.value == 600, "every produce, to every partition, was acknowledged")
+
+        for partition in 0..<3 {
+            let fetched = try await client.fetch(topic: "t", partition: partition, offset: 0, maxRecords: 1000)
+            #expect(fetched.records.map { String(decoding: $0.value ?? [], as: UTF8.self) } == ["first"] + (0..<200).map { "p\(partition)-\($0)" })
+        }
+        await client.close()
+        #expect(try await server.stop() == 0)
+    }
+}
+
+extension StorageHardeningTests {
+    /// `rm -rf` of a live server's data directory: the next acks=all produce is refused with
+    /// `STORAGE_ERROR`, not acknowledged into deleted files.
+    @Test func aServerWhoseDataDirectoryIsDeletedRefusesProduces() async throws {
+        let dir = TemporaryDirectory("brook-vanish")
+        try FileManager.default.createDirectory(atPath: dir.file("data"), withIntermediateDirectories: false)
+        let server = try await CLI.Server(db: dir.file("data/brook.db"), in: dir)
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        try await client.createTopic("t")
+        _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "kept")], acks: .all)
+        let removal = Process()
+        removal.executableURL = URL(fileURLWithPath: "/bin/rm")
+        removal.arguments = ["-rf", dir.file("data")]
+        try await CLI.exit(of: removal)
+        #expect(removal.terminationStatus == 0)
+        do {
+            _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "lost")], acks: .all)
+            Issue.record("a produce was acknowledged after the data directory was deleted")
+        } catch let error as BrookError {
+            #expect(error.code == .storageError)
+            #expect(error.message.contains("is no longer the file this broker opened"), "\(error.message)")
+        }
+        try await client.ping()
+        await client.close()
+        _ = try await server.stop()
+    }
+}

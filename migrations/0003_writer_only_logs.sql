@@ -1,0 +1,11 @@
+-- Only Brook's writer may change a partition log. Each log table has BEFORE INSERT, UPDATE and
+-- DELETE triggers that refuse the change with RAISE(ABORT, ...) and say what to do instead; Brook's
+-- writer turns triggers off on its own connection (SQLITE_DBCONFIG_ENABLE_TRIGGER), so its appends
+-- and retention's deletes run none of them. An INSERT trigger also refuses REPLACE INTO, whose
+-- implicit delete fires no delete trigger. Brook replaces the existing log tables' triggers right
+-- after this file (Schema.swift), since SQL alone cannot loop over tables; new log tables get
+-- them at creation.
+--
+-- The retention gate let Brook's retention past the delete trigger, and any connection could put
+-- a row in it and delete records too. With triggers off on the writer it has no use.
+DROP TABLE __brook_retention_gate;
