@@ -85,10 +85,9 @@ struct GroupCoordinatorTests {
 
     func coordinator(initialDelayMs: Int64 = 0) -> GroupCoordinator {
         var options = GroupCoordinator.Options()
-        options.clock = clock
         options.initialRebalanceDelayMs = initialDelayMs
         return GroupCoordinator(
-            offsets: offsets, topics: FixedTopics(partitions: ["t": 6]), options: options,
+            offsets: offsets, topics: FixedTopics(partitions: ["t": 6]), options: options, clock: clock,
             logger: Logger(label: "test.groups", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
