@@ -122,7 +122,7 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["EmbedMigrationsTool"]
         ),
-        .target(name: "BrookTestSupport", dependencies: ["BrookModel", "CSQLite"], path: "Tests/BrookTestSupport"),
+        .target(name: "BrookTestSupport", dependencies: ["BrookBroker", "BrookModel", "CSQLite"], path: "Tests/BrookTestSupport"),
         .testTarget(name: "BrookModelTests", dependencies: ["BrookModel"]),
         .testTarget(name: "BrookStoreTests", dependencies: ["BrookStore", "BrookModel", "CSQLite", "BrookTestSupport"]),
         .testTarget(

@@ -57,9 +57,9 @@ public struct BrokerOptions: Sendable {
     /// How long a partition's counters' row in `__brook_partitions` may trail its log while the
     /// broker runs (its exact counters are in memory; opening the file recovers the row).
     public var counterSaveInterval: Duration = .seconds(1)
-    /// The broker's time, which ends long-poll fetches at their deadline; tests pass one they
-    /// advance by hand.
-    public var scheduler: any DeadlineScheduler = ThreadDeadlineScheduler.shared
+    /// The broker's time: long-poll deadlines, the group coordinator's timers, auto-commit
+    /// intervals. Tests pass one they advance by hand.
+    public var clock: any BrokerClock = SystemClock.shared
     public var logger = Logger(label: "brook.broker")
     /// The group coordinator's settings (`group.initial.rebalance.delay.ms`, session limits).
     public var groups = GroupCoordinator.Options()
@@ -136,7 +136,8 @@ public final class Broker: Sendable {
             })
         offsetStore = StoredOffsets(state: state, writer: writer, readers: readers)
         groups = GroupCoordinator(
-            offsets: offsetStore, topics: BrokerTopicCatalog(state: state, readers: readers), options: options.groups, logger: logger)
+            offsets: offsetStore, topics: BrokerTopicCatalog(state: state, readers: readers), options: options.groups, clock: options.clock,
+            logger: logger)
         logOpen()
         startRetention()
     }

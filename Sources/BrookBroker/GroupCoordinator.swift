@@ -90,8 +90,9 @@ public enum GroupEvent: Sendable, Hashable {
 /// protocol type, as in Kafka; in coordinator mode it also assigns, with a built-in strategy over
 /// the members' consumer-protocol subscriptions.
 ///
-/// It reaches committed offsets and topics through narrow interfaces, and its timers run on an
-/// injected clock. State changes are serialized by the actor; no NIO, no protocol text.
+/// It reaches committed offsets and topics through narrow interfaces, and its timers are
+/// deadlines on the injected ``BrokerClock`` (the broker's). State changes are serialized by the
+/// actor; no NIO, no protocol text.
 public actor GroupCoordinator {
     public struct Options: Sendable {
         /// `group.initial.rebalance.delay.ms`: how long a new group waits for more members.
@@ -99,8 +100,6 @@ public actor GroupCoordinator {
         public var minSessionTimeoutMs: Int64 = GroupDefaults.minSessionTimeoutMs
         public var maxSessionTimeoutMs: Int64 = GroupDefaults.maxSessionTimeoutMs
         public var maxMembersPerGroup = GroupDefaults.maxMembersPerGroup
-        /// The clock of the timers; tests pass one they advance by hand.
-        public var clock: any MonotonicClock = SystemMonotonicClock()
         /// How often sessions are checked for expiry.
         public var sessionCheckInterval: Duration = .milliseconds(50)
         public init() {}
@@ -116,14 +115,14 @@ public actor GroupCoordinator {
         var topics: Set<String>
         var sessionTimeoutMs: Int64
         var rebalanceTimeoutMs: Int64
-        var lastSeen: Duration
+        var lastSeen: ContinuousClock.Instant
         var joinWaiter: CheckedContinuation<JoinGroupResult, Error>?
         var syncWaiter: CheckedContinuation<[UInt8], Error>?
         /// Joined (or rejoined) in the rebalance under way.
         var joined = false
         var assignment: [UInt8] = []
 
-        init(id: String, request: JoinGroupRequest, topics: Set<String>, now: Duration) {
+        init(id: String, request: JoinGroupRequest, topics: Set<String>, now: ContinuousClock.Instant) {
             self.id = id
             instanceID = request.instanceID
             clientID = request.clientID
@@ -136,7 +135,7 @@ public actor GroupCoordinator {
         }
 
         /// Takes the request's settings; returns whether its subscription changed.
-        func update(_ request: JoinGroupRequest, topics: Set<String>, now: Duration) -> Bool {
+        func update(_ request: JoinGroupRequest, topics: Set<String>, now: ContinuousClock.Instant) -> Bool {
             let changed = request.protocolType == ConsumerProtocol.type
                 ? self.topics != topics || protocols.map(\.name) != request.protocols.map(\.name)
                 : protocols != request.protocols
@@ -175,9 +174,9 @@ public actor GroupCoordinator {
         var staticMembers: [String: String] = [:]
         /// Member ids replaced by a newer member with the same instance id.
         var fenced: [String: String] = [:]
-        var deadline: Duration?
-        var timer: Task<Void, Never>?
-        var initialDelayLimit: Duration?
+        var deadline: ContinuousClock.Instant?
+        var timer: (any ScheduledDeadline)?
+        var initialDelayLimit: ContinuousClock.Instant?
         var followUpPending = false
 
         init(id: String) { self.id = id }
@@ -187,12 +186,13 @@ public actor GroupCoordinator {
 
     public let options: Options
     /// The clock of the coordinator's timers.
-    public nonisolated var clock: any MonotonicClock { options.clock }
+    public nonisolated let clock: any BrokerClock
     private let offsets: any CommittedOffsetStore
     private let topics: any TopicCatalog
     private var groups: [String: Group] = [:]
-    private var sweeper: Task<Void, Never>?
-    private var nextSessionCheck: Duration = .zero
+    private var sweeper: (any ScheduledDeadline)?
+    /// nil until the first call, which checks sessions at once.
+    private var nextSessionCheck: ContinuousClock.Instant?
     private var nextMemberNumber = 0
     private var isShutDown = false
     private let logger: Logger
@@ -201,10 +201,16 @@ public actor GroupCoordinator {
     /// - Parameters:
     ///   - offsets: where committed offsets are stored.
     ///   - topics: the topics members subscribe to, for assignments, resets and describe.
-    public init(offsets: any CommittedOffsetStore, topics: any TopicCatalog, options: Options = Options(), logger: Logger = Logger(label: "brook.groups")) {
+    ///   - clock: the time of its timers (a broker passes its own); tests pass one they advance by
+    ///     hand.
+    public init(
+        offsets: any CommittedOffsetStore, topics: any TopicCatalog, options: Options = Options(), clock: any BrokerClock = SystemClock.shared,
+        logger: Logger = Logger(label: "brook.groups")
+    ) {
         self.offsets = offsets
         self.topics = topics
         self.options = options
+        self.clock = clock
         self.logger = logger
     }
 
@@ -218,7 +224,7 @@ public actor GroupCoordinator {
         for listener in listeners.withLock({ $0 }) { listener(event) }
     }
 
-    private var now: Duration { options.clock.now }
+    private var now: ContinuousClock.Instant { clock.now }
 
     // MARK: Join and sync
 
@@ -767,27 +773,32 @@ public actor GroupCoordinator {
     // MARK: Timers
 
     /// Timers are deadlines on the injected clock. Every call runs the ones that are due before
-    /// it does anything else, and a task sleeping on the clock runs them when no call comes; so
-    /// with a clock advanced by hand, the next call sees exactly what the elapsed time implies.
+    /// it does anything else, and a deadline the clock keeps runs them when no call comes (its
+    /// work hops into the actor); so with a clock advanced by hand, the next call sees exactly
+    /// what the elapsed time implies.
     private func runDueTimers() {
         let now = self.now
         for group in groups.values {
             if let deadline = group.deadline, deadline <= now { timerFired(group) }
         }
-        if now >= nextSessionCheck {
+        if nextSessionCheck.map({ now >= $0 }) ?? true {
             nextSessionCheck = now + options.sessionCheckInterval
             expireSessions(now)
         }
     }
 
-    private func scheduleTimer(_ group: Group, at deadline: Duration) {
+    private func scheduleTimer(_ group: Group, at deadline: ContinuousClock.Instant) {
         group.timer?.cancel()
         group.deadline = deadline
-        let clock = options.clock
-        group.timer = Task { [weak self] in
-            guard (try? await clock.sleep(until: deadline)) != nil else { return }
-            await self?.runDueTimers()
+        group.timer = clock.schedule(at: deadline) { [weak self] in
+            Task { await self?.deadlineReached() }
         }
+    }
+
+    /// A timer's deadline came with no call to run it (after shutdown, none runs).
+    private func deadlineReached() {
+        guard !isShutDown else { return }
+        runDueTimers()
     }
 
     private func cancelTimer(_ group: Group) {
@@ -796,20 +807,26 @@ public actor GroupCoordinator {
         group.deadline = nil
     }
 
+    /// Checks sessions every `sessionCheckInterval` while no call comes; armed by the first join.
     private func startSweeper() {
         guard sweeper == nil else { return }
-        let clock = options.clock
-        let interval = options.sessionCheckInterval
-        sweeper = Task { [weak self] in
-            while !Task.isCancelled {
-                guard (try? await clock.sleep(until: clock.now + interval)) != nil else { return }
-                await self?.runDueTimers()
-            }
+        armSweeper()
+    }
+
+    private func armSweeper() {
+        sweeper = clock.schedule(at: now + options.sessionCheckInterval) { [weak self] in
+            Task { await self?.sweep() }
         }
     }
 
+    private func sweep() {
+        guard !isShutDown else { return }
+        runDueTimers()
+        armSweeper()
+    }
+
     /// Removes members whose session timeout passed without a heartbeat, POLL or join.
-    private func expireSessions(_ now: Duration) {
+    private func expireSessions(_ now: ContinuousClock.Instant) {
         for group in groups.values {
             for member in group.members.values where member.joinWaiter == nil && member.syncWaiter == nil {
                 if now - member.lastSeen > .milliseconds(member.sessionTimeoutMs) {

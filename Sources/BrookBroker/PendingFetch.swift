@@ -11,7 +11,7 @@ import Synchronization
 /// all its partitions at once: a commit to any of them, a retention pass, a topic's deletion, an
 /// explicit wake and shutdown wake it to look again. A commit that appended the records a
 /// partition waits for hands them over, and they go into the sink on the caller's executor
-/// without being read back. The broker's ``DeadlineScheduler`` ends the wait at `maxWait`; the
+/// without being read back. The broker's ``BrokerClock`` ends the wait at `maxWait`; the
 /// caller may end it sooner with ``answerNow()``.
 ///
 /// Errors of one partition (unknown topic or partition, offset out of range) are answered in its
@@ -95,7 +95,7 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
         maxBytes = request.maxBytes
         maxRecords = request.maxRecords
         answersOnWake = request.answersOnWake
-        deadline = request.maxWait > .zero ? broker.options.scheduler.now.advanced(by: request.maxWait) : nil
+        deadline = request.maxWait > .zero ? broker.options.clock.now.advanced(by: request.maxWait) : nil
         self.executor = executor
         self.deliver = deliver
         progress = request.partitions.map(Progress.init)
@@ -343,7 +343,7 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
     private func wait() -> Bool {
         if !deadlineScheduled, let deadline {
             deadlineScheduled = true
-            let scheduled = broker.options.scheduler.schedule(at: deadline) { [self] in answerNow() }
+            let scheduled = broker.options.clock.schedule(at: deadline) { [self] in answerNow() }
             state.withLock { $0.deadline = scheduled }
         }
         var watches: [BrokerState.Watch] = []

@@ -62,11 +62,11 @@ public actor ServerSideConsumers {
         var lastCommitted: [TopicPartition: Int64] = [:]
         var paused: Set<TopicPartition> = []
         var autoCommitMs: Int64
-        var lastAutoCommit: Duration
+        var lastAutoCommit: ContinuousClock.Instant
         var autoOffsetReset: OffsetResetPolicy
         var pollCursor = 0
 
-        init(id: String, request: JoinRequest, now: Duration) {
+        init(id: String, request: JoinRequest, now: ContinuousClock.Instant) {
             group = request.group
             self.id = id
             instanceID = request.instanceID
@@ -92,7 +92,7 @@ public actor ServerSideConsumers {
         }
     }
 
-    private var now: Duration { coordinator.clock.now }
+    private var now: ContinuousClock.Instant { broker.options.clock.now }
 
     private func handle(_ event: GroupEvent) {
         switch event {
@@ -276,7 +276,7 @@ public actor ServerSideConsumers {
     /// per round whose deadline the broker keeps, woken by a commit to any assigned partition or
     /// by a rebalance of the group.
     public func poll(group groupID: String, memberID: String, generation: Int, maxRecords: Int, maxBytes: Int, maxWait: Duration) async throws -> PollResult {
-        let time = broker.options.scheduler
+        let time = broker.options.clock
         let deadline = time.now + maxWait
         var first = true
         while true {

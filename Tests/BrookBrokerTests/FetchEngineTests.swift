@@ -5,66 +5,6 @@ import Foundation
 import Synchronization
 import Testing
 
-/// Time that moves only when a test advances it: deadlines fire inside ``advance(by:)``.
-final class ManualScheduler: DeadlineScheduler {
-    private struct Entry {
-        let at: ContinuousClock.Instant
-        let work: @Sendable () -> Void
-    }
-
-    private struct Storage {
-        var now = ContinuousClock.now
-        var entries: [Int: Entry] = [:]
-        var nextID = 0
-    }
-
-    private final class Scheduled: ScheduledDeadline {
-        let id: Int
-        let scheduler: ManualScheduler
-        init(id: Int, scheduler: ManualScheduler) {
-            self.id = id
-            self.scheduler = scheduler
-        }
-        func cancel() { _ = scheduler.storage.withLock { $0.entries.removeValue(forKey: id) } }
-    }
-
-    private let storage = Mutex(Storage())
-
-    var now: ContinuousClock.Instant { storage.withLock { $0.now } }
-
-    /// Deadlines scheduled and not yet run or cancelled.
-    var pending: Int { storage.withLock { $0.entries.count } }
-
-    func schedule(at deadline: ContinuousClock.Instant, _ work: @escaping @Sendable () -> Void) -> any ScheduledDeadline {
-        let id = storage.withLock { storage -> Int in
-            storage.nextID += 1
-            storage.entries[storage.nextID] = Entry(at: deadline, work: work)
-            return storage.nextID
-        }
-        let scheduled = Scheduled(id: id, scheduler: self)
-        if deadline <= now { fire() }
-        return scheduled
-    }
-
-    /// Moves time on and runs, in order, the work whose deadline has come.
-    func advance(by duration: Duration) {
-        storage.withLock { $0.now = $0.now.advanced(by: duration) }
-        fire()
-    }
-
-    private func fire() {
-        while let work = storage.withLock({ storage -> (@Sendable () -> Void)? in
-            guard let (id, entry) = storage.entries.filter({ $0.value.at <= storage.now }).min(by: { $0.value.at < $1.value.at }) else {
-                return nil
-            }
-            storage.entries[id] = nil
-            return entry.work
-        }) {
-            work()
-        }
-    }
-}
-
 /// One fetch's answer, as delivered.
 final class Delivered<Sink: FetchSink>: Sendable {
     private let result = Mutex<Result<FetchResponse<Sink>, Error>?>(nil)
@@ -93,10 +33,10 @@ final class Delivered<Sink: FetchSink>: Sendable {
     }
 }
 
-private func openWithScheduler(_ dir: TemporaryDirectory) throws -> (Broker, ManualScheduler) {
-    let scheduler = ManualScheduler()
-    let broker = try openBroker(dir) { $0.scheduler = scheduler }
-    return (broker, scheduler)
+private func openWithClock(_ dir: TemporaryDirectory) throws -> (Broker, ManualClock) {
+    let clock = ManualClock()
+    let broker = try openBroker(dir) { $0.clock = clock }
+    return (broker, clock)
 }
 
 /// Starts a fetch whose records a commit hands over on the committing thread, so that what it
@@ -115,7 +55,7 @@ struct FetchEngineTests {
     @Test(arguments: [0, 2])
     func aFetchOverSeveralPartitionsWakesOnACommitToAnyOfThem(produced: Int) async throws {
         let dir = TemporaryDirectory()
-        let (broker, _) = try openWithScheduler(dir)
+        let (broker, _) = try openWithClock(dir)
         try await broker.createTopic("t", partitions: 3)
         let (fetch, delivered) = try start(broker, FetchRequest(partitions: partitions("t", 0..<3), maxWait: .seconds(60)))
         #expect(!fetch.isAnswered && broker.waitingFetches == 1, "empty with time to wait: it waits")
@@ -134,7 +74,7 @@ struct FetchEngineTests {
 
     @Test func minBytesGatherAcrossPartitionsBeforeAnswering() async throws {
         let dir = TemporaryDirectory()
-        let (broker, _) = try openWithScheduler(dir)
+        let (broker, _) = try openWithClock(dir)
         try await broker.createTopic("t", partitions: 2)
         let (fetch, delivered) = try start(broker, FetchRequest(partitions: partitions("t", 0..<2), minBytes: 10, maxWait: .seconds(60)))
         try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "aaaa", partition: 0)])
@@ -153,7 +93,7 @@ struct FetchEngineTests {
 
     @Test func minBytesAlreadyThereAcrossPartitionsAnswerAtOnce() async throws {
         let dir = TemporaryDirectory()
-        let (broker, _) = try openWithScheduler(dir)
+        let (broker, _) = try openWithClock(dir)
         try await broker.createTopic("t", partitions: 2)
         try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "aaaaa", partition: 0)])
         try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "bbbbb", partition: 1)])
@@ -164,27 +104,27 @@ struct FetchEngineTests {
 
     @Test func theBrokerEndsAWaitAtItsDeadline() async throws {
         let dir = TemporaryDirectory()
-        let (broker, scheduler) = try openWithScheduler(dir)
+        let (broker, clock) = try openWithClock(dir)
         try await broker.createTopic("t", partitions: 2)
         let (fetch, delivered) = try start(broker, FetchRequest(partitions: partitions("t", 0..<2), maxWait: .seconds(5)))
-        #expect(scheduler.pending == 1)
-        scheduler.advance(by: .milliseconds(4_999))
+        #expect(clock.pending == 1)
+        clock.advance(by: .milliseconds(4_999))
         #expect(!fetch.isAnswered, "not before its deadline")
-        scheduler.advance(by: .milliseconds(1))
+        clock.advance(by: .milliseconds(1))
         #expect(fetch.isAnswered)
         let response = try await delivered.value()
         #expect(response.recordCount == 0 && response.partitions.allSatisfy { $0.error == nil && $0.highWatermark == 0 })
-        #expect(broker.waitingFetches == 0 && scheduler.pending == 0)
+        #expect(broker.waitingFetches == 0 && clock.pending == 0)
         await broker.close()
     }
 
     @Test func theEmbeddedFetchEndsAtItsDeadlineWithNoTimerOfItsOwn() async throws {
         let dir = TemporaryDirectory()
-        let (broker, scheduler) = try openWithScheduler(dir)
+        let (broker, clock) = try openWithClock(dir)
         try await broker.createTopic("t")
         async let fetched = broker.fetch(topic: "t", partition: 0, offset: 0, maxWait: .seconds(30))
         while broker.waitingFetches == 0 { await Task.yield() }
-        scheduler.advance(by: .seconds(30))
+        clock.advance(by: .seconds(30))
         let result = try await fetched
         #expect(result.records.isEmpty && result.highWatermark == 0)
         await broker.close()
@@ -192,19 +132,19 @@ struct FetchEngineTests {
 
     @Test func aFetchAnsweredBeforeItsDeadlineWithdrawsIt() async throws {
         let dir = TemporaryDirectory()
-        let (broker, scheduler) = try openWithScheduler(dir)
+        let (broker, clock) = try openWithClock(dir)
         try await broker.createTopic("t")
         let (_, delivered) = try start(broker, .single(topic: "t", partition: 0, offset: 0, maxWait: .seconds(5)))
         try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "x")])
         #expect(try await delivered.value().recordCount == 1)
-        #expect(scheduler.pending == 0, "the deadline is cancelled")
-        scheduler.advance(by: .seconds(10))
+        #expect(clock.pending == 0, "the deadline is cancelled")
+        clock.advance(by: .seconds(10))
         await broker.close()
     }
 
     @Test func aPartitionOutOfRangeOrUnknownAnswersItsErrorWhileTheOthersAnswer() async throws {
         let dir = TemporaryDirectory()
-        let (broker, _) = try openWithScheduler(dir)
+        let (broker, _) = try openWithClock(dir)
         try await broker.createTopic("t", partitions: 3)
         for partition in 0..<3 {
             try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "p\(partition)", partition: partition)])
@@ -228,7 +168,7 @@ struct FetchEngineTests {
 
     @Test func aWaitingPartitionDeletedAnswersItsErrorAndTheOthersAnswerToo() async throws {
         let dir = TemporaryDirectory()
-        let (broker, _) = try openWithScheduler(dir)
+        let (broker, _) = try openWithClock(dir)
         try await broker.createTopic("gone")
         try await broker.createTopic("kept")
         let (_, delivered) = try start(broker, FetchRequest(
@@ -241,7 +181,7 @@ struct FetchEngineTests {
 
     @Test func theTotalByteLimitWaivesOnlyTheFirstRecord() async throws {
         let dir = TemporaryDirectory()
-        let (broker, _) = try openWithScheduler(dir)
+        let (broker, _) = try openWithClock(dir)
         try await broker.createTopic("t", partitions: 3)
         let big = [UInt8](repeating: 1, count: 100)
         try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: big, partition: 1)])
@@ -254,7 +194,7 @@ struct FetchEngineTests {
 
     @Test func shutdownAnswersWaitingFetches() async throws {
         let dir = TemporaryDirectory()
-        let (broker, _) = try openWithScheduler(dir)
+        let (broker, _) = try openWithClock(dir)
         try await broker.createTopic("t", partitions: 2)
         let (fetch, delivered) = try start(broker, FetchRequest(partitions: partitions("t", 0..<2), maxWait: .seconds(60)))
         let (none, deliveredNone) = try start(broker, FetchRequest(partitions: [], maxWait: .seconds(60)))
@@ -266,7 +206,7 @@ struct FetchEngineTests {
 
     @Test func answerNowEndsAWaitWithWhatGathered() async throws {
         let dir = TemporaryDirectory()
-        let (broker, _) = try openWithScheduler(dir)
+        let (broker, _) = try openWithClock(dir)
         try await broker.createTopic("t", partitions: 2)
         let (fetch, delivered) = try start(broker, FetchRequest(partitions: partitions("t", 0..<2), minBytes: 1_000, maxWait: .seconds(60)))
         try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "some", partition: 1)])
@@ -282,9 +222,9 @@ struct FetchEngineTests {
     /// for it (a group's POLL) answers, a plain one looks again and keeps waiting.
     @Test func anExplicitWakeAnswersOnlyTheFetchesThatAskForIt() async throws {
         let dir = TemporaryDirectory()
-        let scheduler = ManualScheduler()
+        let clock = ManualClock()
         let broker = try openBroker(dir) {
-            $0.scheduler = scheduler
+            $0.clock = clock
             $0.groups.initialRebalanceDelayMs = 0
         }
         try await broker.createTopic("t")
@@ -311,15 +251,15 @@ struct FetchEngineTests {
     }
 
     /// A group's POLL reads through the same engine as FETCH: its wait registers there, ends at
-    /// the deadline the broker's scheduler keeps (a POLL with a timer of its own would not notice
-    /// the hand-advanced scheduler and hang here until the time limit), and a commit to any of
+    /// the deadline the broker's clock keeps (a POLL with a timer of its own would not notice
+    /// the hand-advanced clock and hang here until the time limit), and a commit to any of
     /// the member's partitions answers it.
     @Test(.timeLimit(.minutes(1)))
     func aPollWaitsInTheFetchEngineAndEndsAtItsDeadline() async throws {
         let dir = TemporaryDirectory()
-        let scheduler = ManualScheduler()
+        let clock = ManualClock()
         let broker = try openBroker(dir) {
-            $0.scheduler = scheduler
+            $0.clock = clock
             $0.groups.initialRebalanceDelayMs = 0
         }
         try await broker.createTopic("t", partitions: 3)
@@ -335,7 +275,7 @@ struct FetchEngineTests {
         let timedOut = Task { try await poll() }
         while broker.waitingFetches == 0 { await Task.yield() }
         #expect(broker.waitingFetches == 1, "one multi-partition wait for the member's three partitions")
-        scheduler.advance(by: .seconds(30))
+        clock.advance(by: .seconds(30))
         #expect(try await timedOut.value.count == 0)
         #expect(broker.waitingFetches == 0)
 
@@ -350,7 +290,7 @@ struct FetchEngineTests {
 
     @Test func limitsOutOfRangeAreRefusedForTheWholeRequest() async throws {
         let dir = TemporaryDirectory()
-        let (broker, _) = try openWithScheduler(dir)
+        let (broker, _) = try openWithClock(dir)
         try await broker.createTopic("t")
         await expectBrookError(.invalidRequest) { try await broker.fetch(FetchRequest(partitions: partitions("t", 0..<1), minBytes: -1)) }
         await expectBrookError(.invalidRequest) { try await broker.fetch(FetchRequest(partitions: partitions("t", 0..<1), maxBytes: 0)) }

@@ -85,10 +85,9 @@ struct GroupCoordinatorTests {
 
     func coordinator(initialDelayMs: Int64 = 0) -> GroupCoordinator {
         var options = GroupCoordinator.Options()
-        options.clock = clock
         options.initialRebalanceDelayMs = initialDelayMs
         return GroupCoordinator(
-            offsets: offsets, topics: FixedTopics(partitions: ["t": 6]), options: options,
+            offsets: offsets, topics: FixedTopics(partitions: ["t": 6]), options: options, clock: clock,
             logger: Logger(label: "test.groups", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
@@ -262,5 +261,36 @@ struct GroupCoordinatorTests {
         #expect(try partitions(alone).count == 6)
         await expectBrookError(.unknownMemberID) { try await coordinator.heartbeat(group: "g", memberID: a.memberID, generation: a.generation) }
         await expectBrookError(.unknownMemberID) { try await coordinator.heartbeat(group: "g", memberID: b.memberID, generation: b.generation) }
+    }
+
+    /// The broker's one clock is the coordinator's: a session that runs out on the clock given in
+    /// `BrokerOptions.clock` removes its member with no call to the coordinator (with a clock of
+    /// its own, the coordinator would not notice the hand-advanced time and this would hang until
+    /// the time limit).
+    @Test(.timeLimit(.minutes(1)))
+    func theBrokersClockRunsTheCoordinatorsSessionTimeouts() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir) { $0.clock = clock }
+        try await broker.createTopic("t")
+        let (removals, removed) = AsyncStream<String>.makeStream()
+        broker.groups.addListener { event in
+            if case .memberRemoved(_, let memberID) = event { removed.yield(memberID) }
+        }
+        var request = consumer()
+        request.sessionTimeoutMs = 120_000
+        let joining = Task { try await broker.groups.join(request) }
+        // The initial rebalance delay is on the broker's clock too.
+        try await settle { try await broker.groups.describe(group: "g").members.count == 1 }
+        clock.advance(by: .milliseconds(GroupDefaults.initialRebalanceDelayMs))
+        let joined = try await joining.value
+        #expect(joined.generation == 1)
+
+        clock.advance(by: .milliseconds(120_001))
+        for await memberID in removals {
+            #expect(memberID == joined.memberID)
+            break
+        }
+        #expect(try await broker.groups.describe(group: "g").state == .empty)
+        await broker.close()
     }
 }

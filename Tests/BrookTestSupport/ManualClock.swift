@@ -1,57 +1,66 @@
-import BrookModel
+import BrookBroker
 import Synchronization
 
-/// A clock that moves only when a test advances it, so timers fire exactly when the test says
-/// and no test sleeps.
-public final class ManualClock: MonotonicClock {
-    private struct Sleeper {
-        let deadline: Duration
-        let continuation: CheckedContinuation<Void, Error>
+/// The broker's time, moved only when a test advances it: deadlines (long polls, the group
+/// coordinator's timers) fire inside ``advance(by:)``, exactly when the test says, and no test
+/// sleeps.
+public final class ManualClock: BrokerClock {
+    private struct Entry {
+        let at: ContinuousClock.Instant
+        let work: @Sendable () -> Void
     }
 
-    private struct State {
-        var now: Duration = .zero
+    private struct Storage {
+        var now = ContinuousClock.now
+        var entries: [Int: Entry] = [:]
         var nextID = 0
-        var sleepers: [Int: Sleeper] = [:]
     }
 
-    private let state = Mutex(State())
+    private final class Scheduled: ScheduledDeadline {
+        let id: Int
+        let clock: ManualClock
+        init(id: Int, clock: ManualClock) {
+            self.id = id
+            self.clock = clock
+        }
+        func cancel() { _ = clock.storage.withLock { $0.entries.removeValue(forKey: id) } }
+    }
+
+    private let storage = Mutex(Storage())
 
     public init() {}
 
-    public var now: Duration { state.withLock { $0.now } }
+    public var now: ContinuousClock.Instant { storage.withLock { $0.now } }
 
-    /// Sleepers now waiting; a test can wait for a timer to be armed before advancing.
-    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+    /// Deadlines scheduled and not yet run or cancelled.
+    public var pending: Int { storage.withLock { $0.entries.count } }
 
-    /// Moves time forward, waking every sleep whose deadline it reaches.
-    public func advance(by duration: Duration) {
-        let due = state.withLock { state -> [CheckedContinuation<Void, Error>] in
-            state.now += duration
-            let now = state.now
-            let ids = state.sleepers.filter { $0.value.deadline <= now }.map(\.key)
-            return ids.compactMap { state.sleepers.removeValue(forKey: $0)?.continuation }
+    public func schedule(at deadline: ContinuousClock.Instant, _ work: @escaping @Sendable () -> Void) -> any ScheduledDeadline {
+        let id = storage.withLock { storage -> Int in
+            storage.nextID += 1
+            storage.entries[storage.nextID] = Entry(at: deadline, work: work)
+            return storage.nextID
         }
-        for continuation in due { continuation.resume() }
+        let scheduled = Scheduled(id: id, clock: self)
+        if deadline <= now { fire() }
+        return scheduled
     }
 
-    public func sleep(until deadline: Duration) async throws {
-        let id = state.withLock { state -> Int in
-            state.nextID += 1
-            return state.nextID
-        }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if deadline <= state.now || Task.isCancelled { return true }
-                    state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
-                    return false
-                }
-                if resumeNow { continuation.resume() }
+    /// Moves time on and runs, in order, the work whose deadline has come.
+    public func advance(by duration: Duration) {
+        storage.withLock { $0.now = $0.now.advanced(by: duration) }
+        fire()
+    }
+
+    private func fire() {
+        while let work = storage.withLock({ storage -> (@Sendable () -> Void)? in
+            guard let (id, entry) = storage.entries.filter({ $0.value.at <= storage.now }).min(by: { $0.value.at < $1.value.at }) else {
+                return nil
             }
-            try Task.checkCancellation()
-        } onCancel: {
-            state.withLock { $0.sleepers.removeValue(forKey: id) }?.continuation.resume(throwing: CancellationError())
+            storage.entries[id] = nil
+            return entry.work
+        }) {
+            work()
         }
     }
 }

@@ -1,41 +1,43 @@
 import Foundation
 
-/// The broker's time: what it is now and work to run at a deadline. Long-poll fetches end at
-/// their deadline through it, so the broker (not each front-end) owns the timer, and tests drive
-/// time by hand instead of sleeping.
-public protocol DeadlineScheduler: Sendable {
-    /// The current instant on the scheduler's clock.
+/// The broker's time: what it is now, and work to run at a deadline. Long-poll fetches, POLL
+/// deadlines, the group coordinator's timers (initial rebalance delay, rebalance timeout, session
+/// expiry) and auto-commit intervals all read it, so the broker (not each front-end or task) owns
+/// its timers, and tests drive all of them with one clock they advance by hand instead of sleeping.
+public protocol BrokerClock: Sendable {
+    /// The current instant on this clock.
     var now: ContinuousClock.Instant { get }
     /// Calls `work` once at `deadline` (at once if it has passed), unless cancelled first.
     func schedule(at deadline: ContinuousClock.Instant, _ work: @escaping @Sendable () -> Void) -> any ScheduledDeadline
 }
 
-/// Work a ``DeadlineScheduler`` will run.
+/// Work a ``BrokerClock`` will run.
 public protocol ScheduledDeadline: Sendable {
     /// Withdraws the work if it has not run; it then never runs.
     func cancel()
 }
 
-/// Runs deadlines on one thread of its own, which sleeps until the earliest. Scheduling a later
-/// deadline than the earliest (the usual case: long polls of one max wait, one after another)
-/// and cancelling wake no thread, so a long poll costs its fetch one small allocation.
-public final class ThreadDeadlineScheduler: DeadlineScheduler, @unchecked Sendable {
-    /// The process's scheduler, the brokers' default; its thread starts with the first deadline.
-    public static let shared = ThreadDeadlineScheduler()
+/// Real time, from `ContinuousClock`. Runs deadlines on one thread of its own, which sleeps until
+/// the earliest. Scheduling a later deadline than the earliest (the usual case: long polls of one
+/// max wait, one after another) and cancelling wake no thread, so a long poll costs its fetch one
+/// small allocation.
+public final class SystemClock: BrokerClock, @unchecked Sendable {
+    /// The process's clock, the brokers' default; its thread starts with the first deadline.
+    public static let shared = SystemClock()
 
     final class Entry: ScheduledDeadline, @unchecked Sendable {
         let at: ContinuousClock.Instant
-        /// nil once run or cancelled; guarded by the scheduler's lock.
+        /// nil once run or cancelled; guarded by the clock's lock.
         var work: (@Sendable () -> Void)?
-        unowned let scheduler: ThreadDeadlineScheduler
+        unowned let clock: SystemClock
 
-        init(at: ContinuousClock.Instant, work: @escaping @Sendable () -> Void, scheduler: ThreadDeadlineScheduler) {
+        init(at: ContinuousClock.Instant, work: @escaping @Sendable () -> Void, clock: SystemClock) {
             self.at = at
             self.work = work
-            self.scheduler = scheduler
+            self.clock = clock
         }
 
-        func cancel() { scheduler.cancel(self) }
+        func cancel() { clock.cancel(self) }
     }
 
     // Guarded by `condition`.
@@ -50,7 +52,7 @@ public final class ThreadDeadlineScheduler: DeadlineScheduler, @unchecked Sendab
     public var now: ContinuousClock.Instant { .now }
 
     public func schedule(at deadline: ContinuousClock.Instant, _ work: @escaping @Sendable () -> Void) -> any ScheduledDeadline {
-        let entry = Entry(at: deadline, work: work, scheduler: self)
+        let entry = Entry(at: deadline, work: work, clock: self)
         condition.lock()
         defer { condition.unlock() }
         if !started {
