@@ -133,6 +133,9 @@ final class RawConnection {
     func isClosedByServer(within timeout: TimeAmount = .seconds(5)) async throws -> Bool {
         let channel = self.channel.channel
         let once = Once()
+        // Ask for a read, so the server's end of stream is seen even when nothing iterates the
+        // inbound stream any more (its back-pressure may have left no read outstanding).
+        channel.read()
         return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             channel.closeFuture.whenComplete { _ in
                 if once.claim() { continuation.resume(returning: true) }
