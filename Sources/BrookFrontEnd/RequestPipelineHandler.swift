@@ -13,6 +13,88 @@ public struct RequestPipelineLimits: Sendable, Hashable {
     }
 }
 
+// The per-request types live outside the generic handler, so that their buffers are concrete
+// types, specialised when this module is compiled, instead of generic metadata looked up at run
+// time on every request.
+
+/// The connection's legal states; each move is a mutating method that refuses an illegal one.
+private enum PipelineConnectionState {
+    /// Reading and starting requests.
+    case active
+    /// The peer closed its write side: start and answer what was read, then close.
+    case inputClosed
+    /// The protocol ended the connection (a farewell request, framing lost): start nothing
+    /// more, close after the replies already started.
+    case ending
+    /// Graceful shutdown: as `ending`, and started requests were asked to end.
+    case quiescing
+    /// Close issued; nothing more is written.
+    case closing
+    case closed
+
+    /// New requests are read and queued.
+    var readsRequests: Bool { self == .active }
+    /// Requests already read may start.
+    var startsQueued: Bool { self == .active || self == .inputClosed }
+    /// Closes once every started request is answered and written.
+    var closesWhenAnswered: Bool { self == .inputClosed || self == .ending || self == .quiescing }
+    var isOpen: Bool { self != .closing && self != .closed }
+
+    mutating func peerClosedInput() {
+        switch self {
+        case .active: self = .inputClosed
+        case .ending, .quiescing, .closing: break
+        case .inputClosed, .closed: preconditionFailure("input closed in state \(self)")
+        }
+    }
+
+    mutating func endRequested() {
+        switch self {
+        case .active, .inputClosed: self = .ending
+        case .ending, .quiescing, .closing: break
+        case .closed: preconditionFailure("end requested in state \(self)")
+        }
+    }
+
+    /// Returns whether started requests are to be asked to end.
+    mutating func quiesce() -> Bool {
+        switch self {
+        case .active, .inputClosed, .ending:
+            self = .quiescing
+            return true
+        case .closing, .closed:
+            return false  // already on the way out
+        case .quiescing:
+            preconditionFailure("quiesce in state \(self)")
+        }
+    }
+
+    mutating func beginClosing() {
+        switch self {
+        case .active, .inputClosed, .ending, .quiescing: self = .closing
+        case .closing, .closed: preconditionFailure("close in state \(self)")
+        }
+    }
+
+    mutating func closed() {
+        switch self {
+        case .active, .inputClosed, .ending, .quiescing, .closing: self = .closed
+        case .closed: preconditionFailure("closed twice")
+        }
+    }
+}
+
+/// A started request, in request order, until its reply is written.
+private struct PipelineSlot {
+    var reply: PipelineReply?
+    /// Bytes held for it: its data while unanswered, then its reply until written.
+    var held: Int
+    /// How it runs, until answered.
+    var running: RequestAdmission.Concurrency?
+    var end: ((RequestEnding) -> Void)?
+    var deadline: Scheduled<Void>?
+}
+
 /// One connection of a request/reply protocol, driven on its channel's event loop, whatever the
 /// protocol: its ``RequestPipelineAdapter`` says how requests are admitted, started and encoded.
 ///
@@ -34,84 +116,6 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    /// The connection's legal states; each move is a mutating method that refuses an illegal one.
-    private enum ConnectionState {
-        /// Reading and starting requests.
-        case active
-        /// The peer closed its write side: start and answer what was read, then close.
-        case inputClosed
-        /// The protocol ended the connection (a farewell request, framing lost): start nothing
-        /// more, close after the replies already started.
-        case ending
-        /// Graceful shutdown: as `ending`, and started requests were asked to end.
-        case quiescing
-        /// Close issued; nothing more is written.
-        case closing
-        case closed
-
-        /// New requests are read and queued.
-        var readsRequests: Bool { self == .active }
-        /// Requests already read may start.
-        var startsQueued: Bool { self == .active || self == .inputClosed }
-        /// Closes once every started request is answered and written.
-        var closesWhenAnswered: Bool { self == .inputClosed || self == .ending || self == .quiescing }
-        var isOpen: Bool { self != .closing && self != .closed }
-
-        mutating func peerClosedInput() {
-            switch self {
-            case .active: self = .inputClosed
-            case .ending, .quiescing, .closing: break
-            case .inputClosed, .closed: preconditionFailure("input closed in state \(self)")
-            }
-        }
-
-        mutating func endRequested() {
-            switch self {
-            case .active, .inputClosed: self = .ending
-            case .ending, .quiescing, .closing: break
-            case .closed: preconditionFailure("end requested in state \(self)")
-            }
-        }
-
-        /// Returns whether started requests are to be asked to end.
-        mutating func quiesce() -> Bool {
-            switch self {
-            case .active, .inputClosed, .ending:
-                self = .quiescing
-                return true
-            case .closing, .closed:
-                return false  // already on the way out
-            case .quiescing:
-                preconditionFailure("quiesce in state \(self)")
-            }
-        }
-
-        mutating func beginClosing() {
-            switch self {
-            case .active, .inputClosed, .ending, .quiescing: self = .closing
-            case .closing, .closed: preconditionFailure("close in state \(self)")
-            }
-        }
-
-        mutating func closed() {
-            switch self {
-            case .active, .inputClosed, .ending, .quiescing, .closing: self = .closed
-            case .closed: preconditionFailure("closed twice")
-            }
-        }
-    }
-
-    /// A started request, in request order, until its reply is written.
-    private struct Slot {
-        var reply: PipelineReply?
-        /// Bytes held for it: its data while unanswered, then its reply until written.
-        var held: Int
-        /// How it runs, until answered.
-        var running: RequestAdmission.Concurrency?
-        var end: ((RequestEnding) -> Void)?
-        var deadline: Scheduled<Void>?
-    }
-
     /// Replies at least this large count as held until the socket has taken them; smaller ones
     /// are released once queued for writing, where the channel's writability bounds them.
     static var trackedReplyBytes: Int { 16 * 1_024 }
@@ -122,10 +126,10 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     private var context: ChannelHandlerContext!
     private var responders: NIOLoopBound<any RequestSlots>!
 
-    private var state = ConnectionState.active
+    private var state = PipelineConnectionState.active
     /// Read but not started: waiting for an earlier request to finish, or for room.
     private var queued = CircularBuffer<(request: Adapter.Request, admission: RequestAdmission)>()
-    private var slots = CircularBuffer<Slot>()
+    private var slots = CircularBuffer<PipelineSlot>()
     /// The sequence number of `slots.first`; a slot's number never changes.
     private var firstSlot: UInt64 = 0
     private var runningExclusive = 0
@@ -299,7 +303,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     }
 
     private func start(_ request: Adapter.Request, _ admission: RequestAdmission) {
-        slots.append(Slot(reply: nil, held: 0, running: admission.concurrency))
+        slots.append(PipelineSlot(reply: nil, held: 0, running: admission.concurrency))
         let slot = firstSlot + UInt64(slots.count - 1)
         hold(admission.heldBytes, at: slots.count - 1)
         switch admission.concurrency {
