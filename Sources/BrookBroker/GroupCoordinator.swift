@@ -510,9 +510,9 @@ public actor GroupCoordinator {
         let byPartition = Dictionary(committed.map { (TopicPartition($0.topic, $0.partition), $0.offset) }, uniquingKeysWith: { a, _ in a })
         var offsets: [GroupDescription.Offset] = []
         for topic in topics.sorted() {
-            guard let bounds = try? self.topics.partitionBounds(of: topic) else { continue }
-            for partition in bounds {
-                let tp = TopicPartition(topic, partition.partition)
+            guard let states = try? self.topics.partitionStates(of: topic) else { continue }
+            for (index, partition) in states.enumerated() {
+                let tp = TopicPartition(topic, index)
                 let end = partition.nextOffset
                 let committedOffset = byPartition[tp]
                 offsets.append(GroupDescription.Offset(
@@ -535,7 +535,7 @@ public actor GroupCoordinator {
             throw BrookError(.nonEmptyGroup, "group '\(groupID)' has \(group.members.count) live members; stop them before resetting its offsets")
         }
         var commits: [OffsetCommit] = []
-        for partition in try topics.partitionBounds(of: topic) {
+        for (index, partition) in try topics.partitionStates(of: topic).enumerated() {
             let start = partition.logStartOffset
             let end = partition.nextOffset
             let offset: Int64
@@ -544,9 +544,9 @@ public actor GroupCoordinator {
             case .latest: offset = end
             case .offset(let value): offset = min(max(value, start), end)
             case .timestamp(let time):
-                offset = try await topics.offset(of: topic, partition: partition.partition, atOrAfter: time) ?? end
+                offset = try await topics.offset(of: topic, partition: index, atOrAfter: time) ?? end
             }
-            commits.append(OffsetCommit(topic: topic, partition: partition.partition, offset: offset))
+            commits.append(OffsetCommit(topic: topic, partition: index, offset: offset))
         }
         if let group = groups[groupID], !group.members.isEmpty {
             throw BrookError(.nonEmptyGroup, "group '\(groupID)' gained members; stop them before resetting its offsets")
@@ -698,7 +698,7 @@ public actor GroupCoordinator {
         let members = group.memberList
         var counts: [String: Int] = [:]
         for topic in Set(members.flatMap(\.topics)) {
-            if let bounds = try? topics.partitionBounds(of: topic) { counts[topic] = bounds.count }
+            if let states = try? topics.partitionStates(of: topic) { counts[topic] = states.count }
         }
         let owned = Dictionary(uniqueKeysWithValues: members.map { ($0.id, $0.assignedPartitions) })
         let target = strategy.assign(

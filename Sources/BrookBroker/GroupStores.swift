@@ -14,24 +14,11 @@ public protocol CommittedOffsetStore: Sendable {
     func deleteCommittedOffsets(group: String) async throws
 }
 
-/// One partition's bounds: its log-start offset and the next offset to be written.
-public struct PartitionBounds: Sendable, Hashable {
-    public var partition: Int
-    public var logStartOffset: Int64
-    public var nextOffset: Int64
-
-    public init(partition: Int, logStartOffset: Int64, nextOffset: Int64) {
-        self.partition = partition
-        self.logStartOffset = logStartOffset
-        self.nextOffset = nextOffset
-    }
-}
-
 /// What the coordinator knows of topics: their partitions and where their logs start and end.
 public protocol TopicCatalog: Sendable {
-    /// The bounds of each partition of `topic`, by index.
+    /// The counters of each partition of `topic` (log start, next offset), indexed by partition.
     /// - Throws: `UNKNOWN_TOPIC`.
-    func partitionBounds(of topic: String) throws -> [PartitionBounds]
+    func partitionStates(of topic: String) throws -> [PartitionState]
     /// The first offset at or after `timestamp` in a partition; `nil` after every record's.
     func offset(of topic: String, partition: Int, atOrAfter timestamp: Int64) async throws -> Int64?
 }
@@ -86,10 +73,8 @@ struct BrokerTopicCatalog: TopicCatalog {
     let state: BrokerState
     let readers: ThreadPool<LogReader>
 
-    func partitionBounds(of topic: String) throws -> [PartitionBounds] {
-        try state.topic(topic).partitions.map {
-            PartitionBounds(partition: $0.index, logStartOffset: $0.state.logStartOffset, nextOffset: $0.state.nextOffset)
-        }
+    func partitionStates(of topic: String) throws -> [PartitionState] {
+        try state.topic(topic).partitions.map(\.state)
     }
 
     func offset(of topic: String, partition: Int, atOrAfter timestamp: Int64) async throws -> Int64? {

@@ -70,9 +70,9 @@ final class MemoryOffsets: CommittedOffsetStore {
 struct FixedTopics: TopicCatalog {
     var partitions: [String: Int]
 
-    func partitionBounds(of topic: String) throws -> [PartitionBounds] {
+    func partitionStates(of topic: String) throws -> [PartitionState] {
         guard let count = partitions[topic] else { throw BrookError.unknownTopic(topic) }
-        return (0..<count).map { PartitionBounds(partition: $0, logStartOffset: 0, nextOffset: 10) }
+        return Array(repeating: PartitionState(logStartOffset: 0, nextOffset: 10), count: count)
     }
 
     func offset(of topic: String, partition: Int, atOrAfter timestamp: Int64) async throws -> Int64? { nil }
