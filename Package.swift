@@ -123,7 +123,7 @@ let package = Package(
             dependencies: ["EmbedMigrationsTool"]
         ),
         .target(name: "BrookTestSupport", dependencies: ["BrookBroker", "BrookModel", "CSQLite"], path: "Tests/BrookTestSupport"),
-        .testTarget(name: "BrookModelTests", dependencies: ["BrookModel"]),
+        .testTarget(name: "BrookModelTests", dependencies: ["BrookModel", "BrookTestSupport"]),
         .testTarget(name: "BrookStoreTests", dependencies: ["BrookStore", "BrookModel", "CSQLite", "BrookTestSupport"]),
         .testTarget(
             name: "BrookBrokerTests",

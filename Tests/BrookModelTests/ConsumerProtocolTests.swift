@@ -1,4 +1,5 @@
 import BrookModel
+import BrookTestSupport
 import Testing
 
 struct ConsumerProtocolTests {
@@ -63,17 +64,5 @@ struct ConsumerProtocolTests {
     ])
     func malformedSubscriptionsAreInvalidRequests(_ bytes: [UInt8]) {
         expectBrookError(.invalidRequest) { try ConsumerProtocol.Subscription(decoding: bytes) }
-    }
-}
-
-/// Expects `body` to throw a ``BrookError`` with `code`.
-private func expectBrookError<T>(_ code: BrookError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T) {
-    do {
-        _ = try body()
-        Issue.record("expected \(code), got success", sourceLocation: sourceLocation)
-    } catch let error as BrookError {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected BrookError \(code), got \(error)", sourceLocation: sourceLocation)
     }
 }
