@@ -41,7 +41,8 @@ final class LineConnection: RequestPipelineAdapter {
     func admission(of event: FrameEvent) -> RequestAdmission {
         switch event {
         case .frame(let frame) where frame.line.verb == "PRODUCE":
-            return RequestAdmission(heldBytes: Self.dataBytes(frame), concurrency: .overlapping, orderedOnStart: !Self.isLarge(frame))
+            let bytes = Self.dataBytes(frame)
+            return RequestAdmission(heldBytes: bytes, concurrency: .overlapping, orderedOnStart: !Self.isLarge(frame, bytes: bytes))
         case .frame:
             return RequestAdmission(concurrency: .exclusive)
         case .refused, .lost, .streamStart, .streamChunk, .streamEnd:
@@ -195,8 +196,8 @@ final class LineConnection: RequestPipelineAdapter {
     private static let inlineProduceItems = 128
     private static let inlineProduceBytes = 64 * 1_024
 
-    private static func isLarge(_ frame: Frame) -> Bool {
-        frame.items.count > inlineProduceItems || dataBytes(frame) > inlineProduceBytes
+    private static func isLarge(_ frame: Frame, bytes: Int? = nil) -> Bool {
+        frame.items.count > inlineProduceItems || (bytes ?? dataBytes(frame)) > inlineProduceBytes
     }
 
     private static func dataBytes(_ frame: Frame) -> Int {
