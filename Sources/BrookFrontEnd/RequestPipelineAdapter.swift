@@ -161,10 +161,19 @@ enum SlotAnswer {
     case error(any Error)
 }
 
-/// The pipeline seen from a responder; on the event loop only.
+/// The pipeline seen from a responder, and from its own timers and write completions (through
+/// this concrete existential rather than a loop-bound reference of the handler's generic type,
+/// whose metadata would be looked up on every use); on the event loop only.
 protocol RequestSlots: AnyObject {
     func complete(_ slot: UInt64, with answer: SlotAnswer, thenClose: Bool)
     func ordered(_ slot: UInt64)
     func setEnd(_ slot: UInt64, _ end: @escaping (RequestEnding) -> Void)
     func setDeadline(_ slot: UInt64, in delay: TimeAmount)
+    func deadlinePassed(_ slot: UInt64)
+    /// `bytes` held for a reply are written.
+    func release(_ bytes: Int)
+    /// A streamed reply's body is written; the replies after it may go.
+    func streamWritten(held: Int)
+    /// Room came back while the pipeline was busy: start and read what waits.
+    func processAfterRelease()
 }

@@ -84,6 +84,13 @@ private enum PipelineConnectionState {
     }
 }
 
+/// A request read but not started, as a closure over the adapter's request: the queue is then a
+/// concrete type, not one built from the adapter's generic request type on every access.
+private struct QueuedRequest {
+    var admission: RequestAdmission
+    var start: (RequestResponder, ChannelHandlerContext) -> Void
+}
+
 /// A started request, in request order, until its reply is written.
 private struct PipelineSlot {
     var reply: PipelineReply?
@@ -128,7 +135,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
 
     private var state = PipelineConnectionState.active
     /// Read but not started: waiting for an earlier request to finish, or for room.
-    private var queued = CircularBuffer<(request: Adapter.Request, admission: RequestAdmission)>()
+    private var queued = CircularBuffer<QueuedRequest>()
     private var slots = CircularBuffer<PipelineSlot>()
     /// The sequence number of `slots.first`; a slot's number never changes.
     private var firstSlot: UInt64 = 0
@@ -198,7 +205,15 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard state.readsRequests else { return }
         let request = unwrapInboundIn(data)
-        queued.append((request, adapter.admission(of: request)))
+        let admission = adapter.admission(of: request)
+        let adapter = self.adapter
+        // The common case, nothing waiting before it and room to run: started at once, without
+        // passing through the queue.
+        if !processing, queued.isEmpty, state.startsQueued, hasRoom, mayStart(admission) {
+            start(admission) { adapter.start(request, responder: $0, context: $1) }
+        } else {
+            queued.append(QueuedRequest(admission: admission) { adapter.start(request, responder: $0, context: $1) })
+        }
         process()
     }
 
@@ -289,7 +304,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         guard state.isOpen else { return }
         while state.startsQueued, let next = queued.first, hasRoom, mayStart(next.admission) {
             queued.removeFirst()
-            start(next.request, next.admission)
+            start(next.admission, next.start)
         }
         if !state.startsQueued { queued.removeAll() }
         writeReady()
@@ -302,7 +317,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         }
     }
 
-    private func start(_ request: Adapter.Request, _ admission: RequestAdmission) {
+    private func start(_ admission: RequestAdmission, _ begin: (RequestResponder, ChannelHandlerContext) -> Void) {
         slots.append(PipelineSlot(reply: nil, held: 0, running: admission.concurrency))
         let slot = firstSlot + UInt64(slots.count - 1)
         hold(admission.heldBytes, at: slots.count - 1)
@@ -311,7 +326,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         case .overlapping: runningOverlapping += 1
         }
         if !admission.orderedOnStart { awaitingOrder = slot }
-        adapter.start(request, responder: RequestResponder(pipeline: responders, slot: slot), context: context)
+        begin(RequestResponder(pipeline: responders, slot: slot), context)
         // Started after the peer's half-close (it was read before): told at once, as those
         // running then were.
         if state == .inputClosed, let index = runningIndex(slot), let end = slots[offset: index].end { end(.inputClosed) }
@@ -382,12 +397,12 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
 
     func setDeadline(_ slot: UInt64, in delay: TimeAmount) {
         guard let index = runningIndex(slot) else { return }
-        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let this = responders!
         slots[offset: index].deadline?.cancel()
         slots[offset: index].deadline = context.eventLoop.scheduleTask(in: delay) { this.value.deadlinePassed(slot) }
     }
 
-    private func deadlinePassed(_ slot: UInt64) {
+    func deadlinePassed(_ slot: UInt64) {
         guard let index = runningIndex(slot) else { return }
         slots[offset: index].deadline = nil
         slots[offset: index].end?(.deadline)
@@ -404,7 +419,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
             case .none:
                 release(slot.held)
             case .buffer(let buffer) where slot.held >= Self.trackedReplyBytes:
-                let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+                let this = responders!
                 let bytes = slot.held
                 let written = context.eventLoop.makePromise(of: Void.self)
                 written.futureResult.whenComplete { _ in this.value.release(bytes) }
@@ -427,7 +442,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     /// Lets a stream write its body, then the later replies go.
     private func write(_ stream: ReplyStream, held: Int) {
         let channel = context.channel
-        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let this = responders!
         Task {
             do {
                 try await stream.write(channel)
@@ -435,18 +450,19 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
                 try? await channel.close()
             }
             stream.release()
-            this.eventLoop.execute {
-                let handler = this.value
-                handler.streaming = false
-                handler.release(held)
-                handler.process()
-                handler.flushIfNeeded()
-            }
+            this.eventLoop.execute { this.value.streamWritten(held: held) }
         }
     }
 
+    func streamWritten(held: Int) {
+        streaming = false
+        release(held)
+        process()
+        flushIfNeeded()
+    }
+
     /// `bytes` held for a reply are written (or were dropped with the connection).
-    private func release(_ bytes: Int) {
+    func release(_ bytes: Int) {
         guard state != .closed, bytes > 0 else { return }
         held -= bytes
         heldBytes.add(-bytes)
@@ -459,14 +475,15 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         // middle of a flush.
         guard !processScheduled, let context else { return }
         processScheduled = true
-        let this = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let handler = this.value
-            handler.processScheduled = false
-            guard handler.state != .closed else { return }
-            handler.process()
-            handler.flushIfNeeded()
-        }
+        let this = responders!
+        context.eventLoop.execute { this.value.processAfterRelease() }
+    }
+
+    func processAfterRelease() {
+        processScheduled = false
+        guard state != .closed else { return }
+        process()
+        flushIfNeeded()
     }
 
     private func flushIfNeeded() {
