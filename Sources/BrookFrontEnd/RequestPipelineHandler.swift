@@ -135,8 +135,10 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
 
     private var state = PipelineConnectionState.active
     /// Read but not started: waiting for an earlier request to finish, or for room.
-    private var queued = CircularBuffer<QueuedRequest>()
-    private var slots = CircularBuffer<PipelineSlot>()
+    // Small to start with (most connections have a request or two in flight; a pipelining one
+    // grows them once): thousands of idle connections each hold both.
+    private var queued = CircularBuffer<QueuedRequest>(initialCapacity: 4)
+    private var slots = CircularBuffer<PipelineSlot>(initialCapacity: 4)
     /// The sequence number of `slots.first`; a slot's number never changes.
     private var firstSlot: UInt64 = 0
     private var runningExclusive = 0
