@@ -48,6 +48,9 @@ public struct BrokerOptions: Sendable {
     public var sqlTimeoutMs: Int64 = 5_000
     /// The most rows a SQL query returns.
     public var sqlMaxRows = 10_000
+    /// The longest SQL statement, the most bytes of one result, and how many queries may wait
+    /// or run at once (they run one at a time).
+    public var sqlLimits = SQLLimits()
     /// The largest the database file may grow, in bytes; writes beyond it fail with
     /// `STORAGE_ERROR` (disk full). `nil`: only the disk limits it.
     public var maxDatabaseBytes: Int64?
@@ -84,6 +87,8 @@ public final class Broker: Sendable {
     private let writer: Writer
     let readers: ThreadPool<LogReader>
     private let sql: ThreadPool<ReadOnlySQL>
+    /// SQL queries waiting for or running on `sql`.
+    private let sqlQueued = Atomic<Int>(0)
     private let checkpointer: ThreadPool<WALCheckpointer>
     private let checkpointPending = Flag()
     let closed = Atomic<Bool>(false)
@@ -210,6 +215,9 @@ public final class Broker: Sendable {
 
     /// What the writer has committed: transactions, the requests they grouped, fsyncs.
     public var writerStatistics: WriterStatistics { writer.statistics }
+
+    /// SQL queries now waiting or running (at most `sqlLimits.maxQueued`).
+    public var sqlQueriesQueued: Int { sqlQueued.load(ordering: .relaxed) }
 
     /// Fetches now waiting for data (long-poll).
     public var waitingFetches: Int { state.waiterCount }
@@ -639,11 +647,36 @@ public final class Broker: Sendable {
 
     /// Runs one read-only SQL statement over the database (each topic is a view of its name).
     public func query(_ sql: String, maxRows: Int? = nil) async throws -> QueryResult {
+        try await query(sql, maxRows: maxRows, into: QueryResult.self)
+    }
+
+    /// Runs one read-only SQL statement, handing its rows to a sink on the SQL thread as they are
+    /// read, so that a front-end can encode its reply in one pass.
+    ///
+    /// Queries run one at a time, in the order they came; at most `sqlLimits.maxQueued` wait or
+    /// run at once.
+    /// - Throws: `MESSAGE_TOO_LARGE` for a statement over `sqlLimits.maxStatementBytes`,
+    ///   `SQL_QUEUE_FULL` when the queue is full, `RESULT_TOO_LARGE` past
+    ///   `sqlLimits.maxResultBytes`, and what ``ReadOnlySQL`` throws.
+    public func query<Sink: SQLRowSink>(_ sql: String, maxRows: Int? = nil, into: Sink.Type) async throws -> Sink {
         try checkOpen()
+        let limits = options.sqlLimits
+        let length = sql.utf8.count
+        if length > limits.maxStatementBytes {
+            throw BrookError(
+                .messageTooLarge, "SQL statement of \(length) bytes exceeds max_sql_bytes=\(limits.maxStatementBytes); send a shorter statement")
+        }
+        guard sqlQueued.add(1, ordering: .relaxed).newValue <= limits.maxQueued else {
+            sqlQueued.subtract(1, ordering: .relaxed)
+            throw BrookError(
+                .sqlQueueFull,
+                "max_sql_queued=\(limits.maxQueued) SQL queries are already waiting or running (they run one at a time); try again later")
+        }
+        defer { sqlQueued.subtract(1, ordering: .relaxed) }
         let limit = min(maxRows ?? options.sqlMaxRows, options.sqlMaxRows)
         let timeout = options.sqlTimeoutMs
         return try await self.sql.run { connection in
-            try connection.query(sql, maxRows: limit, timeoutMs: timeout)
+            try connection.query(sql, maxRows: limit, maxResultBytes: limits.maxResultBytes, timeoutMs: timeout, into: Sink.self)
         }
     }
 }

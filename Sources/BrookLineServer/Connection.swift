@@ -71,7 +71,8 @@ final class LineConnection: RequestPipelineAdapter {
 
     func greeting(allocator: ByteBufferAllocator) -> ByteBuffer? {
         var greeting = allocator.buffer(capacity: 320)
-        Reply.greeting(limits, maxGroupMembers: server.broker.options.groups.maxMembersPerGroup, into: &greeting)
+        let options = server.broker.options
+        Reply.greeting(limits, maxGroupMembers: options.groups.maxMembersPerGroup, sql: options.sqlLimits, into: &greeting)
         return greeting
     }
 

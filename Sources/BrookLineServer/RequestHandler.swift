@@ -42,7 +42,8 @@ struct RequestHandler: Sendable {
         case .listOffsets(let topic, let partition, let spec):
             Reply.listedOffset(try await broker.listOffset(topic: topic, partition: partition, spec), into: &buffer)
         case .sql(let statement):
-            Reply.rows(try await broker.query(statement), into: &buffer)
+            var result = try await broker.query(statement, into: WireSQLSink.self)
+            Reply.rows(columns: result.columns, rows: result.rows, truncated: result.truncated, block: &result.block, into: &buffer)
         case .backup:
             return try await backup()
         case .initProducer(let key):
@@ -160,5 +161,28 @@ struct WireFetchSink: FetchSink {
             value: record.value, into: &block)
         count += 1
         lastOffset = record.offset
+    }
+}
+
+/// Encodes a SQL result's rows as ROW lines on the SQL thread as they are stepped, straight from
+/// SQLite's buffers: no copy of each value first.
+struct WireSQLSink: SQLRowSink {
+    var block = ByteBufferAllocator().buffer(capacity: 4_096)
+    let columns: Int
+    var rows = 0
+    var truncated = false
+
+    init(columns: [String]) {
+        self.columns = columns.count
+        Reply.columns(columns, into: &block)
+    }
+
+    mutating func append(_ row: [SQLValueView]) {
+        Reply.row(row, into: &block)
+        rows += 1
+    }
+
+    mutating func finish(truncated: Bool) {
+        self.truncated = truncated
     }
 }

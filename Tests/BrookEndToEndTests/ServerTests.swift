@@ -13,7 +13,7 @@ struct ServerProtocolTests {
         let server = try await TestServer.start()
         let raw = try await RawConnection(port: server.address.port)
         let greeting = try #require(try await raw.line())
-        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 max_in_flight_bytes=67108864 max_long_polls=1 idle_timeout_ms=600000 max_group_members=1000")
+        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 max_in_flight_bytes=67108864 max_long_polls=1 idle_timeout_ms=600000 max_group_members=1000 max_sql_bytes=1048576 max_sql_result_bytes=16777216 max_sql_queued=32")
         #expect(try await raw.isClosedByServer(within: .milliseconds(200)) == false, "an open connection is not reported closed")
         try await raw.send("PING x\r\nQUIT\r\n")
         #expect(try await raw.line() == "OK PONG x")
@@ -231,6 +231,40 @@ struct ServerProtocolTests {
         for _ in 0..<100 where server.server.inFlightBytes != 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(server.server.inFlightBytes == 0)
         await client.close()
+        await server.stop()
+    }
+
+    /// SQL replies count in the connection's in-flight bytes as fetches do: a client sending
+    /// large queries and reading nothing makes the server hold a bounded amount, not every reply.
+    @Test func aClientThatDoesNotReadItsSQLRepliesStopsBeingRead() async throws {
+        let limit = 256 * 1_024
+        let server = try await TestServer.start(server: { $0.limits.maxInFlightBytes = limit })
+        let raw = try await RawConnection(port: server.address.port, receiveBuffer: 65_536)
+        _ = try await raw.line()
+        let before = server.server.requestsReceived
+        // 40 queries of 512 KiB each (20 MiB in all), sent without reading a reply.
+        let queries = 40
+        try await raw.send(String(repeating: "SQL SELECT zeroblob(524288) AS b\r\n", count: queries))
+        var read = -1
+        var still = 0
+        for _ in 0..<300 where still < 5 {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = server.server.requestsReceived - before
+            still = now == read && server.server.inFlightBytes >= limit ? still + 1 : 0
+            read = now
+        }
+        #expect(still == 5, "the server stopped reading")
+        #expect(read > 0 && read < queries, "the server read \(read) of \(queries) queries before stopping")
+        let held = server.server.inFlightBytes
+        #expect(held >= limit && held <= limit + 600 * 1_024, "held \(held) bytes with max_in_flight_bytes=\(limit)")
+        for _ in 0..<queries {
+            let head = try #require(try await raw.line())
+            #expect(head.hasPrefix("OK columns=1 rows=1 truncated=0 bytes="), "\(head)")
+            let size = try #require(head.split(separator: "=").last.flatMap { Int($0) })
+            let block = try #require(try await raw.bytes(size + 2))
+            #expect(block.count == size + 2 && block.suffix(2) == [13, 10])
+        }
+        #expect(server.server.requestsReceived - before == queries)
         await server.stop()
     }
 
