@@ -109,6 +109,8 @@ public final class Broker: Sendable {
         log.counterSaveInterval = options.counterSaveInterval
         if let limit = options.maxDatabaseBytes { try log.limitSize(toBytes: limit) }
         openReport = log.openReport
+        // This process holds the file's lock now, so no other server is writing one of these.
+        Self.removeTemporaryBackups(of: path, logger: options.logger)
         let state = BrokerState(topics: log.topics)
         self.state = state
         readers = try ThreadPool(name: "brook-reader", count: options.readerCount) { try LogReader(path: path) }
@@ -643,6 +645,39 @@ public final class Broker: Sendable {
     public func backup(to destination: String) async throws -> BackupReport {
         try checkOpen()
         return try await readers.run { reader in try reader.backup(to: destination) }
+    }
+
+    /// A new path for a backup copy that a front-end streams to a client and then deletes. It is
+    /// beside the database (on the same file system) under a name the next start recognises: a
+    /// server killed mid-backup leaves the copy behind, and opening the database removes it.
+    public func temporaryBackupPath() -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent(Self.temporaryBackupPrefix(of: url) + UUID().uuidString).path
+    }
+
+    /// `.<database file name>.brook-backup-tmp-`: hidden, and tied to one database, so that a
+    /// server never removes another database's copy in the same directory.
+    private static func temporaryBackupPrefix(of database: URL) -> String {
+        ".\(database.lastPathComponent).brook-backup-tmp-"
+    }
+
+    /// Removes the backup copies (and SQLite's journals of them) that a server stopped mid-backup
+    /// left beside the database at `path`.
+    private static func removeTemporaryBackups(of path: String, logger: Logger) {
+        let database = URL(fileURLWithPath: path)
+        let directory = database.deletingLastPathComponent()
+        let prefix = temporaryBackupPrefix(of: database)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let leftover = directory.appendingPathComponent(name).path
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: leftover)[.size] as? Int) ?? 0
+            do {
+                try FileManager.default.removeItem(atPath: leftover)
+                logger.notice("removed a backup copy left by a server stopped mid-backup", metadata: ["path": "\(leftover)", "bytes": "\(bytes)"])
+            } catch {
+                logger.warning("could not remove a backup copy left by a server stopped mid-backup", metadata: ["path": "\(leftover)", "error": "\(error)"])
+            }
+        }
     }
 
     /// Runs one read-only SQL statement over the database (each topic is a view of its name).

@@ -108,10 +108,10 @@ struct RequestHandler: Sendable {
         return .buffer(buffer)
     }
 
-    /// Writes a checked copy beside the database, to be streamed and then deleted.
+    /// Writes a checked copy beside the database, to be streamed and then deleted (or, after a
+    /// crash, removed by the next start).
     private func backup() async throws -> ReplyBody {
-        let directory = URL(fileURLWithPath: broker.path).deletingLastPathComponent().path
-        let path = "\(directory)/.brook-backup-\(UUID().uuidString).db"
+        let path = broker.temporaryBackupPath()
         do {
             let report = try await broker.backup(to: path)
             let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0

@@ -592,7 +592,7 @@ struct ClientFeatureTests {
         let restored = try Broker(path: copy)
         #expect(try restored.describeTopic("orders").partitions.map(\.state.recordCount).reduce(0, +) == 30)
         await restored.close()
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: server.dir.path).filter { $0.hasPrefix(".brook-backup") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: server.dir.path).filter { $0.contains("brook-backup") }
         #expect(leftovers.isEmpty, "the server deletes its temporary copy")
         await client.close()
         await server.stop()
