@@ -111,7 +111,7 @@ public final class Broker: Sendable {
         openReport = log.openReport
         // This process holds the file's lock now, so no other server is writing one of these.
         Self.removeTemporaryBackups(of: path, logger: options.logger)
-        let state = BrokerState(topics: log.topics)
+        let state = BrokerState(topics: log.topics, unavailable: log.openReport.unavailableTopics)
         self.state = state
         readers = try ThreadPool(name: "brook-reader", count: options.readerCount) { try LogReader(path: path) }
         sql = try ThreadPool(name: "brook-sql", count: 1) { try ReadOnlySQL(path: path) }
@@ -164,6 +164,12 @@ public final class Broker: Sendable {
             metadata["recovered_counters"] = "\(report.recoveredCounters.count) partitions"
         }
         logger.info("opened Brook database", metadata: metadata)
+        for repair in report.repairs {
+            logger.notice("repaired the schema after a change outside Brook", metadata: ["repair": "\(repair)"])
+        }
+        for (topic, error) in report.unavailableTopics.sorted(by: { $0.key < $1.key }) {
+            logger.error("left a topic out: it cannot be served", metadata: ["topic": "\(topic)", "error": "\(error)"])
+        }
         for recovered in report.recoveredCounters {
             logger.debug("recovered partition counters from the log", metadata: ["partition": "\(recovered)"])
         }
@@ -283,6 +289,7 @@ public final class Broker: Sendable {
         try await writer.perform(.exclusive) { [state] log in
             try log.deleteTopic(name)
             state.publish(topic: name, nil)
+            state.forgetUnavailable(name)
         }
         await groups.topicChanged(name)
     }

@@ -154,3 +154,59 @@ extension StorageHardeningTests {
         _ = try await server.stop()
     }
 }
+
+extension StorageHardeningTests {
+    /// What the `sqlite3` shell drops on a stopped server's file is put back, or set aside, at the
+    /// next start: a dropped view is recreated, a log table recreated by hand gets its
+    /// append-only triggers back, and a dropped log table leaves out its one topic, with an error
+    /// naming it, instead of keeping the broker from starting.
+    @Test func theNextStartRepairsWhatTheSqlite3ShellDropped() async throws {
+        let dir = TemporaryDirectory("brook-drops")
+        let db = dir.file("brook.db")
+        let server = try await CLI.Server(db: db, in: dir)
+        var client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        for topic in ["viewless", "recreated", "dropped"] {
+            try await client.createTopic(topic, partitions: 2)
+            _ = try await client.produce(topic: topic, records: [ProducerRecord(key: nil, value: "kept", partition: 0)], acks: .all)
+        }
+        await client.close()
+        #expect(try await server.stop() == 0)
+
+        func table(_ topic: String, _ partition: Int) async throws -> String {
+            let id = try await Self.shell(db, "SELECT p.id FROM __brook_partitions p JOIN __brook_topics t ON t.id = p.topic_id WHERE t.name = '\(topic)' AND p.partition = \(partition)", in: dir)
+            return "__brook_log_\(id.stdout.trimmingCharacters(in: .whitespacesAndNewlines))"
+        }
+        let recreated = try await table("recreated", 1)
+        let dropped = try await table("dropped", 1)
+        let drops = try await Self.shell(db, """
+            DROP VIEW viewless;
+            DROP TABLE "\(recreated)";
+            CREATE TABLE "\(recreated)" (offset INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, key BLOB, headers BLOB, value BLOB);
+            DROP TABLE "\(dropped)";
+            """, in: dir)
+        try #require(drops.status == 0, "\(drops)")
+
+        let restarted = try await CLI.Server(db: db, in: dir)
+        let log = try String(contentsOfFile: restarted.log, encoding: .utf8)
+        #expect(log.contains("recreated the view of topic 'viewless'"), "\(log)")
+        #expect(log.contains("restored the append-only triggers of \(recreated) (recreated-1)"), "\(log)")
+        #expect(log.contains("topic 'dropped' is unavailable: the log table \(dropped) of its partition 1 is missing"), "\(log)")
+        client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: restarted.port))
+        #expect(try await client.listTopics().map(\.name) == ["recreated", "viewless"])
+        let view = try await client.query("SELECT count(*) FROM viewless")
+        #expect(view.rows == [[.integer(1)]])
+        let forged = try await Self.shell(db, "INSERT INTO \"\(recreated)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'forged')", in: dir)
+        #expect(forged.status != 0 && forged.stderr.contains("Brook partition logs are written only by Brook"), "\(forged)")
+        #expect(try await client.produce(topic: "recreated", records: [ProducerRecord(key: nil, value: "new", partition: 0)], acks: .all).first?.offset == 1)
+        await expectBrookError(.corruptDatabase, containing: "topic 'dropped' is unavailable") {
+            try await client.produce(topic: "dropped", records: [ProducerRecord(key: nil, value: "x", partition: 0)], acks: .all)
+        }
+        await expectBrookError(.corruptDatabase, containing: "topic 'dropped' is unavailable") { try await client.createTopic("dropped") }
+        // Deleting it clears it, and the name is free again.
+        try await client.deleteTopic("dropped")
+        try await client.createTopic("dropped")
+        #expect(try await client.describeTopic("dropped").partitions.count == 1)
+        await client.close()
+        #expect(try await restarted.stop() == 0)
+    }
+}
