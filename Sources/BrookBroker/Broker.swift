@@ -121,6 +121,7 @@ public final class Broker: Sendable {
         let checkpointer = self.checkpointer
         let threshold = options.checkpointWALPages
         let logger = options.logger
+        let checkpointFailures = RepeatedFailureLog("WAL checkpoint failed", logger: logger)
         writer = Writer(
             log: log, logger: logger, walTruncatePages: 4 * threshold,
             onCommit: { changes in state.publish(changes) },
@@ -133,9 +134,11 @@ public final class Broker: Sendable {
                         // committed meanwhile and syncs: 0.2–1.5 ms), so it does so only once the
                         // WAL is three thresholds long, not after every background checkpoint.
                         let (frames, _) = try connection.checkpoint()
+                        checkpointFailures.succeeded()
                         if frames >= 3 * threshold { _ = checkpointCaughtUp.raise() }
                     } catch {
-                        logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+                        // Once per commit while the disk is full: logged once a minute.
+                        checkpointFailures.failed(error)
                     }
                     checkpointPending.lower()
                 }

@@ -54,15 +54,15 @@ enum CLI {
         private(set) var port = 0
         private var exited: Task<Void, Error>?
 
-        /// - Parameter ulimit: options for the shell's `ulimit`, applied before the server starts
-        ///   (`-n 128`: 128 open files, soft and hard).
-        init(db: String, in dir: TemporaryDirectory, port listenPort: Int = 0, extra: [String] = [], ulimit: String? = nil) async throws {
+        /// - Parameter shellSetup: shell commands run before the server starts in that shell's
+        ///   process (`ulimit -n 128`: 128 open files, soft and hard).
+        init(db: String, in dir: TemporaryDirectory, port listenPort: Int = 0, extra: [String] = [], shellSetup: String? = nil) async throws {
             log = dir.file("serve-\(UUID().uuidString).log")
             FileManager.default.createFile(atPath: log, contents: nil)
             let arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"] + extra
-            if let ulimit {
+            if let shellSetup {
                 process.executableURL = URL(fileURLWithPath: "/bin/sh")
-                process.arguments = ["-c", "ulimit \(ulimit) && exec \"$0\" \"$@\"", CLI.executable] + arguments
+                process.arguments = ["-c", "\(shellSetup) && exec \"$0\" \"$@\"", CLI.executable] + arguments
             } else {
                 process.executableURL = URL(fileURLWithPath: CLI.executable)
                 process.arguments = arguments

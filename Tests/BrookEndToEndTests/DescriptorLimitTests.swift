@@ -10,7 +10,7 @@ import Testing
 struct DescriptorLimitTests {
     @Test func maxConnectionsFitsUnderAHardOpenFileLimit() async throws {
         let dir = TemporaryDirectory("brook-nofile")
-        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir, ulimit: "-n 128")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir, shellSetup: "ulimit -n 128")
         var connections: [RawConnection] = []
         let first = try await RawConnection(port: server.port)
         let greeting = try #require(try await first.line())
@@ -51,7 +51,7 @@ struct DescriptorLimitTests {
         var limit = rlimit()
         try #require(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
         try #require(limit.rlim_max > 1_024 && limit.rlim_max != rlim_t.max, "this test needs a finite hard limit above 1024")
-        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir, ulimit: "-S -n 256")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir, shellSetup: "ulimit -S -n 256")
         let limits = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/limits", encoding: .utf8)
         let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
         let numbers = line.split(separator: " ").compactMap { Int($0) }

@@ -210,3 +210,38 @@ extension StorageHardeningTests {
         #expect(try await restarted.stop() == 0)
     }
 }
+
+extension StorageHardeningTests {
+    /// While the database file cannot grow (a full disk; here the process's file-size limit,
+    /// `ulimit -f`, with SIGXFSZ ignored so that a write past it fails as on a full disk), every
+    /// background checkpoint fails. The log says so once a minute with a count, not once per commit.
+    @Test func checkpointFailuresOnAFullDiskAreNotLoggedOncePerCommit() async throws {
+        let dir = TemporaryDirectory("brook-full")
+        let db = dir.file("brook.db")
+        // 24 MiB per file: the WAL passes the checkpoint threshold (16 MiB) and starts over while
+        // the database file grows, until the database file is full.
+        let server = try await CLI.Server(db: db, in: dir, shellSetup: "trap '' XFSZ; ulimit -f 49152")
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        try await client.createTopic("t")
+        let value = [UInt8](repeating: 1, count: 65_536)
+        var commits = 0
+        var refusal: BrookError?
+        while refusal == nil && commits < 5_000 {
+            do {
+                _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: value)])
+                commits += 1
+            } catch let error as BrookError {
+                refusal = error
+            }
+        }
+        let refused = try #require(refusal, "the file never filled after \(commits) commits")
+        #expect(refused.code == .storageError, "\(refused)")
+        await client.close()
+        let log = try String(contentsOfFile: server.log, encoding: .utf8)
+        let failures = log.split(separator: "\n").filter { $0.contains("WAL checkpoint failed") }
+        try #require(!failures.isEmpty, "no checkpoint failed: \(log.suffix(2_000))")
+        // One line from each of the two places that checkpoint (the checkpointer thread and the writer).
+        #expect(failures.count <= 2, "\(failures.count) lines over \(commits) commits: \(failures.prefix(3))")
+        _ = try await server.stop(signal: SIGKILL)
+    }
+}
