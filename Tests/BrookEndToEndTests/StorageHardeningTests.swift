@@ -218,12 +218,22 @@ extension StorageHardeningTests {
     @Test func checkpointFailuresOnAFullDiskAreNotLoggedOncePerCommit() async throws {
         let dir = TemporaryDirectory("brook-full")
         let db = dir.file("brook.db")
-        // 24 MiB per file: the WAL passes the checkpoint threshold (16 MiB) and starts over while
-        // the database file grows, until the database file is full.
-        let server = try await CLI.Server(db: db, in: dir, shellSetup: "trap '' XFSZ; ulimit -f 49152")
-        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
-        try await client.createTopic("t")
         let value = [UInt8](repeating: 1, count: 65_536)
+        // First 20 MiB of records, written and checkpointed into the file by a clean stop.
+        let first = try await CLI.Server(db: db, in: dir)
+        var client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: first.port))
+        try await client.createTopic("t")
+        for _ in 0..<32 {
+            _ = try await client.produce(topic: "t", records: (0..<10).map { _ in ProducerRecord(key: nil, value: value) })
+        }
+        await client.close()
+        #expect(try await first.stop() == 0)
+        // Then files may grow to 1 MiB past the database's size: the WAL passes the checkpoint
+        // threshold (16 MiB), and every checkpoint fails once it has grown the file by 1 MiB.
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: db)[.size] as? Int)
+        try #require(size >= 20 * 1_048_576, "\(size)")
+        let server = try await CLI.Server(db: db, in: dir, shellSetup: "trap '' XFSZ; ulimit -f \(size / 512 + 2_048)")
+        client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
         var commits = 0
         var refusal: BrookError?
         while refusal == nil && commits < 5_000 {
