@@ -49,7 +49,7 @@ struct RequestHandler: Sendable {
         case .initProducer(let key):
             let producer = try await broker.initProducer(clientKey: key)
             Reply.ok("producer=\(producer.id) epoch=\(producer.epoch)", into: &buffer)
-        case .ping, .produce, .fetch, .quit:
+        case .ping, .produce, .fetch, .fetchPartitions, .quit:
             throw BrookError(.unknownServerError, "\(request) is answered by the connection, not the request handler")
         case .join(let options):
             var join = ServerSideConsumers.JoinRequest(group: options.group, topics: options.topics)
@@ -137,6 +137,34 @@ extension WireFetchSink {
             Reply.fetchHead(
                 records: fetched.sink.count, highWatermark: fetched.highWatermark, logStart: fetched.logStartOffset,
                 nextOffset: fetched.sink.lastOffset.map { $0 + 1 } ?? fetched.offset, blockBytes: block.readableBytes, into: &buffer)
+            buffer.writeBuffer(&block)
+            buffer.writeStaticString("\r\n")
+            return buffer
+        } catch {
+            return LineConnection.error(error)
+        }
+    }
+}
+
+extension WireFetchSink {
+    /// A multi-partition FETCH reply: per partition, in request order, a PARTITION line with its
+    /// counters and a block of its RECORD frames, or its error.
+    static func replyPartitions(_ result: Result<FetchResponse<WireFetchSink>, Error>) -> ByteBuffer {
+        do {
+            let response = try result.get()
+            var block = ByteBufferAllocator().buffer(capacity: 64 * response.partitions.count + response.bytes + 64 * response.recordCount)
+            for fetched in response.partitions {
+                if let error = fetched.error {
+                    Reply.fetchedPartition(fetched.partition, error: error, into: &block)
+                    continue
+                }
+                var records = fetched.sink.block
+                Reply.fetchedPartition(
+                    fetched.partition, records: fetched.sink.count, highWatermark: fetched.highWatermark, logStart: fetched.logStartOffset,
+                    nextOffset: fetched.sink.lastOffset.map { $0 + 1 } ?? fetched.offset, block: &records, into: &block)
+            }
+            var buffer = ByteBufferAllocator().buffer(capacity: 64 + block.readableBytes)
+            buffer.writeLine("OK partitions=\(response.partitions.count) records=\(response.recordCount) bytes=\(block.readableBytes)")
             buffer.writeBuffer(&block)
             buffer.writeStaticString("\r\n")
             return buffer

@@ -167,6 +167,22 @@ public struct FetchResult: Sendable, Hashable {
     }
 }
 
+/// One partition's part of a multi-partition fetch: its records, or why it has none.
+public struct PartitionFetchResult: Sendable, Hashable {
+    public var partition: Int
+    /// Empty (with -1 watermarks) when `error` is set.
+    public var result: FetchResult
+    /// Why this partition has no records (`OFFSET_OUT_OF_RANGE`, `UNKNOWN_PARTITION`…); the other
+    /// partitions answer regardless.
+    public var error: BrookError?
+
+    public init(partition: Int, result: FetchResult, error: BrookError? = nil) {
+        self.partition = partition
+        self.result = result
+        self.error = error
+    }
+}
+
 /// One committed position of a consumer group.
 public struct CommittedOffset: Sendable, Hashable {
     public var group: String

@@ -98,6 +98,29 @@ public enum Reply {
         buffer.writeStaticString("\r\n")
     }
 
+    /// One partition of a multi-partition FETCH reply block: its head line and its RECORD frames
+    /// as a counted block.
+    public static func fetchedPartition(
+        _ partition: Int, records: Int, highWatermark: Int64, logStart: Int64, nextOffset: Int64, block: inout ByteBuffer, into buffer: inout ByteBuffer
+    ) {
+        buffer.writeStaticString("PARTITION ")
+        buffer.writeDecimal(Int64(partition))
+        buffer.writeOption("records", Int64(records))
+        buffer.writeOption("high_watermark", highWatermark)
+        buffer.writeOption("log_start", logStart)
+        buffer.writeOption("next_offset", nextOffset)
+        buffer.writeOption("bytes", Int64(block.readableBytes))
+        buffer.writeStaticString("\r\n")
+        buffer.writeBuffer(&block)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// One partition of a multi-partition FETCH reply block that failed: its code and message.
+    public static func fetchedPartition(_ partition: Int, error: BrookError, into buffer: inout ByteBuffer) {
+        buffer.writeLine("PARTITION \(partition) error=\(error.code.rawValue) text=\(error.message.utf8.count)")
+        buffer.writeItem(Array(error.message.utf8))
+    }
+
     public static func listedOffset(_ listed: ListedOffset?, into buffer: inout ByteBuffer) {
         guard let listed else { return ok("offset=-1", into: &buffer) }
         ok("offset=\(listed.offset)" + (listed.timestamp.map { " timestamp=\($0)" } ?? ""), into: &buffer)
@@ -278,6 +301,31 @@ public enum Reply {
             try RecordFrames.read(block) { records.append(try RecordFrames.record($0)) }
         }
         return FetchResult(records: records, highWatermark: try line.int("high_watermark") ?? 0, logStartOffset: try line.int("log_start") ?? 0)
+    }
+
+    /// A multi-partition FETCH reply: per partition, its records or its error.
+    public static func fetchedPartitions(_ frame: Frame) throws -> [PartitionFetchResult] {
+        _ = try check(frame)
+        return try blockFrames(frame).map { inner in
+            let line = inner.line
+            guard line.verb == "PARTITION", line.words.count == 2, let partition = Int(line.words[1]) else {
+                throw BrookError(.invalidRequest, "unexpected line in a FETCH reply: \(Line.printable(line.text))")
+            }
+            if let code = line.option("error") {
+                let message = inner.items.first.map { String(decoding: $0.readableBytesView, as: UTF8.self) } ?? ""
+                return PartitionFetchResult(
+                    partition: partition, result: FetchResult(records: [], highWatermark: -1, logStartOffset: -1),
+                    error: BrookError(BrookError.Code(rawValue: code), message))
+            }
+            var records: [Record] = []
+            records.reserveCapacity(Int(try line.int("records") ?? 0))
+            if let block = inner.items.first {
+                try RecordFrames.read(block) { records.append(try RecordFrames.record($0)) }
+            }
+            return PartitionFetchResult(
+                partition: partition,
+                result: FetchResult(records: records, highWatermark: try line.int("high_watermark") ?? 0, logStartOffset: try line.int("log_start") ?? 0))
+        }
     }
 
     public static func listedOffset(_ frame: Frame) throws -> ListedOffset? {

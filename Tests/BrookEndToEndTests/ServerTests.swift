@@ -293,6 +293,33 @@ struct ServerProtocolTests {
         await server.stop()
     }
 
+    /// One FETCH reads many partitions of a topic, each from its own offset; a partition's own
+    /// failure comes back in its entry while the others answer.
+    @Test func oneFetchReadsManyPartitions() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t", partitions: 3)
+        try await client.produce(topic: "t", records: (0..<6).map { ProducerRecord(key: nil, value: "v\($0)", partition: $0 % 3) })
+        let fetched = try await client.fetch(
+            topic: "t", offsets: [PartitionOffset(partition: 2, offset: 1), PartitionOffset(partition: 0, offset: 0), PartitionOffset(partition: 7, offset: 0)])
+        #expect(fetched.map(\.partition) == [2, 0, 7])
+        #expect(fetched[0].result.records.map(\.value) == [Array("v5".utf8)])
+        #expect(fetched[0].result.highWatermark == 2)
+        #expect(fetched[1].result.records.map(\.offset) == [0, 1])
+        #expect(fetched[2].error?.code == .unknownPartition)
+        let raw = try await RawConnection(port: server.address.port)
+        _ = try await raw.line()
+        try await raw.send("FETCH t 1:1,0:2 max_records=5\r\n")
+        let head = try #require(try await raw.line())
+        #expect(head.hasPrefix("OK partitions=2 records=1 bytes="), "\(head)")
+        try await raw.send("FETCH t 1:x\r\n")
+        var lines: [String] = []
+        while let line = try await raw.line(), !line.hasPrefix("ERR") { lines.append(line) }
+        #expect(lines.contains("PARTITION 0 records=0 high_watermark=2 log_start=0 next_offset=2 bytes=0"), "\(lines)")
+        await client.close()
+        await server.stop()
+    }
+
     @Test func aConnectionHasOneLongPollAndLaterRequestsWaitBehindIt() async throws {
         let server = try await TestServer.start()
         let client = try await server.client()
