@@ -340,7 +340,8 @@ struct SQLQueueTests {
         let running = (0..<2).map { _ in
             Task { do { _ = try await broker.query(endless); return BrookError.Code.unknownServerError } catch { return (error as? BrookError)?.code ?? .unknownServerError } }
         }
-        while broker.sqlQueriesQueued < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        for _ in 0..<1_000 where broker.sqlQueriesQueued < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        try #require(broker.sqlQueriesQueued == 2, "the two endless queries are waiting or running")
         await expectBrookError(.sqlQueueFull, containing: "max_sql_queued=2 SQL queries are already waiting or running") {
             _ = try await broker.query("SELECT 1")
         }
