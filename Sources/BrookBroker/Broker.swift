@@ -48,6 +48,9 @@ public struct BrokerOptions: Sendable {
     public var sqlTimeoutMs: Int64 = 5_000
     /// The most rows a SQL query returns.
     public var sqlMaxRows = 10_000
+    /// The longest SQL statement, the most bytes of one result, and how many queries may wait
+    /// or run at once (they run one at a time).
+    public var sqlLimits = SQLLimits()
     /// The largest the database file may grow, in bytes; writes beyond it fail with
     /// `STORAGE_ERROR` (disk full). `nil`: only the disk limits it.
     public var maxDatabaseBytes: Int64?
@@ -84,6 +87,8 @@ public final class Broker: Sendable {
     private let writer: Writer
     let readers: ThreadPool<LogReader>
     private let sql: ThreadPool<ReadOnlySQL>
+    /// SQL queries waiting for or running on `sql`.
+    private let sqlQueued = Atomic<Int>(0)
     private let checkpointer: ThreadPool<WALCheckpointer>
     private let checkpointPending = Flag()
     let closed = Atomic<Bool>(false)
@@ -104,7 +109,9 @@ public final class Broker: Sendable {
         log.counterSaveInterval = options.counterSaveInterval
         if let limit = options.maxDatabaseBytes { try log.limitSize(toBytes: limit) }
         openReport = log.openReport
-        let state = BrokerState(topics: log.topics)
+        // This process holds the file's lock now, so no other server is writing one of these.
+        Self.removeTemporaryBackups(of: path, logger: options.logger)
+        let state = BrokerState(topics: log.topics, unavailable: log.openReport.unavailableTopics)
         self.state = state
         readers = try ThreadPool(name: "brook-reader", count: options.readerCount) { try LogReader(path: path) }
         sql = try ThreadPool(name: "brook-sql", count: 1) { try ReadOnlySQL(path: path) }
@@ -114,6 +121,7 @@ public final class Broker: Sendable {
         let checkpointer = self.checkpointer
         let threshold = options.checkpointWALPages
         let logger = options.logger
+        let checkpointFailures = RepeatedFailureLog("WAL checkpoint failed", logger: logger)
         writer = Writer(
             log: log, logger: logger, walTruncatePages: 4 * threshold,
             onCommit: { changes in state.publish(changes) },
@@ -126,9 +134,11 @@ public final class Broker: Sendable {
                         // committed meanwhile and syncs: 0.2–1.5 ms), so it does so only once the
                         // WAL is three thresholds long, not after every background checkpoint.
                         let (frames, _) = try connection.checkpoint()
+                        checkpointFailures.succeeded()
                         if frames >= 3 * threshold { _ = checkpointCaughtUp.raise() }
                     } catch {
-                        logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+                        // Once per commit while the disk is full: logged once a minute.
+                        checkpointFailures.failed(error)
                     }
                     checkpointPending.lower()
                 }
@@ -157,6 +167,12 @@ public final class Broker: Sendable {
             metadata["recovered_counters"] = "\(report.recoveredCounters.count) partitions"
         }
         logger.info("opened Brook database", metadata: metadata)
+        for repair in report.repairs {
+            logger.notice("repaired the schema after a change outside Brook", metadata: ["repair": "\(repair)"])
+        }
+        for (topic, error) in report.unavailableTopics.sorted(by: { $0.key < $1.key }) {
+            logger.error("left a topic out: it cannot be served", metadata: ["topic": "\(topic)", "error": "\(error)"])
+        }
         for recovered in report.recoveredCounters {
             logger.debug("recovered partition counters from the log", metadata: ["partition": "\(recovered)"])
         }
@@ -210,6 +226,9 @@ public final class Broker: Sendable {
 
     /// What the writer has committed: transactions, the requests they grouped, fsyncs.
     public var writerStatistics: WriterStatistics { writer.statistics }
+
+    /// SQL queries now waiting or running (at most `sqlLimits.maxQueued`).
+    public var sqlQueriesQueued: Int { sqlQueued.load(ordering: .relaxed) }
 
     /// Fetches now waiting for data (long-poll).
     public var waitingFetches: Int { state.waiterCount }
@@ -273,6 +292,7 @@ public final class Broker: Sendable {
         try await writer.perform(.exclusive) { [state] log in
             try log.deleteTopic(name)
             state.publish(topic: name, nil)
+            state.forgetUnavailable(name)
         }
         await groups.topicChanged(name)
     }
@@ -637,13 +657,71 @@ public final class Broker: Sendable {
         return try await readers.run { reader in try reader.backup(to: destination) }
     }
 
+    /// A new path for a backup copy that a front-end streams to a client and then deletes. It is
+    /// beside the database (on the same file system) under a name the next start recognises: a
+    /// server killed mid-backup leaves the copy behind, and opening the database removes it.
+    public func temporaryBackupPath() -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent(Self.temporaryBackupPrefix(of: url) + UUID().uuidString).path
+    }
+
+    /// `.<database file name>.brook-backup-tmp-`: hidden, and tied to one database, so that a
+    /// server never removes another database's copy in the same directory.
+    private static func temporaryBackupPrefix(of database: URL) -> String {
+        ".\(database.lastPathComponent).brook-backup-tmp-"
+    }
+
+    /// Removes the backup copies (and SQLite's journals of them) that a server stopped mid-backup
+    /// left beside the database at `path`.
+    private static func removeTemporaryBackups(of path: String, logger: Logger) {
+        let database = URL(fileURLWithPath: path)
+        let directory = database.deletingLastPathComponent()
+        let prefix = temporaryBackupPrefix(of: database)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let leftover = directory.appendingPathComponent(name).path
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: leftover)[.size] as? Int) ?? 0
+            do {
+                try FileManager.default.removeItem(atPath: leftover)
+                logger.notice("removed a backup copy left by a server stopped mid-backup", metadata: ["path": "\(leftover)", "bytes": "\(bytes)"])
+            } catch {
+                logger.warning("could not remove a backup copy left by a server stopped mid-backup", metadata: ["path": "\(leftover)", "error": "\(error)"])
+            }
+        }
+    }
+
     /// Runs one read-only SQL statement over the database (each topic is a view of its name).
     public func query(_ sql: String, maxRows: Int? = nil) async throws -> QueryResult {
+        try await query(sql, maxRows: maxRows, into: QueryResult.self)
+    }
+
+    /// Runs one read-only SQL statement, handing its rows to a sink on the SQL thread as they are
+    /// read, so that a front-end can encode its reply in one pass.
+    ///
+    /// Queries run one at a time, in the order they came; at most `sqlLimits.maxQueued` wait or
+    /// run at once.
+    /// - Throws: `MESSAGE_TOO_LARGE` for a statement over `sqlLimits.maxStatementBytes`,
+    ///   `SQL_QUEUE_FULL` when the queue is full, `RESULT_TOO_LARGE` past
+    ///   `sqlLimits.maxResultBytes`, and what ``ReadOnlySQL`` throws.
+    public func query<Sink: SQLRowSink>(_ sql: String, maxRows: Int? = nil, into: Sink.Type) async throws -> Sink {
         try checkOpen()
+        let limits = options.sqlLimits
+        let length = sql.utf8.count
+        if length > limits.maxStatementBytes {
+            throw BrookError(
+                .messageTooLarge, "SQL statement of \(length) bytes exceeds max_sql_bytes=\(limits.maxStatementBytes); send a shorter statement")
+        }
+        guard sqlQueued.add(1, ordering: .relaxed).newValue <= limits.maxQueued else {
+            sqlQueued.subtract(1, ordering: .relaxed)
+            throw BrookError(
+                .sqlQueueFull,
+                "max_sql_queued=\(limits.maxQueued) SQL queries are already waiting or running (they run one at a time); try again later")
+        }
+        defer { sqlQueued.subtract(1, ordering: .relaxed) }
         let limit = min(maxRows ?? options.sqlMaxRows, options.sqlMaxRows)
         let timeout = options.sqlTimeoutMs
         return try await self.sql.run { connection in
-            try connection.query(sql, maxRows: limit, timeoutMs: timeout)
+            try connection.query(sql, maxRows: limit, maxResultBytes: limits.maxResultBytes, timeoutMs: timeout, into: Sink.self)
         }
     }
 }

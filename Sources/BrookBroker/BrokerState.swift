@@ -26,6 +26,9 @@ final class BrokerState: Sendable {
 
     private struct Storage {
         var topics: [String: TopicMetadata] = [:]
+        /// Topics the file holds but cannot serve (a partition's log table is gone), with the
+        /// error their requests get instead of UNKNOWN_TOPIC.
+        var unavailable: [String: BrookError] = [:]
         var waiters: [Int64: [UInt64: Waiter]] = [:]
         /// The partitions each multi-partition waiter is registered on.
         var waiterPartitions: [UInt64: [Int64]] = [:]
@@ -35,15 +38,21 @@ final class BrokerState: Sendable {
 
     private let storage: Mutex<Storage>
 
-    init(topics: [String: TopicMetadata]) {
-        storage = Mutex(Storage(topics: topics))
+    init(topics: [String: TopicMetadata], unavailable: [String: BrookError] = [:]) {
+        storage = Mutex(Storage(topics: topics, unavailable: unavailable))
     }
 
     // MARK: Topics
 
     func topic(_ name: String) throws(BrookError) -> TopicMetadata {
-        guard let topic = storage.withLock({ $0.topics[name] }) else { throw BrookError.unknownTopic(name) }
+        let (topic, unavailable) = storage.withLock { ($0.topics[name], $0.unavailable[name]) }
+        guard let topic else { throw unavailable ?? BrookError.unknownTopic(name) }
         return topic
+    }
+
+    /// A topic the file could not serve was deleted.
+    func forgetUnavailable(_ name: String) {
+        storage.withLock { _ = $0.unavailable.removeValue(forKey: name) }
     }
 
     var topics: [String: TopicMetadata] { storage.withLock { $0.topics } }

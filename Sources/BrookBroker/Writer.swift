@@ -51,6 +51,9 @@ final class Writer: @unchecked Sendable {
     private let finishCheckpoint: @Sendable () -> Bool
     /// WAL pages past which the writer itself truncates the WAL between transactions.
     private let walTruncatePages: Int
+    /// Checkpoints fail after every commit while the disk is full: logged once a minute.
+    private let checkpointFailures: RepeatedFailureLog
+    private let truncationFailures: RepeatedFailureLog
 
     init(
         log: LogWriter, logger: Logger, walTruncatePages: Int,
@@ -61,6 +64,8 @@ final class Writer: @unchecked Sendable {
         self.log = log
         self.logger = logger
         self.walTruncatePages = walTruncatePages
+        checkpointFailures = RepeatedFailureLog("WAL checkpoint failed", logger: logger)
+        truncationFailures = RepeatedFailureLog("WAL truncation failed", logger: logger)
         self.onCommit = onCommit
         self.finishCheckpoint = finishCheckpoint
         self.onWALGrowth = onWALGrowth
@@ -253,8 +258,9 @@ final class Writer: @unchecked Sendable {
         if finishCheckpoint() {
             do {
                 _ = try log.checkpoint(.passive)
+                checkpointFailures.succeeded()
             } catch {
-                logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+                checkpointFailures.failed(error)
             }
         }
         let pages = log.walPages
@@ -262,8 +268,9 @@ final class Writer: @unchecked Sendable {
         guard pages >= walTruncatePages else { return }
         do {
             try log.checkpoint(.truncate, maxWaitMs: 20)
+            truncationFailures.succeeded()
         } catch {
-            logger.warning("WAL truncation failed", metadata: ["error": "\(error)"])
+            truncationFailures.failed(error)
         }
     }
 

@@ -104,6 +104,18 @@ public final class BrookClient: Sendable {
             .fetch(topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWaitMs: waitMs)))
     }
 
+    /// Fetches many partitions of a topic in one request, each from its own offset: one
+    /// connection serves a topic of any size. `maxRecords` and `maxBytes` bound the whole answer;
+    /// a partition's own failure (`OFFSET_OUT_OF_RANGE`…) comes back in its entry.
+    public func fetch(
+        topic: String, offsets: [PartitionOffset], maxRecords: Int = FetchDefaults.maxRecords,
+        maxBytes: Int = FetchDefaults.maxBytes, maxWait: Duration = .zero
+    ) async throws -> [PartitionFetchResult] {
+        let waitMs = maxWait.components.seconds * 1_000 + maxWait.components.attoseconds / 1_000_000_000_000_000
+        return try Reply.fetchedPartitions(try await connection.send(
+            .fetchPartitions(topic: topic, offsets: offsets, maxRecords: maxRecords, maxBytes: maxBytes, maxWaitMs: waitMs)))
+    }
+
     /// The earliest or latest offset, or the first at or after a time (`nil` when none is).
     public func listOffset(topic: String, partition: Int, _ spec: OffsetSpec) async throws -> ListedOffset? {
         try Reply.listedOffset(try await connection.send(.listOffsets(topic: topic, partition: partition, spec)))

@@ -24,6 +24,9 @@ public final class QuiescingListener: Sendable {
         self.done = done
     }
 
+    /// How long accepting pauses after `accept` fails (out of file descriptors, say).
+    public static let acceptBackoff = TimeAmount.milliseconds(250)
+
     /// Binds `address`. Accepted connections allow remote half-closure (a peer that shuts down
     /// its sending side still reads every reply) and, over TCP, send without Nagle's delay.
     /// - Parameter initializeConnection: sets up an accepted connection's pipeline, on its event loop.
@@ -38,6 +41,10 @@ public final class QuiescingListener: Sendable {
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                    // A failing accept (EMFILE: out of file descriptors) is retried after a pause
+                    // instead of at once, which spun a core until connections closed.
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptBackoffHandler(shouldForwardIOErrorCaught: false, backoffProvider: { _ in acceptBackoff }))
                 }
             }
             .childChannelInitializer { channel in

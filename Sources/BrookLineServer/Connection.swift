@@ -71,7 +71,8 @@ final class LineConnection: RequestPipelineAdapter {
 
     func greeting(allocator: ByteBufferAllocator) -> ByteBuffer? {
         var greeting = allocator.buffer(capacity: 320)
-        Reply.greeting(limits, maxGroupMembers: server.broker.options.groups.maxMembersPerGroup, into: &greeting)
+        let options = server.broker.options
+        Reply.greeting(limits, maxGroupMembers: options.groups.maxMembersPerGroup, sql: options.sqlLimits, into: &greeting)
         return greeting
     }
 
@@ -115,8 +116,17 @@ final class LineConnection: RequestPipelineAdapter {
             }
         case .fetch(let topic, let partition, let offset, let maxRecords, let maxBytes, let maxWaitMs):
             startFetch(
-                topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes,
-                maxWaitMs: maxWaitMs, responder: responder, loop: loop)
+                .single(topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: .milliseconds(maxWaitMs)),
+                responder: responder, loop: loop, reply: WireFetchSink.reply)
+        case .fetchPartitions(let topic, let offsets, let maxRecords, let maxBytes, let maxWaitMs):
+            // The limits bound the whole answer and so each partition too; the first partition
+            // with records gets at least one, as a single FETCH does.
+            let partitions = offsets.map {
+                FetchRequest.Partition(topic: topic, partition: $0.partition, offset: $0.offset, maxBytes: maxBytes, maxRecords: maxRecords)
+            }
+            startFetch(
+                FetchRequest(partitions: partitions, maxBytes: maxBytes, maxRecords: maxRecords, maxWait: .milliseconds(maxWaitMs)),
+                responder: responder, loop: loop, reply: WireFetchSink.replyPartitions)
         default:
             let task = Self.run(request, handler: RequestHandler(server: server, connection: id, peer: peer), responder: responder, logger: server.logger)
             // Shutdown wakes what waits, as does a peer that sent its last request (a POLL
@@ -131,17 +141,14 @@ final class LineConnection: RequestPipelineAdapter {
     /// A FETCH: answered from the broker's fetch operation, which ends at its deadline, at
     /// shutdown, when the peer has sent its last request, or when the connection closes.
     private func startFetch(
-        topic: String, partition: Int, offset: Int64, maxRecords: Int, maxBytes: Int, maxWaitMs: Int64,
-        responder: RequestResponder, loop: any EventLoop
+        _ request: FetchRequest, responder: RequestResponder, loop: any EventLoop,
+        reply: @escaping @Sendable (Result<FetchResponse<WireFetchSink>, Error>) -> ByteBuffer
     ) {
         let fetch: PendingFetch<WireFetchSink>
         do {
-            fetch = try server.broker.startFetch(
-                .single(topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: .milliseconds(maxWaitMs)),
-                into: WireFetchSink.self, executor: { loop.execute($0) }
-            ) { result in
+            fetch = try server.broker.startFetch(request, into: WireFetchSink.self, executor: { loop.execute($0) }) { result in
                 // Encoded on the reader thread (or this loop, for records a commit handed over).
-                responder.succeed(.buffer(WireFetchSink.reply(result)))
+                responder.succeed(.buffer(reply(result)))
             }
         } catch {
             return responder.fail(error)

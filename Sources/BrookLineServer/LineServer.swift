@@ -49,11 +49,31 @@ public final class LineServer: Service, Sendable {
     ) {
         self.broker = broker
         consumers = ServerSideConsumers(broker: broker)
-        self.configuration = configuration
+        self.configuration = Self.fitting(configuration, logger: logger)
         self.logger = logger
         self.group = eventLoopGroup
         self.listening = eventLoopGroup.next().makePromise(of: SocketAddress.self)
-        self.connectionLimit = ConnectionLimit(maximum: configuration.limits.maxConnections)
+        self.connectionLimit = ConnectionLimit(maximum: self.configuration.limits.maxConnections)
+    }
+
+    /// Raises the open-file limit to its hard limit, and lowers `max_connections` to what fits
+    /// under it: past the limit `accept` fails, and the server could only turn clients away
+    /// without a word. The greeting announces what is kept.
+    private static func fitting(_ configuration: LineServerConfiguration, logger: Logger) -> LineServerConfiguration {
+        var configuration = configuration
+        let (before, after) = DescriptorLimit.raiseToHard()
+        if after > before { logger.info("raised the open-file limit (RLIMIT_NOFILE) to its hard limit", metadata: ["from": "\(before)", "to": "\(after)"]) }
+        let fit = DescriptorLimit.connectionsThatFit
+        if fit < configuration.limits.maxConnections {
+            logger.notice(
+                "lowered max_connections to fit the open-file limit; raise it (ulimit -n) for more connections",
+                metadata: [
+                    "max_connections": "\(fit)", "asked": "\(configuration.limits.maxConnections)", "open_file_limit": "\(DescriptorLimit.current)",
+                    "open_files": "\(DescriptorLimit.open)", "reserved": "\(DescriptorLimit.reserve)",
+                ])
+            configuration.limits.maxConnections = fit
+        }
+        return configuration
     }
 
     /// The bound address, once the server listens (useful with port 0).

@@ -42,13 +42,14 @@ struct RequestHandler: Sendable {
         case .listOffsets(let topic, let partition, let spec):
             Reply.listedOffset(try await broker.listOffset(topic: topic, partition: partition, spec), into: &buffer)
         case .sql(let statement):
-            Reply.rows(try await broker.query(statement), into: &buffer)
+            var result = try await broker.query(statement, into: WireSQLSink.self)
+            Reply.rows(columns: result.columns, rows: result.rows, truncated: result.truncated, block: &result.block, into: &buffer)
         case .backup:
             return try await backup()
         case .initProducer(let key):
             let producer = try await broker.initProducer(clientKey: key)
             Reply.ok("producer=\(producer.id) epoch=\(producer.epoch)", into: &buffer)
-        case .ping, .produce, .fetch, .quit:
+        case .ping, .produce, .fetch, .fetchPartitions, .quit:
             throw BrookError(.unknownServerError, "\(request) is answered by the connection, not the request handler")
         case .join(let options):
             var join = ServerSideConsumers.JoinRequest(group: options.group, topics: options.topics)
@@ -107,10 +108,10 @@ struct RequestHandler: Sendable {
         return .buffer(buffer)
     }
 
-    /// Writes a checked copy beside the database, to be streamed and then deleted.
+    /// Writes a checked copy beside the database, to be streamed and then deleted (or, after a
+    /// crash, removed by the next start).
     private func backup() async throws -> ReplyBody {
-        let directory = URL(fileURLWithPath: broker.path).deletingLastPathComponent().path
-        let path = "\(directory)/.brook-backup-\(UUID().uuidString).db"
+        let path = broker.temporaryBackupPath()
         do {
             let report = try await broker.backup(to: path)
             let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
@@ -145,6 +146,34 @@ extension WireFetchSink {
     }
 }
 
+extension WireFetchSink {
+    /// A multi-partition FETCH reply: per partition, in request order, a PARTITION line with its
+    /// counters and a block of its RECORD frames, or its error.
+    static func replyPartitions(_ result: Result<FetchResponse<WireFetchSink>, Error>) -> ByteBuffer {
+        do {
+            let response = try result.get()
+            var block = ByteBufferAllocator().buffer(capacity: 64 * response.partitions.count + response.bytes + 64 * response.recordCount)
+            for fetched in response.partitions {
+                if let error = fetched.error {
+                    Reply.fetchedPartition(fetched.partition, error: error, into: &block)
+                    continue
+                }
+                var records = fetched.sink.block
+                Reply.fetchedPartition(
+                    fetched.partition, records: fetched.sink.count, highWatermark: fetched.highWatermark, logStart: fetched.logStartOffset,
+                    nextOffset: fetched.sink.lastOffset.map { $0 + 1 } ?? fetched.offset, block: &records, into: &block)
+            }
+            var buffer = ByteBufferAllocator().buffer(capacity: 64 + block.readableBytes)
+            buffer.writeLine("OK partitions=\(response.partitions.count) records=\(response.recordCount) bytes=\(block.readableBytes)")
+            buffer.writeBuffer(&block)
+            buffer.writeStaticString("\r\n")
+            return buffer
+        } catch {
+            return LineConnection.error(error)
+        }
+    }
+}
+
 /// Encodes fetched records as RECORD frames on the reader thread, straight from SQLite's
 /// buffers: one pass, no per-record allocation.
 struct WireFetchSink: FetchSink {
@@ -160,5 +189,28 @@ struct WireFetchSink: FetchSink {
             value: record.value, into: &block)
         count += 1
         lastOffset = record.offset
+    }
+}
+
+/// Encodes a SQL result's rows as ROW lines on the SQL thread as they are stepped, straight from
+/// SQLite's buffers: no copy of each value first.
+struct WireSQLSink: SQLRowSink {
+    var block = ByteBufferAllocator().buffer(capacity: 4_096)
+    let columns: Int
+    var rows = 0
+    var truncated = false
+
+    init(columns: [String]) {
+        self.columns = columns.count
+        Reply.columns(columns, into: &block)
+    }
+
+    mutating func append(_ row: [SQLValueView]) {
+        Reply.row(row, into: &block)
+        rows += 1
+    }
+
+    mutating func finish(truncated: Bool) {
+        self.truncated = truncated
     }
 }

@@ -34,6 +34,10 @@ public struct BrookError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidSQL = Code(rawValue: "INVALID_SQL")
         /// The operation is not allowed, e.g. SQL that would write.
         public static let notAuthorized = Code(rawValue: "NOT_AUTHORIZED")
+        /// A SQL result holds more bytes than `max_sql_result_bytes`.
+        public static let resultTooLarge = Code(rawValue: "RESULT_TOO_LARGE")
+        /// As many SQL queries as `max_sql_queued` are already waiting or running.
+        public static let sqlQueueFull = Code(rawValue: "SQL_QUEUE_FULL")
         /// The request took longer than its time limit.
         public static let requestTimedOut = Code(rawValue: "REQUEST_TIMED_OUT")
         /// The database file could not be read or written (I/O error, disk full, locked).

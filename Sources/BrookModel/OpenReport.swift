@@ -11,6 +11,12 @@ public struct OpenReport: Sendable, Hashable {
     /// took records after their counters' row was last saved (see the writer's commit),
     /// when the last run did not close cleanly.
     public var recoveredCounters: [String]
+    /// Schema objects changed outside Brook and put back: a topic's dropped view, a log table's
+    /// missing append-only triggers.
+    public var repairs: [String] = []
+    /// Topics left out because a partition's log table is gone (dropped outside Brook), each with
+    /// the error their requests get.
+    public var unavailableTopics: [String: BrookError] = [:]
 
     public init(foundVersion: Int, appliedMigrations: [String], walFramesAtOpen: Int, recoveredCounters: [String]) {
         self.foundVersion = foundVersion

@@ -30,8 +30,66 @@ public enum SQLValue: Sendable, Hashable {
     case blob([UInt8])
 }
 
+/// One value of a SQL result row, borrowed from SQLite's buffers for the length of one call.
+public enum SQLValueView {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(UnsafeRawBufferPointer)
+    case blob(UnsafeRawBufferPointer)
+
+    /// A copy that outlives the call.
+    public var value: SQLValue {
+        switch self {
+        case .null: .null
+        case .integer(let number): .integer(number)
+        case .real(let number): .real(number)
+        case .text(let bytes): .text(String(decoding: bytes, as: UTF8.self))
+        case .blob(let bytes): .blob(Array(bytes))
+        }
+    }
+
+    /// What the value counts against a query's result-byte limit: its bytes for text and blobs,
+    /// 8 for a number, 1 for null.
+    public var resultBytes: Int {
+        switch self {
+        case .null: 1
+        case .integer, .real: 8
+        case .text(let bytes), .blob(let bytes): bytes.count
+        }
+    }
+}
+
+/// Receives a query's rows on the SQL thread as they are stepped, so that a front-end encodes
+/// its reply in one pass instead of copying every value first.
+public protocol SQLRowSink: Sendable {
+    init(columns: [String])
+    /// Called once per row; the views are valid only during the call.
+    mutating func append(_ row: [SQLValueView])
+    /// The last call: whether rows were left out at the row limit.
+    mutating func finish(truncated: Bool)
+}
+
+/// The bounds of read-only SQL, announced in the line protocol's greeting.
+public struct SQLLimits: Sendable, Hashable {
+    /// The longest statement, in UTF-8 bytes.
+    public var maxStatementBytes: Int
+    /// The most bytes of values one result holds (see ``SQLValueView/resultBytes``); past it the
+    /// query fails with `RESULT_TOO_LARGE`.
+    public var maxResultBytes: Int
+    /// Queries waiting or running at once, over the whole broker; past it a query is refused
+    /// with `SQL_QUEUE_FULL`. They run one at a time.
+    public var maxQueued: Int
+
+    public init(maxStatementBytes: Int = 1_048_576, maxResultBytes: Int = 16 * 1_048_576, maxQueued: Int = 32) {
+        self.maxStatementBytes = maxStatementBytes
+        self.maxResultBytes = maxResultBytes
+        self.maxQueued = maxQueued
+    }
+}
+
 /// The rows a read-only query returned.
-public struct QueryResult: Sendable, Hashable {
+public struct QueryResult: Sendable, Hashable, SQLRowSink {
     public var columns: [String]
     public var rows: [[SQLValue]]
     /// More rows were available than the row limit allowed.
@@ -40,6 +98,18 @@ public struct QueryResult: Sendable, Hashable {
     public init(columns: [String], rows: [[SQLValue]], truncated: Bool) {
         self.columns = columns
         self.rows = rows
+        self.truncated = truncated
+    }
+
+    public init(columns: [String]) {
+        self.init(columns: columns, rows: [], truncated: false)
+    }
+
+    public mutating func append(_ row: [SQLValueView]) {
+        rows.append(row.map(\.value))
+    }
+
+    public mutating func finish(truncated: Bool) {
         self.truncated = truncated
     }
 }
@@ -94,6 +164,22 @@ public struct FetchResult: Sendable, Hashable {
     /// The offset to fetch next.
     public func nextOffset(after requested: Int64) -> Int64 {
         records.last.map { $0.offset + 1 } ?? requested
+    }
+}
+
+/// One partition's part of a multi-partition fetch: its records, or why it has none.
+public struct PartitionFetchResult: Sendable, Hashable {
+    public var partition: Int
+    /// Empty (with -1 watermarks) when `error` is set.
+    public var result: FetchResult
+    /// Why this partition has no records (`OFFSET_OUT_OF_RANGE`, `UNKNOWN_PARTITION`…); the other
+    /// partitions answer regardless.
+    public var error: BrookError?
+
+    public init(partition: Int, result: FetchResult, error: BrookError? = nil) {
+        self.partition = partition
+        self.result = result
+        self.error = error
     }
 }
 

@@ -26,10 +26,15 @@ enum LogNames {
         """
     }
 
+    /// The names of ``guardTriggers(table:)``.
+    static func guardTriggerNames(table: String) -> [String] {
+        ["writer_only_insert", "append_only_update", "append_only_delete"].map { "\(table)_\($0)" }
+    }
+
     /// Drops a log table's triggers, whichever version of Brook created them.
     static func dropGuardTriggers(table: String) -> String {
-        ["writer_only_insert", "append_only_update", "append_only_delete"]
-            .map { "DROP TRIGGER IF EXISTS \"\(table)_\($0)\";" }
+        guardTriggerNames(table: table)
+            .map { "DROP TRIGGER IF EXISTS \"\($0)\";" }
             .joined(separator: "\n")
     }
 

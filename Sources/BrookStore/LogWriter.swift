@@ -21,6 +21,8 @@ public final class LogWriter {
     private let lock: FileLock
     /// Topics by name, with their partitions' committed counters.
     public private(set) var topics: [String: TopicMetadata] = [:]
+    /// Topics left out at open because a partition's log table is gone; only deleting one works.
+    private var unavailable: [String: (topic: TopicMetadata, error: BrookError)] = [:]
     /// What opening the file found and did.
     public let openReport: OpenReport
 
@@ -100,6 +102,10 @@ public final class LogWriter {
             report.walFramesAtOpen = try Self.walFrames(db)
             walCounter.install(on: db.handle)
             var loaded = try Self.loadTopics(db)
+            let repair = try Self.repairSchema(db, &loaded)
+            report.repairs = repair.repairs
+            report.unavailableTopics = repair.unavailable.mapValues(\.error)
+            unavailable = repair.unavailable
             report.recoveredCounters = try Self.recoverCounters(db, &loaded)
             topics = loaded
             openReport = report
@@ -151,6 +157,59 @@ public final class LogWriter {
                         bytes: partitionRows.int64(5))))
         }
         return Dictionary(uniqueKeysWithValues: topics.values.map { ($0.name, $0) })
+    }
+
+    /// Puts back what was changed outside Brook, and sets aside what cannot be put back, so that
+    /// one damaged topic does not keep every other from being served:
+    /// - a topic whose partition log table is gone (dropped) is left out of `topics`, with an
+    ///   error naming it; its records are lost, and deleting the topic clears it;
+    /// - a log table without its three append-only triggers (recreated by hand) gets them back;
+    /// - a topic's view that is gone is recreated.
+    private static func repairSchema(
+        _ db: Connection, _ topics: inout [String: TopicMetadata]
+    ) throws -> (repairs: [String], unavailable: [String: (topic: TopicMetadata, error: BrookError)]) {
+        // One pass over the schema: a look-up per partition would make opening quadratic.
+        var tables = Set<String>()
+        var triggers = Set<String>()
+        var views = Set<String>()
+        let objects = try db.prepare("SELECT type, name FROM sqlite_schema WHERE type IN ('table', 'trigger', 'view')")
+        while try objects.step() {
+            let name = objects.string(1) ?? ""
+            switch objects.string(0) {
+            case "table": tables.insert(name)
+            case "trigger": triggers.insert(name)
+            default: views.insert(name.lowercased())
+            }
+        }
+        var unavailable: [String: (topic: TopicMetadata, error: BrookError)] = [:]
+        var repairs: [String] = []
+        var statements: [String] = []
+        for (name, topic) in topics.sorted(by: { $0.key < $1.key }) {
+            if let missing = topic.partitions.first(where: { !tables.contains(LogNames.table($0.id)) }) {
+                unavailable[name] = (topic, BrookError(
+                    .corruptDatabase,
+                    "topic '\(name)' is unavailable: the log table \(LogNames.table(missing.id)) of its partition \(missing.index) is missing (dropped outside Brook), so its records are lost; delete the topic (brook topics delete \(name)) or restore the file from a backup"))
+                topics[name] = nil
+                continue
+            }
+            for partition in topic.partitions {
+                let table = LogNames.table(partition.id)
+                if !LogNames.guardTriggerNames(table: table).allSatisfy(triggers.contains) {
+                    statements.append(LogNames.dropGuardTriggers(table: table) + "\n" + LogNames.guardTriggers(table: table))
+                    repairs.append("restored the append-only triggers of \(table) (\(name)-\(partition.index))")
+                }
+            }
+            if !views.contains(name.lowercased()) {
+                statements.append(LogNames.createView(topic: name, partitionIDs: topic.partitions.map(\.id)))
+                repairs.append("recreated the view of topic '\(name)'")
+            }
+        }
+        if !statements.isEmpty {
+            try db.transaction {
+                for statement in statements { try db.execute(statement) }
+            }
+        }
+        return (repairs, unavailable)
     }
 
     /// Brings each partition's counters up to date with its log table. A commit does not always
@@ -226,6 +285,9 @@ public final class LogWriter {
         if let existing = topics[name] {
             throw BrookError(.topicAlreadyExists, "topic '\(existing.name)' already exists")
         }
+        if let (_, error) = unavailable.first(where: { $0.key.lowercased() == name.lowercased() })?.value {
+            throw error
+        }
         if let clash = topics.keys.first(where: { $0.lowercased() == name.lowercased() }) {
             throw BrookError(.topicAlreadyExists, "topic '\(name)' collides with existing topic '\(clash)': SQL view names ignore case")
         }
@@ -291,7 +353,7 @@ public final class LogWriter {
 
     /// Deletes a topic: drops its view and log tables and its committed offsets.
     public func deleteTopic(_ name: String) throws(BrookError) {
-        guard let topic = topics[name] else { throw BrookError.unknownTopic(name) }
+        guard let topic = topics[name] ?? unavailable[name]?.topic else { throw BrookError.unknownTopic(name) }
         try adminTransaction("deleting topic '\(name)'") {
             try db.execute(LogNames.dropView(topic: name))
             for partition in topic.partitions {
@@ -305,6 +367,7 @@ public final class LogWriter {
             try offsets.run()
         } publish: { _ in
             topics[name] = nil
+            unavailable[name] = nil
             let dropped = Set(topic.partitions.map(\.id))
             sequences = sequences.filter { !dropped.contains($0.key.partition) }
             for id in dropped { unsavedCounters[id] = nil }

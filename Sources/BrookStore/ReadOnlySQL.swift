@@ -9,8 +9,9 @@ import Darwin
 /// A connection that can only read, for users' ad-hoc SQL over their messages.
 ///
 /// Four locks, each enough alone for writes: the file is opened read-only, `query_only` is on,
-/// an authorizer allows only reads (no writes, ATTACH, DETACH or pragma changes), and defensive
-/// mode is on. Every query runs under a time limit enforced by a progress handler.
+/// an authorizer allows only reads (no writes, ATTACH, DETACH or pragma changes, and no function
+/// that reveals or takes a memory address), and defensive mode is on. Every query runs under a
+/// time limit enforced by a progress handler, and no value may exceed its result-byte limit.
 public final class ReadOnlySQL {
     let db: Connection
     private let deadline = QueryDeadline()
@@ -44,12 +45,20 @@ public final class ReadOnlySQL {
         }, Unmanaged.passUnretained(deadline).toOpaque())
     }
 
-    /// The authorizer's policy: reads, functions and SELECT only; a pragma only from the
-    /// readable list, and with an argument only when that argument names a table.
+    /// Functions a query may not call: `fts3_tokenizer` returns a tokenizer's address in the
+    /// server's memory (and with two arguments installs one from an address), `fts5` is the
+    /// pointer-passing way to reach FTS5's C API, and `load_extension` loads code.
+    static let deniedFunctions: Set<String> = ["fts3_tokenizer", "fts5", "load_extension"]
+
+    /// The authorizer's policy: reads, SELECT and functions not denied only; a pragma only from
+    /// the readable list, and with an argument only when that argument names a table.
     static func authorize(action: Int32, _ first: String?, _ second: String?) -> Bool {
         switch action {
-        case SQLITE_SELECT, SQLITE_READ, SQLITE_FUNCTION, SQLITE_RECURSIVE:
+        case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE:
             return true
+        case SQLITE_FUNCTION:
+            // The function's name is the second argument.
+            return !(second.map { deniedFunctions.contains($0.lowercased()) } ?? false)
         case SQLITE_PRAGMA:
             guard let name = first?.lowercased(), readablePragmas.contains(name) else { return false }
             return second == nil || pragmasTakingTableNames.contains(name)
@@ -59,10 +68,26 @@ public final class ReadOnlySQL {
     }
 
     /// Runs one SELECT and returns up to `maxRows` rows.
+    /// - Throws: as ``query(_:maxRows:maxResultBytes:timeoutMs:into:)``.
+    public func query(
+        _ sql: String, maxRows: Int = 10_000, maxResultBytes: Int = SQLLimits().maxResultBytes, timeoutMs: Int64 = 5_000
+    ) throws(BrookError) -> QueryResult {
+        try query(sql, maxRows: maxRows, maxResultBytes: maxResultBytes, timeoutMs: timeoutMs, into: QueryResult.self)
+    }
+
+    /// Runs one SELECT, handing up to `maxRows` rows to a sink as they are stepped.
     /// - Throws: `INVALID_SQL` when it does not parse or holds more than one statement,
-    ///   `NOT_AUTHORIZED` when it would write, attach or change a setting, `REQUEST_TIMED_OUT`
+    ///   `NOT_AUTHORIZED` when it would write, attach, change a setting or call a function that
+    ///   reveals memory addresses, `MESSAGE_TOO_LARGE` for a statement over the connection's
+    ///   length limit, `RESULT_TOO_LARGE` past `maxResultBytes` of values, `REQUEST_TIMED_OUT`
     ///   past `timeoutMs`.
-    public func query(_ sql: String, maxRows: Int = 10_000, timeoutMs: Int64 = 5_000) throws(BrookError) -> QueryResult {
+    public func query<Sink: SQLRowSink>(
+        _ sql: String, maxRows: Int = 10_000, maxResultBytes: Int = SQLLimits().maxResultBytes, timeoutMs: Int64 = 5_000,
+        into: Sink.Type
+    ) throws(BrookError) -> Sink {
+        // No single value may be larger than the whole result may be: SQLite refuses to build it
+        // (zeroblob(1e9)) instead of allocating it first.
+        sqlite3_limit(db.handle, SQLITE_LIMIT_LENGTH, Int32(clamping: max(1, maxResultBytes)))
         var statementHandle: OpaquePointer?
         var tail: UnsafePointer<CChar>?
         var trailing = ""
@@ -74,7 +99,12 @@ public final class ReadOnlySQL {
         guard prepared == SQLITE_OK, let statementHandle else {
             let message = String(cString: sqlite3_errmsg(db.handle))
             if prepared == SQLITE_AUTH || message.contains("not authorized") {
-                throw BrookError(.notAuthorized, "SQL refused: only reads are allowed (no writes, ATTACH or pragma changes): \(message)")
+                throw BrookError(
+                    .notAuthorized,
+                    "SQL refused: only reads are allowed (no writes, ATTACH, pragma changes or functions that reveal memory addresses): \(message)")
+            }
+            if prepared == SQLITE_TOOBIG {
+                throw BrookError(.messageTooLarge, "SQL statement of \(sql.utf8.count) bytes is too long: \(message)")
             }
             throw BrookError(.invalidSQL, "SQL does not compile: \(message)")
         }
@@ -89,9 +119,11 @@ public final class ReadOnlySQL {
         deadline.start(milliseconds: timeoutMs)
         defer { deadline.clear() }
         let columnCount = sqlite3_column_count(statementHandle)
-        var result = QueryResult(
-            columns: (0..<columnCount).map { String(cString: sqlite3_column_name(statementHandle, $0)) },
-            rows: [], truncated: false)
+        let columns = (0..<columnCount).map { String(cString: sqlite3_column_name(statementHandle, $0)) }
+        var sink = Sink(columns: columns)
+        var resultBytes = columns.reduce(0) { $0 + $1.utf8.count }
+        var rows = 0
+        var truncated = false
         while true {
             let code = sqlite3_step(statementHandle)
             if code == SQLITE_DONE { break }
@@ -101,32 +133,45 @@ public final class ReadOnlySQL {
                 }
                 let message = String(cString: sqlite3_errmsg(db.handle))
                 if code == SQLITE_AUTH { throw BrookError(.notAuthorized, "SQL refused: \(message)") }
+                if code == SQLITE_TOOBIG { throw Self.resultTooLarge(maxResultBytes, rows: rows) }
                 // Damage and storage failures are the file's, not the query's: the same codes as a fetch.
                 let failure = SQLiteError(connection: db.handle, code: code, sql: sql)
                 if failure.isConfinedToStatement { throw BrookError(.invalidSQL, "SQL failed: \(message)") }
                 throw BrookError(failure, while: "running SQL")
             }
-            if result.rows.count >= maxRows {
-                result.truncated = true
+            if rows >= maxRows {
+                truncated = true
                 break
             }
-            result.rows.append((0..<columnCount).map { column(statementHandle, $0) })
+            let row = (0..<columnCount).map { column(statementHandle, $0) }
+            resultBytes += row.reduce(0) { $0 + $1.resultBytes }
+            if resultBytes > maxResultBytes { throw Self.resultTooLarge(maxResultBytes, rows: rows) }
+            sink.append(row)
+            rows += 1
         }
-        return result
+        sink.finish(truncated: truncated)
+        return sink
     }
 
-    private func column(_ statement: OpaquePointer, _ index: Int32) -> SQLValue {
+    private static func resultTooLarge(_ limit: Int, rows: Int) -> BrookError {
+        BrookError(
+            .resultTooLarge,
+            "SQL result exceeds max_sql_result_bytes=\(limit) after \(rows) rows; select fewer rows or columns (LIMIT, WHERE, substr, length)")
+    }
+
+    /// A column of the current row, borrowed until the next step.
+    private func column(_ statement: OpaquePointer, _ index: Int32) -> SQLValueView {
         switch sqlite3_column_type(statement, index) {
         case SQLITE_INTEGER: return .integer(sqlite3_column_int64(statement, index))
         case SQLITE_FLOAT: return .real(sqlite3_column_double(statement, index))
         case SQLITE_TEXT:
-            let count = Int(sqlite3_column_bytes(statement, index))
             let text = sqlite3_column_text(statement, index)
-            return .text(String(decoding: UnsafeRawBufferPointer(start: text, count: count), as: UTF8.self))
-        case SQLITE_BLOB:
             let count = Int(sqlite3_column_bytes(statement, index))
-            guard let blob = sqlite3_column_blob(statement, index) else { return .blob([]) }
-            return .blob(Array(UnsafeRawBufferPointer(start: blob, count: count)))
+            return .text(UnsafeRawBufferPointer(start: text, count: count))
+        case SQLITE_BLOB:
+            let blob = sqlite3_column_blob(statement, index)
+            let count = Int(sqlite3_column_bytes(statement, index))
+            return .blob(UnsafeRawBufferPointer(start: count == 0 ? nil : blob, count: count))
         default: return .null
         }
     }

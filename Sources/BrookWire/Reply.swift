@@ -6,12 +6,12 @@ import NIOCore
 public enum Reply {
     // MARK: Writing (server)
 
-    public static func greeting(_ limits: WireLimits, maxGroupMembers: Int, into buffer: inout ByteBuffer) {
+    public static func greeting(_ limits: WireLimits, maxGroupMembers: Int, sql: SQLLimits = SQLLimits(), into buffer: inout ByteBuffer) {
         buffer.writeLine(
             "HELLO brook \(WireProtocol.serverVersion) protocol=\(WireProtocol.version) max_line=\(limits.maxLine) "
                 + "max_record_bytes=\(limits.maxRecordBytes) max_request_bytes=\(limits.maxRequestBytes) max_batch_records=\(limits.maxBatchRecords) "
                 + "max_connections=\(limits.maxConnections) max_in_flight=\(limits.maxInFlight) max_in_flight_bytes=\(limits.maxInFlightBytes) max_long_polls=\(limits.maxLongPolls) idle_timeout_ms=\(limits.idleTimeoutMs) "
-                + "max_group_members=\(maxGroupMembers)")
+                + "max_group_members=\(maxGroupMembers) max_sql_bytes=\(sql.maxStatementBytes) max_sql_result_bytes=\(sql.maxResultBytes) max_sql_queued=\(sql.maxQueued)")
     }
 
     public static func ok(_ text: String = "", into buffer: inout ByteBuffer) {
@@ -98,36 +98,92 @@ public enum Reply {
         buffer.writeStaticString("\r\n")
     }
 
+    /// One partition of a multi-partition FETCH reply block: its head line and its RECORD frames
+    /// as a counted block.
+    public static func fetchedPartition(
+        _ partition: Int, records: Int, highWatermark: Int64, logStart: Int64, nextOffset: Int64, block: inout ByteBuffer, into buffer: inout ByteBuffer
+    ) {
+        buffer.writeStaticString("PARTITION ")
+        buffer.writeDecimal(Int64(partition))
+        buffer.writeOption("records", Int64(records))
+        buffer.writeOption("high_watermark", highWatermark)
+        buffer.writeOption("log_start", logStart)
+        buffer.writeOption("next_offset", nextOffset)
+        buffer.writeOption("bytes", Int64(block.readableBytes))
+        buffer.writeStaticString("\r\n")
+        buffer.writeBuffer(&block)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// One partition of a multi-partition FETCH reply block that failed: its code and message.
+    public static func fetchedPartition(_ partition: Int, error: BrookError, into buffer: inout ByteBuffer) {
+        buffer.writeLine("PARTITION \(partition) error=\(error.code.rawValue) text=\(error.message.utf8.count)")
+        buffer.writeItem(Array(error.message.utf8))
+    }
+
     public static func listedOffset(_ listed: ListedOffset?, into buffer: inout ByteBuffer) {
         guard let listed else { return ok("offset=-1", into: &buffer) }
         ok("offset=\(listed.offset)" + (listed.timestamp.map { " timestamp=\($0)" } ?? ""), into: &buffer)
     }
 
     public static func rows(_ result: QueryResult, into buffer: inout ByteBuffer) {
-        block("columns=\(result.columns.count) rows=\(result.rows.count) truncated=\(result.truncated ? 1 : 0)", into: &buffer) { block in
-            block.writeStaticString("COLUMNS")
-            for column in result.columns { block.writeOption("text", Int64(column.utf8.count)) }
+        var block = ByteBufferAllocator().buffer(capacity: 256)
+        columns(result.columns, into: &block)
+        for row in result.rows {
+            block.writeStaticString("ROW")
+            for value in row {
+                switch value {
+                case .null: block.writeStaticString(" null")
+                case .integer(let number): block.writeOption("int", number)
+                case .real(let number): block.writeString(" real=\(number)")
+                case .text(let text): block.writeOption("text", Int64(text.utf8.count))
+                case .blob(let bytes): block.writeOption("blob", Int64(bytes.count))
+                }
+            }
             block.writeStaticString("\r\n")
-            for column in result.columns { block.writeItem(Array(column.utf8)) }
-            for row in result.rows {
-                block.writeStaticString("ROW")
-                for value in row {
-                    switch value {
-                    case .null: block.writeStaticString(" null")
-                    case .integer(let number): block.writeOption("int", number)
-                    case .real(let number): block.writeString(" real=\(number)")
-                    case .text(let text): block.writeOption("text", Int64(text.utf8.count))
-                    case .blob(let bytes): block.writeOption("blob", Int64(bytes.count))
-                    }
+            for value in row {
+                switch value {
+                case .text(let text): block.writeItem(Array(text.utf8))
+                case .blob(let bytes): block.writeItem(bytes)
+                default: continue
                 }
-                block.writeStaticString("\r\n")
-                for value in row {
-                    switch value {
-                    case .text(let text): block.writeItem(Array(text.utf8))
-                    case .blob(let bytes): block.writeItem(bytes)
-                    default: continue
-                    }
-                }
+            }
+        }
+        rows(columns: result.columns.count, rows: result.rows.count, truncated: result.truncated, block: &block, into: &buffer)
+    }
+
+    /// A SQL result's head line, then its `block` of a COLUMNS line and ROW lines.
+    public static func rows(columns: Int, rows: Int, truncated: Bool, block: inout ByteBuffer, into buffer: inout ByteBuffer) {
+        buffer.writeLine("OK columns=\(columns) rows=\(rows) truncated=\(truncated ? 1 : 0) bytes=\(block.readableBytes)")
+        buffer.writeBuffer(&block)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// The COLUMNS line of a SQL result block, and each name as a counted item.
+    public static func columns(_ names: [String], into block: inout ByteBuffer) {
+        block.writeStaticString("COLUMNS")
+        for column in names { block.writeOption("text", Int64(column.utf8.count)) }
+        block.writeStaticString("\r\n")
+        for column in names { block.writeItem(Array(column.utf8)) }
+    }
+
+    /// One ROW line of a SQL result block, and its text and blob values as counted items.
+    public static func row(_ values: [SQLValueView], into block: inout ByteBuffer) {
+        block.writeStaticString("ROW")
+        for value in values {
+            switch value {
+            case .null: block.writeStaticString(" null")
+            case .integer(let number): block.writeOption("int", number)
+            case .real(let number): block.writeString(" real=\(number)")
+            case .text(let bytes): block.writeOption("text", Int64(bytes.count))
+            case .blob(let bytes): block.writeOption("blob", Int64(bytes.count))
+            }
+        }
+        block.writeStaticString("\r\n")
+        for value in values {
+            switch value {
+            case .text(let bytes), .blob(let bytes): block.writeItem(bytes)
+            default: continue
             }
         }
     }
@@ -245,6 +301,31 @@ public enum Reply {
             try RecordFrames.read(block) { records.append(try RecordFrames.record($0)) }
         }
         return FetchResult(records: records, highWatermark: try line.int("high_watermark") ?? 0, logStartOffset: try line.int("log_start") ?? 0)
+    }
+
+    /// A multi-partition FETCH reply: per partition, its records or its error.
+    public static func fetchedPartitions(_ frame: Frame) throws -> [PartitionFetchResult] {
+        _ = try check(frame)
+        return try blockFrames(frame).map { inner in
+            let line = inner.line
+            guard line.verb == "PARTITION", line.words.count == 2, let partition = Int(line.words[1]) else {
+                throw BrookError(.invalidRequest, "unexpected line in a FETCH reply: \(Line.printable(line.text))")
+            }
+            if let code = line.option("error") {
+                let message = inner.items.first.map { String(decoding: $0.readableBytesView, as: UTF8.self) } ?? ""
+                return PartitionFetchResult(
+                    partition: partition, result: FetchResult(records: [], highWatermark: -1, logStartOffset: -1),
+                    error: BrookError(BrookError.Code(rawValue: code), message))
+            }
+            var records: [Record] = []
+            records.reserveCapacity(Int(try line.int("records") ?? 0))
+            if let block = inner.items.first {
+                try RecordFrames.read(block) { records.append(try RecordFrames.record($0)) }
+            }
+            return PartitionFetchResult(
+                partition: partition,
+                result: FetchResult(records: records, highWatermark: try line.int("high_watermark") ?? 0, logStartOffset: try line.int("log_start") ?? 0))
+        }
     }
 
     public static func listedOffset(_ frame: Frame) throws -> ListedOffset? {

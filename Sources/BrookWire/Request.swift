@@ -62,6 +62,17 @@ public struct JoinOptions: Hashable, Sendable {
     }
 }
 
+/// A partition and the offset to read it from.
+public struct PartitionOffset: Hashable, Sendable {
+    public var partition: Int
+    public var offset: Int64
+
+    public init(partition: Int, offset: Int64) {
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
 public enum Request: Hashable, Sendable {
     case ping(String?)
     case topicCreate(String, TopicSettings)
@@ -73,6 +84,8 @@ public enum Request: Hashable, Sendable {
     case produce(topic: String, acks: Acks, records: [ProducerRecord], producer: ProducerIdentity? = nil)
     case initProducer(key: String?)
     case fetch(topic: String, partition: Int, offset: Int64, maxRecords: Int, maxBytes: Int, maxWaitMs: Int64)
+    /// Many partitions of a topic in one request, each from its own offset.
+    case fetchPartitions(topic: String, offsets: [PartitionOffset], maxRecords: Int, maxBytes: Int, maxWaitMs: Int64)
     case listOffsets(topic: String, partition: Int, OffsetSpec)
     case sql(String)
     case backup
@@ -115,6 +128,22 @@ public enum Request: Hashable, Sendable {
             return .metadata(Array(line.words.dropFirst()))
         case "PRODUCE":
             return try parseProduce(frame, limits: limits)
+        case "FETCH" where line.words.count == 3:
+            let usage = "FETCH <topic> <partition>:<offset>[,<partition>:<offset>…] [max_records=N] [max_bytes=N] [max_wait_ms=N]"
+            try line.expect(maxWords: 3, options: ["max_records", "max_bytes", "max_wait_ms"], usage: usage)
+            let offsets = try line.word(2, "partitions and offsets: \(usage)").split(separator: ",", omittingEmptySubsequences: false).map { pair in
+                let parts = pair.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2 else { throw BrookError(.invalidRequest, "'\(pair)' is not <partition>:<offset>: \(usage)") }
+                return PartitionOffset(partition: try partitionNumber(String(parts[0])), offset: try integer(String(parts[1]), "offset"))
+            }
+            if Set(offsets.map(\.partition)).count != offsets.count {
+                throw BrookError(.invalidRequest, "FETCH names a partition more than once")
+            }
+            return .fetchPartitions(
+                topic: try line.word(1, "a topic: \(usage)"), offsets: offsets,
+                maxRecords: Int(try line.int("max_records", in: 1...Int64(Int32.max)) ?? Int64(FetchDefaults.maxRecords)),
+                maxBytes: Int(try line.int("max_bytes", in: 1...Int64(Int32.max)) ?? Int64(FetchDefaults.maxBytes)),
+                maxWaitMs: try line.int("max_wait_ms", in: 0...FetchDefaults.maxWaitLimitMs) ?? 0)
         case "FETCH":
             let usage = "FETCH <topic> <partition> <offset> [max_records=N] [max_bytes=N] [max_wait_ms=N]"
             try line.expect(maxWords: 4, options: ["max_records", "max_bytes", "max_wait_ms"], usage: usage)
@@ -283,7 +312,7 @@ public enum Request: Hashable, Sendable {
             names = [name]
         case .metadata(let topics):
             names = topics
-        case .produce(let topic, _, _, _), .fetch(let topic, _, _, _, _, _), .listOffsets(let topic, _, _):
+        case .produce(let topic, _, _, _), .fetch(let topic, _, _, _, _, _), .fetchPartitions(let topic, _, _, _, _), .listOffsets(let topic, _, _):
             names = [topic]
         case .initProducer(let key):
             names = key.map { [$0] } ?? []
@@ -341,6 +370,9 @@ public enum Request: Hashable, Sendable {
             buffer.writeStaticString("\r\n")
         case .fetch(let topic, let partition, let offset, let maxRecords, let maxBytes, let maxWaitMs):
             buffer.writeLine("FETCH \(topic) \(partition) \(offset) max_records=\(maxRecords) max_bytes=\(maxBytes) max_wait_ms=\(maxWaitMs)")
+        case .fetchPartitions(let topic, let offsets, let maxRecords, let maxBytes, let maxWaitMs):
+            let list = offsets.map { "\($0.partition):\($0.offset)" }.joined(separator: ",")
+            buffer.writeLine("FETCH \(topic) \(list) max_records=\(maxRecords) max_bytes=\(maxBytes) max_wait_ms=\(maxWaitMs)")
         case .listOffsets(let topic, let partition, let spec):
             let what: String
             switch spec {

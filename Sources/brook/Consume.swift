@@ -43,65 +43,68 @@ struct Consume: AsyncParsableCommand {
             } else {
                 partitions = Array(0..<description.partitionCount)
             }
-            let start: OffsetSpec = fromBeginning ? .earliest : .latest
-            let address = try server.address()
-            let (events, continuation) = AsyncStream.makeStream(of: ConsumeEvent.self)
-            let idle = timeoutMs.map { Duration.milliseconds($0) }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for index in partitions {
-                    group.addTask {
-                        let client = try await BrookClient.connect(to: address)
-                        var consumer = offset.map { PartitionConsumer(client: client, topic: topic, partition: index, offset: $0) }
-                        if consumer == nil {
-                            consumer = try await PartitionConsumer(client: client, topic: topic, partition: index, from: start)
-                        }
-                        do {
-                            while !Task.isCancelled {
-                                let records = try await consumer!.poll(maxWait: .milliseconds(min(500, timeoutMs ?? 500)))
-                                if !records.isEmpty { continuation.yield(.records(index, records)) }
-                            }
-                        } catch {
-                            if !Task.isCancelled { continuation.yield(.failed(error)) }
-                        }
-                        await client.close()
-                    }
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: .milliseconds(50))
-                        continuation.yield(.tick)
-                    }
-                }
-                var printed = 0
-                var lastRecord = ContinuousClock.now
-                consuming: for await event in events {
-                    switch event {
-                    case .records(let index, let records):
-                        lastRecord = .now
-                        var out: [UInt8] = []
-                        for record in records {
-                            formatter.append(record, partition: index, to: &out)
-                            printed += 1
-                            if let maxMessages, printed >= maxMessages { break }
-                        }
-                        Output.write(out)
-                        if let maxMessages, printed >= maxMessages { break consuming }
-                    case .tick:
-                        if let idle, ContinuousClock.now - lastRecord >= idle { break consuming }
-                    case .failed(let error):
-                        group.cancelAll()
-                        throw error
-                    }
-                }
-                group.cancelAll()
-                continuation.finish()
-            }
+            try await consumePartitions(partitions, of: description, over: admin, formatter)
             await admin.close()
         }
     }
 }
 
 extension Consume {
+    /// Partitions per FETCH: each is named in the request line (`p:offset,`, up to 26 bytes),
+    /// which must fit in the server's 64 KiB `max_line`.
+    static let partitionsPerFetch = 1_000
+
+    /// Reads `partitions` over the one connection `client`, many partitions per FETCH, until
+    /// `--max-messages` or `--timeout-ms` of quiet.
+    func consumePartitions(_ partitions: [Int], of topic: TopicDescription, over client: BrookClient, _ formatter: RecordFormat) async throws {
+        let bounds = Dictionary(uniqueKeysWithValues: topic.partitions.map { ($0.index, $0) })
+        var chunks: [[PartitionOffset]] = stride(from: 0, to: partitions.count, by: Self.partitionsPerFetch).map { start in
+            partitions[start..<min(start + Self.partitionsPerFetch, partitions.count)].map { index in
+                let position = offset ?? (fromBeginning ? bounds[index]?.logStartOffset : bounds[index]?.nextOffset) ?? 0
+                return PartitionOffset(partition: index, offset: position)
+            }
+        }
+        let idle = timeoutMs.map { Duration.milliseconds($0) }
+        let longest = min(500, timeoutMs ?? 500)
+        var printed = 0
+        var lastRecord = ContinuousClock.now
+        var quietRound = false
+        consuming: while true {
+            var quiet = true
+            for (index, chunk) in chunks.enumerated() {
+                // After a round with nothing new, each request waits for data; the waits add up
+                // to about half a second over the round.
+                let wait = quietRound ? max(10, longest / chunks.count) : 0
+                let fetched = try await client.fetch(topic: topic.name, offsets: chunk, maxWait: .milliseconds(wait))
+                var out: [UInt8] = []
+                var next: [Int: Int64] = [:]
+                for part in fetched {
+                    if let error = part.error { throw error }
+                    guard let last = part.result.records.last else { continue }
+                    next[part.partition] = last.offset + 1
+                    for record in part.result.records {
+                        formatter.append(record, partition: part.partition, to: &out)
+                        printed += 1
+                        if let maxMessages, printed >= maxMessages { break }
+                    }
+                    if let maxMessages, printed >= maxMessages { break }
+                }
+                if !next.isEmpty {
+                    quiet = false
+                    lastRecord = .now
+                    Output.write(out)
+                    if let maxMessages, printed >= maxMessages { break consuming }
+                    // Partitions that gave records go to the back, so that a busy one does not
+                    // keep the others' records out of the reply's limits.
+                    let moved = chunk.map { PartitionOffset(partition: $0.partition, offset: next[$0.partition] ?? $0.offset) }
+                    chunks[index] = moved.filter { next[$0.partition] == nil } + moved.filter { next[$0.partition] != nil }
+                }
+            }
+            quietRound = quiet
+            if quiet, let idle, ContinuousClock.now - lastRecord >= idle { break }
+        }
+    }
+
     /// `--group`: join, print what the group assigns, commit per `--commit`, leave on exit.
     func consumeAsMember(of group: String, _ formatter: RecordFormat) async throws {
         guard ["auto", "sync", "none"].contains(commit) else {
@@ -143,12 +146,6 @@ extension Consume {
         await consumer.close()
         await client.close()
     }
-}
-
-enum ConsumeEvent: Sendable {
-    case records(Int, [Record])
-    case tick
-    case failed(Error)
 }
 
 /// A compiled `--format`.

@@ -326,3 +326,39 @@ struct GroupCommitIsolationTests {
         await broker.close()
     }
 }
+
+struct SQLQueueTests {
+    /// SQL queries run one at a time. Past `max_sql_queued` waiting or running, the next one is
+    /// refused at once with SQL_QUEUE_FULL, instead of joining a queue with no end.
+    @Test func aFullSQLQueueRefusesTheNextQueryAtOnce() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir) {
+            $0.sqlTimeoutMs = 5_000
+            $0.sqlLimits.maxQueued = 2
+        }
+        let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+        let running = (0..<2).map { _ in
+            Task { do { _ = try await broker.query(endless); return BrookError.Code.unknownServerError } catch { return (error as? BrookError)?.code ?? .unknownServerError } }
+        }
+        for _ in 0..<1_000 where broker.sqlQueriesQueued < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        try #require(broker.sqlQueriesQueued == 2, "the two endless queries are waiting or running")
+        await expectBrookError(.sqlQueueFull, containing: "max_sql_queued=2 SQL queries are already waiting or running") {
+            _ = try await broker.query("SELECT 1")
+        }
+        for task in running { #expect(await task.value == .requestTimedOut) }
+        #expect(broker.sqlQueriesQueued == 0)
+        #expect(try await broker.query("SELECT 1").rows == [[.integer(1)]], "room again once they ended")
+        await broker.close()
+    }
+
+    /// A statement longer than `max_sql_bytes` is refused before it is compiled.
+    @Test func aStatementOverMaxSQLBytesIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        let broker = try openBroker(dir) { $0.sqlLimits.maxStatementBytes = 1_000 }
+        await expectBrookError(.messageTooLarge, containing: "SQL statement of 1001 bytes exceeds max_sql_bytes=1000") {
+            _ = try await broker.query("SELECT 1" + String(repeating: " ", count: 993))
+        }
+        #expect(try await broker.query("SELECT 1" + String(repeating: " ", count: 992)).rows == [[.integer(1)]])
+        await broker.close()
+    }
+}

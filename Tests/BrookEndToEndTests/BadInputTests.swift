@@ -63,6 +63,11 @@ struct BadInputTests {
         Case("SQL that attaches", "SQL ATTACH DATABASE '/tmp/evil.db' AS evil\r\n", "ERR NOT_AUTHORIZED"),
         Case("SQL that changes a pragma", "SQL PRAGMA query_only = 0\r\n", "ERR NOT_AUTHORIZED"),
         Case("SQL that runs forever", "SQL WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n\r\n", "ERR REQUEST_TIMED_OUT"),
+        Case("SQL with a huge reply", "SQL WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 100) SELECT zeroblob(10000000) FROM n\r\n", "ERR RESULT_TOO_LARGE SQL result exceeds max_sql_result_bytes=16777216 after 1 rows"),
+        Case("SQL with one value over the reply limit", "SQL SELECT zeroblob(20000000)\r\n", "ERR RESULT_TOO_LARGE SQL result exceeds max_sql_result_bytes=16777216 after 0 rows"),
+        Case("SQL statement over max_sql_bytes", "SQL bytes=2000000\r\nSELECT 1 " + String(repeating: " ", count: 2_000_000 - 9) + "\r\n", "ERR MESSAGE_TOO_LARGE SQL statement of 2000000 bytes exceeds max_sql_bytes=1048576"),
+        Case("SQL reading a library address", "SQL SELECT hex(fts3_tokenizer('simple'))\r\n", "ERR NOT_AUTHORIZED"),
+        Case("SQL registering a tokenizer address", "SQL SELECT fts3_tokenizer('simple', x'0000000000000000')\r\n", "ERR NOT_AUTHORIZED"),
         Case("two SQL statements", "SQL bytes=\("SELECT 1; DELETE FROM __brook_topics".utf8.count)\r\nSELECT 1; DELETE FROM __brook_topics\r\n", "ERR INVALID_SQL SQL holds more than one statement"),
     ]
 

@@ -54,11 +54,19 @@ enum CLI {
         private(set) var port = 0
         private var exited: Task<Void, Error>?
 
-        init(db: String, in dir: TemporaryDirectory, port listenPort: Int = 0, extra: [String] = []) async throws {
+        /// - Parameter shellSetup: shell commands run before the server starts in that shell's
+        ///   process (`ulimit -n 128`: 128 open files, soft and hard).
+        init(db: String, in dir: TemporaryDirectory, port listenPort: Int = 0, extra: [String] = [], shellSetup: String? = nil) async throws {
             log = dir.file("serve-\(UUID().uuidString).log")
             FileManager.default.createFile(atPath: log, contents: nil)
-            process.executableURL = URL(fileURLWithPath: CLI.executable)
-            process.arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"] + extra
+            let arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"] + extra
+            if let shellSetup {
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", "\(shellSetup) && exec \"$0\" \"$@\"", CLI.executable] + arguments
+            } else {
+                process.executableURL = URL(fileURLWithPath: CLI.executable)
+                process.arguments = arguments
+            }
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = FileHandle.nullDevice
             let process = self.process
@@ -278,4 +286,27 @@ struct CLITests {
 /// Records acknowledged so far, shared by producer tasks.
 private final class AcknowledgedCount: Sendable {
     let value = Atomic<Int>(0)
+}
+
+extension CLITests {
+    /// `brook consume` reads every partition of a topic over one connection, many partitions per
+    /// FETCH: a server that allows two connections serves a 1,100-partition topic (before, it
+    /// opened one connection per partition).
+    @Test func consumeReadsAWideTopicOverOneConnection() async throws {
+        let server = try await TestServer.start(server: { $0.limits.maxConnections = 2 })
+        let client = try await server.client()
+        let partitions = 1_100
+        try await client.createTopic("wide", partitions: partitions)
+        try await client.produce(topic: "wide", records: (0..<partitions).map { ProducerRecord(key: nil, value: "v\($0)", partition: $0) })
+        try await client.produce(topic: "wide", records: [ProducerRecord(key: nil, value: "second", partition: 1_099)])
+        await client.close()
+        let consumed = try await CLI.run(
+            ["consume", "wide", "--from-beginning", "--max-messages", "\(partitions + 1)", "--format", "%p:%o:%v\\n", "--server", "127.0.0.1:\(server.address.port)"],
+            in: server.dir)
+        #expect(consumed.status == 0, "\(consumed.stderr)")
+        let lines = consumed.stdout.split(separator: "\n").map(String.init)
+        #expect(Set(lines) == Set((0..<partitions).map { "\($0):0:v\($0)" } + ["1099:1:second"]), "\(lines.count) lines")
+        #expect(lines.count == partitions + 1)
+        await server.stop()
+    }
 }

@@ -306,3 +306,37 @@ struct BackupEndToEndTests {
         #expect(try await restored.stop() == 0)
     }
 }
+
+extension BackupEndToEndTests {
+    /// A server killed while it streams a BACKUP leaves its temporary copy beside the database
+    /// (as large as the database); the next start on that database removes it.
+    @Test func aBackupCopyLeftByAKilledServerIsRemovedAtTheNextStart() async throws {
+        let dir = TemporaryDirectory("brook-backup-kill")
+        let db = dir.file("brook.db")
+        let server = try await CLI.Server(db: db, in: dir)
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        try await client.createTopic("t")
+        // 12 MiB: far more than socket buffers hold, so the stream waits on a client that stops reading.
+        let value = [UInt8](repeating: 7, count: 10_240)
+        for _ in 0..<12 {
+            try await client.produce(topic: "t", records: (0..<100).map { _ in ProducerRecord(key: nil, value: value) })
+        }
+        await client.close()
+        let raw = try await RawConnection(port: server.port, receiveBuffer: 65_536)
+        _ = try await raw.line()
+        try await raw.send("BACKUP\r\n")
+        let head = try #require(try await raw.line())
+        #expect(head.hasPrefix("OK integrity=ok stream="), "\(head)")
+        let leftovers = { ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.contains("brook-backup") } }
+        try #require(leftovers().count == 1, "the copy exists while it is streamed: \(leftovers())")
+        #expect(try await server.stop(signal: SIGKILL) == SIGKILL)
+        try #require(leftovers().count == 1, "a killed server leaves its copy")
+
+        let restarted = try await CLI.Server(db: db, in: dir)
+        #expect(leftovers().isEmpty, "the next start removed \(leftovers())")
+        let log = try String(contentsOfFile: restarted.log, encoding: .utf8)
+        #expect(log.contains("removed a backup copy left by a server stopped mid-backup"), "\(log)")
+        #expect(try await restarted.stop() == 0)
+        withExtendedLifetime(raw) {}
+    }
+}

@@ -13,7 +13,7 @@ struct ServerProtocolTests {
         let server = try await TestServer.start()
         let raw = try await RawConnection(port: server.address.port)
         let greeting = try #require(try await raw.line())
-        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 max_in_flight_bytes=67108864 max_long_polls=1 idle_timeout_ms=600000 max_group_members=1000")
+        #expect(greeting == "HELLO brook \(WireProtocol.serverVersion) protocol=1 max_line=65536 max_record_bytes=67108864 max_request_bytes=67108864 max_batch_records=10000 max_connections=10000 max_in_flight=1024 max_in_flight_bytes=67108864 max_long_polls=1 idle_timeout_ms=600000 max_group_members=1000 max_sql_bytes=1048576 max_sql_result_bytes=16777216 max_sql_queued=32")
         #expect(try await raw.isClosedByServer(within: .milliseconds(200)) == false, "an open connection is not reported closed")
         try await raw.send("PING x\r\nQUIT\r\n")
         #expect(try await raw.line() == "OK PONG x")
@@ -234,6 +234,40 @@ struct ServerProtocolTests {
         await server.stop()
     }
 
+    /// SQL replies count in the connection's in-flight bytes as fetches do: a client sending
+    /// large queries and reading nothing makes the server hold a bounded amount, not every reply.
+    @Test func aClientThatDoesNotReadItsSQLRepliesStopsBeingRead() async throws {
+        let limit = 256 * 1_024
+        let server = try await TestServer.start(server: { $0.limits.maxInFlightBytes = limit })
+        let raw = try await RawConnection(port: server.address.port, receiveBuffer: 65_536)
+        _ = try await raw.line()
+        let before = server.server.requestsReceived
+        // 40 queries of 512 KiB each (20 MiB in all), sent without reading a reply.
+        let queries = 40
+        try await raw.send(String(repeating: "SQL SELECT zeroblob(524288) AS b\r\n", count: queries))
+        var read = -1
+        var still = 0
+        for _ in 0..<300 where still < 5 {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = server.server.requestsReceived - before
+            still = now == read && server.server.inFlightBytes >= limit ? still + 1 : 0
+            read = now
+        }
+        #expect(still == 5, "the server stopped reading")
+        #expect(read > 0 && read < queries, "the server read \(read) of \(queries) queries before stopping")
+        let held = server.server.inFlightBytes
+        #expect(held >= limit && held <= limit + 600 * 1_024, "held \(held) bytes with max_in_flight_bytes=\(limit)")
+        for _ in 0..<queries {
+            let head = try #require(try await raw.line())
+            #expect(head.hasPrefix("OK columns=1 rows=1 truncated=0 bytes="), "\(head)")
+            let size = try #require(head.split(separator: "=").last.flatMap { Int($0) })
+            let block = try #require(try await raw.bytes(size + 2))
+            #expect(block.count == size + 2 && block.suffix(2) == [13, 10])
+        }
+        #expect(server.server.requestsReceived - before == queries)
+        await server.stop()
+    }
+
     @Test func aClientThatStopsReadingThenVanishesFreesItsConnection() async throws {
         let limit = 256 * 1_024
         let (server, client) = try await serverWithHalfMebibyteBacklog(maxInFlightBytes: limit)
@@ -255,6 +289,33 @@ struct ServerProtocolTests {
             Issue.record("the vanished connection is still open (\(server.server.connections) connections)")
             return
         }
+        await client.close()
+        await server.stop()
+    }
+
+    /// One FETCH reads many partitions of a topic, each from its own offset; a partition's own
+    /// failure comes back in its entry while the others answer.
+    @Test func oneFetchReadsManyPartitions() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        try await client.createTopic("t", partitions: 3)
+        try await client.produce(topic: "t", records: (0..<6).map { ProducerRecord(key: nil, value: "v\($0)", partition: $0 % 3) })
+        let fetched = try await client.fetch(
+            topic: "t", offsets: [PartitionOffset(partition: 2, offset: 1), PartitionOffset(partition: 0, offset: 0), PartitionOffset(partition: 7, offset: 0)])
+        #expect(fetched.map(\.partition) == [2, 0, 7])
+        #expect(fetched[0].result.records.map(\.value) == [Array("v5".utf8)])
+        #expect(fetched[0].result.highWatermark == 2)
+        #expect(fetched[1].result.records.map(\.offset) == [0, 1])
+        #expect(fetched[2].error?.code == .unknownPartition)
+        let raw = try await RawConnection(port: server.address.port)
+        _ = try await raw.line()
+        try await raw.send("FETCH t 1:1,0:2 max_records=5\r\n")
+        let head = try #require(try await raw.line())
+        #expect(head.hasPrefix("OK partitions=2 records=1 bytes="), "\(head)")
+        try await raw.send("FETCH t 1:x\r\n")
+        var lines: [String] = []
+        while let line = try await raw.line(), !line.hasPrefix("ERR") { lines.append(line) }
+        #expect(lines.contains("PARTITION 0 records=0 high_watermark=2 log_start=0 next_offset=2 bytes=0"), "\(lines)")
         await client.close()
         await server.stop()
     }
@@ -558,7 +619,7 @@ struct ClientFeatureTests {
         let restored = try Broker(path: copy)
         #expect(try restored.describeTopic("orders").partitions.map(\.state.recordCount).reduce(0, +) == 30)
         await restored.close()
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: server.dir.path).filter { $0.hasPrefix(".brook-backup") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: server.dir.path).filter { $0.contains("brook-backup") }
         #expect(leftovers.isEmpty, "the server deletes its temporary copy")
         await client.close()
         await server.stop()

@@ -154,3 +154,104 @@ extension StorageHardeningTests {
         _ = try await server.stop()
     }
 }
+
+extension StorageHardeningTests {
+    /// What the `sqlite3` shell drops on a stopped server's file is put back, or set aside, at the
+    /// next start: a dropped view is recreated, a log table recreated by hand gets its
+    /// append-only triggers back, and a dropped log table leaves out its one topic, with an error
+    /// naming it, instead of keeping the broker from starting.
+    @Test func theNextStartRepairsWhatTheSqlite3ShellDropped() async throws {
+        let dir = TemporaryDirectory("brook-drops")
+        let db = dir.file("brook.db")
+        let server = try await CLI.Server(db: db, in: dir)
+        var client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        for topic in ["viewless", "recreated", "dropped"] {
+            try await client.createTopic(topic, partitions: 2)
+            _ = try await client.produce(topic: topic, records: [ProducerRecord(key: nil, value: "kept", partition: 0)], acks: .all)
+        }
+        await client.close()
+        #expect(try await server.stop() == 0)
+
+        func table(_ topic: String, _ partition: Int) async throws -> String {
+            let id = try await Self.shell(db, "SELECT p.id FROM __brook_partitions p JOIN __brook_topics t ON t.id = p.topic_id WHERE t.name = '\(topic)' AND p.partition = \(partition)", in: dir)
+            return "__brook_log_\(id.stdout.trimmingCharacters(in: .whitespacesAndNewlines))"
+        }
+        let recreated = try await table("recreated", 1)
+        let dropped = try await table("dropped", 1)
+        let drops = try await Self.shell(db, """
+            DROP VIEW viewless;
+            DROP TABLE "\(recreated)";
+            CREATE TABLE "\(recreated)" (offset INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, key BLOB, headers BLOB, value BLOB);
+            DROP TABLE "\(dropped)";
+            """, in: dir)
+        try #require(drops.status == 0, "\(drops)")
+
+        let restarted = try await CLI.Server(db: db, in: dir)
+        let log = try String(contentsOfFile: restarted.log, encoding: .utf8)
+        #expect(log.contains("recreated the view of topic 'viewless'"), "\(log)")
+        #expect(log.contains("restored the append-only triggers of \(recreated) (recreated-1)"), "\(log)")
+        #expect(log.contains("topic 'dropped' is unavailable: the log table \(dropped) of its partition 1 is missing"), "\(log)")
+        client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: restarted.port))
+        #expect(try await client.listTopics().map(\.name) == ["recreated", "viewless"])
+        let view = try await client.query("SELECT count(*) FROM viewless")
+        #expect(view.rows == [[.integer(1)]])
+        let forged = try await Self.shell(db, "INSERT INTO \"\(recreated)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'forged')", in: dir)
+        #expect(forged.status != 0 && forged.stderr.contains("Brook partition logs are written only by Brook"), "\(forged)")
+        #expect(try await client.produce(topic: "recreated", records: [ProducerRecord(key: nil, value: "new", partition: 0)], acks: .all).first?.offset == 1)
+        await expectBrookError(.corruptDatabase, containing: "topic 'dropped' is unavailable") {
+            try await client.produce(topic: "dropped", records: [ProducerRecord(key: nil, value: "x", partition: 0)], acks: .all)
+        }
+        await expectBrookError(.corruptDatabase, containing: "topic 'dropped' is unavailable") { try await client.createTopic("dropped") }
+        // Deleting it clears it, and the name is free again.
+        try await client.deleteTopic("dropped")
+        try await client.createTopic("dropped")
+        #expect(try await client.describeTopic("dropped").partitions.count == 1)
+        await client.close()
+        #expect(try await restarted.stop() == 0)
+    }
+}
+
+extension StorageHardeningTests {
+    /// While the database file cannot grow (a full disk; here the process's file-size limit,
+    /// `ulimit -f`, with SIGXFSZ ignored so that a write past it fails as on a full disk), every
+    /// background checkpoint fails. The log says so once a minute with a count, not once per commit.
+    @Test func checkpointFailuresOnAFullDiskAreNotLoggedOncePerCommit() async throws {
+        let dir = TemporaryDirectory("brook-full")
+        let db = dir.file("brook.db")
+        let value = [UInt8](repeating: 1, count: 65_536)
+        // First 20 MiB of records, written and checkpointed into the file by a clean stop.
+        let first = try await CLI.Server(db: db, in: dir)
+        var client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: first.port))
+        try await client.createTopic("t")
+        for _ in 0..<32 {
+            _ = try await client.produce(topic: "t", records: (0..<10).map { _ in ProducerRecord(key: nil, value: value) })
+        }
+        await client.close()
+        #expect(try await first.stop() == 0)
+        // Then files may grow to 1 MiB past the database's size: the WAL passes the checkpoint
+        // threshold (16 MiB), and every checkpoint fails once it has grown the file by 1 MiB.
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: db)[.size] as? Int)
+        try #require(size >= 20 * 1_048_576, "\(size)")
+        let server = try await CLI.Server(db: db, in: dir, shellSetup: "trap '' XFSZ; ulimit -f \(size / 512 + 2_048)")
+        client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        var commits = 0
+        var refusal: BrookError?
+        while refusal == nil && commits < 5_000 {
+            do {
+                _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: value)])
+                commits += 1
+            } catch let error as BrookError {
+                refusal = error
+            }
+        }
+        let refused = try #require(refusal, "the file never filled after \(commits) commits")
+        #expect(refused.code == .storageError, "\(refused)")
+        await client.close()
+        let log = try String(contentsOfFile: server.log, encoding: .utf8)
+        let failures = log.split(separator: "\n").filter { $0.contains("WAL checkpoint failed") }
+        try #require(!failures.isEmpty, "no checkpoint failed: \(log.suffix(2_000))")
+        // One line from each of the two places that checkpoint (the checkpointer thread and the writer).
+        #expect(failures.count <= 2, "\(failures.count) lines over \(commits) commits: \(failures.prefix(3))")
+        _ = try await server.stop(signal: SIGKILL)
+    }
+}

@@ -198,4 +198,36 @@ struct ReadOnlySQLTests {
         }
         #expect(try sql.query("SELECT 42").rows == [[.integer(42)]], "the connection is usable after a timeout")
     }
+
+    /// A result is bounded in bytes, not only in rows: many large rows, and one value larger than
+    /// the whole limit (which SQLite then refuses to build), both fail with RESULT_TOO_LARGE.
+    @Test func resultsAreBoundedInBytes() throws {
+        let (dir, sql, writer) = try Self.fixture()
+        defer { withExtendedLifetime((dir, writer)) {} }
+        let hundredRows = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 100) "
+        expectBrookError(.resultTooLarge, containing: "max_sql_result_bytes=3000000 after 2 rows") {
+            _ = try sql.query(hundredRows + "SELECT zeroblob(1000000) FROM n", maxResultBytes: 3_000_000)
+        }
+        expectBrookError(.resultTooLarge, containing: "max_sql_result_bytes=3000000 after 0 rows") {
+            _ = try sql.query("SELECT zeroblob(5000000)", maxResultBytes: 3_000_000)
+        }
+        #expect(try sql.query(hundredRows + "SELECT length(zeroblob(1000000)) FROM n", maxResultBytes: 3_000_000).rows.count == 100)
+        #expect(try sql.query(hundredRows + "SELECT zeroblob(1000) FROM n", maxResultBytes: 3_000_000).rows.count == 100)
+    }
+
+    /// `fts3_tokenizer` hands out the address of a tokenizer in the server's memory (and takes
+    /// one to install); the SQL connection refuses it.
+    @Test func functionsThatRevealMemoryAddressesAreRefused() throws {
+        let (dir, sql, writer) = try Self.fixture()
+        defer { withExtendedLifetime((dir, writer)) {} }
+        let functions = try sql.query("PRAGMA function_list").rows.map { $0.first }
+        try #require(functions.contains(.text("fts3_tokenizer")), "this SQLite build has fts3_tokenizer, so the refusal is what stops it")
+        for statement in [
+            "SELECT hex(fts3_tokenizer('simple'))", "SELECT FTS3_TOKENIZER('porter')",
+            "SELECT fts3_tokenizer('simple', x'0000000000000000')", "SELECT load_extension('/tmp/x')",
+        ] {
+            expectBrookError(.notAuthorized) { _ = try sql.query(statement) }
+        }
+        #expect(try sql.query("SELECT hex('a')").rows == [[.text("61")]])
+    }
 }

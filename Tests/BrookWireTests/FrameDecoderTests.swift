@@ -155,6 +155,7 @@ struct RequestCodecTests {
         ]),
         .produce(topic: "t", acks: .noAck, records: [ProducerRecord(key: "k", value: "v")]),
         .fetch(topic: "t", partition: 1, offset: 42, maxRecords: 10, maxBytes: 100, maxWaitMs: 250),
+        .fetchPartitions(topic: "t", offsets: [PartitionOffset(partition: 3, offset: 42), PartitionOffset(partition: 0, offset: 0)], maxRecords: 10, maxBytes: 100, maxWaitMs: 250),
         .listOffsets(topic: "t", partition: 0, .earliest), .listOffsets(topic: "t", partition: 0, .latest),
         .listOffsets(topic: "t", partition: 0, .timestamp(1_700_000_000_000)),
         .sql("SELECT *\nFROM t WHERE value = 'a=b'"), .backup, .quit,
