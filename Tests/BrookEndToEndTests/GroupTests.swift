@@ -113,11 +113,12 @@ struct GroupMembershipTests {
         try await admin.createTopic("t", partitions: 2)
         try await produce(admin, "t", partitions: 2, perPartition: 20, tag: "a")
 
-        // The victim, by hand: joins with a 1 s session, takes everything, commits 5 and 7, then
-        // goes silent with its connection open (a hung process).
+        // The victim, by hand: joins with a 3 s session, takes everything, commits 5 and 7, then
+        // goes silent with its connection open (a hung process). The session leaves room for the
+        // commit right after the join on a loaded machine.
         let victim = try await BrookConnection.connect(to: server.address)
         var join = JoinOptions(group: "g", topics: ["t"])
-        join.sessionTimeoutMs = 1_000
+        join.sessionTimeoutMs = 3_000
         join.autoOffsetReset = .earliest
         let joined = try Reply.joined(try await victim.send(.join(join)))
         #expect(joined.assignment?.count == 2)
