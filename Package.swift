@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "BrookClient", targets: ["BrookClient"]),
         .library(name: "BrookFrontEnd", targets: ["BrookFrontEnd"]),
         .library(name: "BrookLineServer", targets: ["BrookLineServer"]),
+        .library(name: "BrookKafka", targets: ["BrookKafka"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
@@ -75,6 +76,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The Kafka front-end: SwiftNIO listener speaking Kafka's wire protocol to the same broker.
+        .target(
+            name: "BrookKafka",
+            dependencies: [
+                "BrookFrontEnd", "BrookBroker", "BrookModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The Swift client: connection with pipelining, producer, fetch consumer, admin.
         .target(
             name: "BrookClient",
@@ -108,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "brook",
             dependencies: [
-                "BrookLineServer", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookStore", "BrookWire", "BrookModel",
+                "BrookLineServer", "BrookKafka", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookStore", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -141,6 +153,14 @@ let package = Package(
             dependencies: [
                 "BrookFrontEnd",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "BrookKafkaTests",
+            dependencies: [
+                "BrookKafka", "BrookBroker", "BrookModel", "BrookTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
         .testTarget(

@@ -58,7 +58,8 @@ enum CLI {
             log = dir.file("serve-\(UUID().uuidString).log")
             FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.executable)
-            process.arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"] + extra
+            process.arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"]
+                + (extra.contains("--kafka-port") ? [] : ["--no-kafka"]) + extra
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = FileHandle.nullDevice
             let process = self.process
@@ -136,7 +137,7 @@ struct CLITests {
         #expect(unreachable.stderr.split(separator: "\n").count == 1)
 
         let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
-        let second = try await CLI.run(["serve", "--db", dir.file("brook.db"), "--port", "0"], in: dir)
+        let second = try await CLI.run(["serve", "--db", dir.file("brook.db"), "--port", "0", "--no-kafka"], in: dir)
         #expect(second.status != 0)
         #expect(second.stderr.contains("brook: STORAGE_ERROR '\(dir.file("brook.db"))' is in use by another Brook process (pid \(server.process.processIdentifier))"), "\(second.stderr)")
         let unknown = try await CLI.run(["consume", "nope", "--server", server.address], in: dir)
