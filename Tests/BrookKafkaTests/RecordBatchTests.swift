@@ -89,3 +89,42 @@ struct RecordBatchTests {
 }
 
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// A batch as kafka-python 3.0.12's `DefaultRecordBatchBuilder` wrote it (producer id 4, epoch 1,
+/// base sequence 10), so the decoder is checked against bytes Brook did not write itself.
+struct ClientBatchTests {
+    static let kafkaPythonBatch =
+        "00000000000000000000007500000000023338dc1c0000000000020000018bcfe568000000018bcfe568fa000000000000000400010000000a000000034c0000000c757365722d31187b22746f74616c223a20357d040a747261636506616263026e02311a00f40302010c7365636f6e64001c00c801040001020a656d70747900"
+
+    static func hexBytes(_ hex: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            bytes.append(UInt8(hex[index..<next], radix: 16)!)
+            index = next
+        }
+        return bytes
+    }
+
+    @Test func decodesABatchAKafkaClientWrote() throws {
+        let batches = try RecordBatchCodec.decode(ByteBuffer(bytes: Self.hexBytes(Self.kafkaPythonBatch)), partition: 0)
+        #expect(batches.count == 1)
+        let batch = batches[0]
+        #expect(batch.producerID == 4 && batch.producerEpoch == 1 && batch.baseSequence == 10)
+        #expect(batch.records.map(\.key) == [bytes("user-1"), nil, []])
+        #expect(batch.records.map(\.value) == [bytes("{\"total\": 5}"), bytes("second"), nil])
+        #expect(batch.records.map(\.headers) == [[Header("trace", "abc"), Header("n", "1")], [], [Header("empty", [])]])
+        #expect(batch.records.map(\.timestamp) == [1_700_000_000_000, 1_700_000_000_250, 1_700_000_000_100])
+        #expect(batch.records.map(\.sequence) == [10, 11, 12])
+    }
+
+    @Test func reEncodingTheClientsRecordsGivesTheClientsBytes() throws {
+        let batch = try RecordBatchCodec.decode(ByteBuffer(bytes: Self.hexBytes(Self.kafkaPythonBatch)), partition: 0)[0]
+        let records = batch.records.enumerated().map { index, record in
+            Record(offset: Int64(index), timestamp: record.timestamp!, key: record.key, headers: record.headers, value: record.value)
+        }
+        let encoded = RecordBatchCodec.encode(records, producerID: 4, producerEpoch: 1, baseSequence: 10)
+        #expect(Array(encoded.readableBytesView) == Self.hexBytes(Self.kafkaPythonBatch))
+    }
+}
