@@ -31,6 +31,12 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
+        // The compression codecs of Kafka's record batches, from the system libraries (Debian:
+        // zlib1g-dev, libsnappy-dev, liblz4-dev, libzstd-dev).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"]), .brew(["snappy"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Shared vocabulary: records, topic configs, error codes, the murmur2 partitioner.
         .target(name: "BrookModel"),
         // The SQLite log: connections, migrations, partition tables, append, read, prune, backup, SQL.
@@ -80,7 +86,7 @@ let package = Package(
         .target(
             name: "BrookKafka",
             dependencies: [
-                "BrookFrontEnd", "BrookBroker", "BrookModel",
+                "BrookFrontEnd", "BrookBroker", "BrookModel", "CZlib", "CSnappy", "CLZ4", "CZstd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -158,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "BrookKafkaTests",
             dependencies: [
-                "BrookKafka", "BrookBroker", "BrookModel", "BrookTestSupport",
+                "BrookKafka", "BrookBroker", "BrookModel", "BrookTestSupport", "CZlib", "CSnappy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -81,10 +81,11 @@ enum RecordBatchCodec {
             throw BrookError(.invalidRecord, "transactional and control batches are not supported: Brook has no transactions; produce without a transactional.id")
         }
         let codec = attributes & Attribute.compressionMask
-        guard codec == 0 else {
-            throw BrookError(
-                .unsupportedCompressionType,
-                "record batch compressed with \(codecName(codec)) cannot be decoded: set compression.type=none on the producer")
+        if codec != 0 {
+            let records = try reader.withUnsafeReadableBytes { compressed throws(BrookError) in
+                try RecordCompression.decompress(codec, compressed)
+            }
+            reader = ByteBuffer(bytes: records)
         }
         guard count >= 0, Int(count) <= reader.readableBytes else {
             throw BrookError(.corruptMessage, "record batch claims \(count) records in \(reader.readableBytes) bytes")

@@ -64,7 +64,11 @@ struct RecordBatchTests {
     @Test(arguments: [
         (Int16(0x10), BrookError.Code.invalidRecord),  // transactional
         (Int16(0x20), BrookError.Code.invalidRecord),  // control
-        (Int16(0x03), BrookError.Code.unsupportedCompressionType),  // lz4
+        (Int16(0x05), BrookError.Code.unsupportedCompressionType),  // no such codec
+        (Int16(0x01), BrookError.Code.corruptMessage),  // "gzip" that is not
+        (Int16(0x02), BrookError.Code.corruptMessage),  // "snappy" that is not
+        (Int16(0x03), BrookError.Code.corruptMessage),  // "lz4" that is not
+        (Int16(0x04), BrookError.Code.corruptMessage),  // "zstd" that is not
     ])
     func refusedBatches(attributes: Int16, code: BrookError.Code) {
         let batch = RecordBatchCodec.encode([Record(offset: 0, timestamp: 1, key: nil, value: bytes("x"))], attributes: attributes)

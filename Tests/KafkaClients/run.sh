@@ -50,6 +50,13 @@ got="$(kcat -b "$kafka" -C -t kcat-topic -e -q -f '%k|%s|%h|%o\n')"
 expect_equal "kcat -P then -C, keys and headers" "$expected" "$got"
 grep -q "kcat-topic" <<<"$(kcat -b "$kafka" -L -t kcat-topic)" || fail "kcat -L -t kcat-topic"
 
+# kcat compressing (librdkafka compresses only when Produce v0 is advertised, as Brook does).
+for codec in gzip snappy lz4 zstd; do
+    seq 1 50 | sed "s/^/$codec-/" | kcat -b "$kafka" -P -t "kcat-$codec" -z "$codec"
+    got="$(kcat -b "$kafka" -C -t "kcat-$codec" -e -q -f '%s\n')"
+    expect_equal "kcat -P -z $codec then -C" "$(seq 1 50 | sed "s/^/$codec-/")" "$got"
+done
+
 # The same records over the line protocol and in SQL.
 got="$("$brook" consume kcat-topic --server "$line" --from-beginning --max-messages 3 --format '%k|%v|%h|%o\n')"
 expect_equal "Kafka produce, line-protocol consume" "$expected" "$got"
