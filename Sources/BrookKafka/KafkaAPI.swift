@@ -9,7 +9,11 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
     case listOffsets = 2
     case metadata = 3
     case apiVersions = 18
+    case createTopics = 19
+    case deleteTopics = 20
     case initProducerID = 22
+    case describeConfigs = 32
+    case createPartitions = 37
 
     /// The versions served, as ApiVersions advertises them.
     public var versions: ClosedRange<Int16> {
@@ -19,7 +23,11 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .listOffsets: 1...5
         case .metadata: 0...8
         case .apiVersions: 0...2
+        case .createTopics: 0...4
+        case .deleteTopics: 0...3
         case .initProducerID: 0...1
+        case .describeConfigs: 0...2
+        case .createPartitions: 0...1
         }
     }
 
@@ -30,7 +38,11 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .listOffsets: "ListOffsets"
         case .metadata: "Metadata"
         case .apiVersions: "ApiVersions"
+        case .createTopics: "CreateTopics"
+        case .deleteTopics: "DeleteTopics"
         case .initProducerID: "InitProducerId"
+        case .describeConfigs: "DescribeConfigs"
+        case .createPartitions: "CreatePartitions"
         }
     }
 }
@@ -51,6 +63,7 @@ enum KafkaErrorCode {
     static let unsupportedVersion: Int16 = 35
     static let topicAlreadyExists: Int16 = 36
     static let invalidPartitions: Int16 = 37
+    static let invalidReplicationFactor: Int16 = 38
     static let invalidConfig: Int16 = 40
     static let invalidRequest: Int16 = 42
     static let outOfOrderSequenceNumber: Int16 = 45

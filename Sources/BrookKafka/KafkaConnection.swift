@@ -90,6 +90,24 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             Task { [self] in
                 responder.succeed(.buffer(await self.listOffsets(list, correlationID: correlationID, version: version)))
             }
+        case .createTopics(let create):
+            Task { [self] in
+                responder.succeed(.buffer(KafkaResponse.createTopics(
+                    correlationID: correlationID, version: version, results: await self.createTopics(create))))
+            }
+        case .deleteTopics(let delete):
+            Task { [self] in
+                responder.succeed(.buffer(KafkaResponse.deleteTopics(
+                    correlationID: correlationID, version: version, results: await self.deleteTopics(delete))))
+            }
+        case .createPartitions(let create):
+            Task { [self] in
+                responder.succeed(.buffer(KafkaResponse.createPartitions(
+                    correlationID: correlationID, results: await self.createPartitions(create))))
+            }
+        case .describeConfigs(let describe):
+            responder.succeed(.buffer(KafkaResponse.describeConfigs(
+                correlationID: correlationID, version: version, resources: describeConfigs(describe))))
         case .initProducerID(let initProducer):
             Task { [broker] in
                 guard initProducer.transactionalID == nil else {
@@ -296,6 +314,100 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             })
         }
         return KafkaResponse.fetch(correlationID: correlationID, version: version, topics: answered)
+    }
+
+    // MARK: Topic admin
+
+    private func createTopics(_ request: CreateTopicsRequest) async -> [KafkaResponse.NamedResult] {
+        var results: [KafkaResponse.NamedResult] = []
+        for topic in request.topics {
+            do {
+                let partitions = topic.assignedPartitions > 0 ? topic.assignedPartitions
+                    : topic.partitions == -1 ? configuration.defaultPartitions : Int(topic.partitions)
+                if topic.replicationFactor > 1 {
+                    results.append(KafkaResponse.NamedResult(
+                        name: topic.name, errorCode: KafkaErrorCode.invalidReplicationFactor,
+                        errorMessage: "replication factor \(topic.replicationFactor) is more than Brook's one replica: use 1 or -1"))
+                    continue
+                }
+                var config = TopicConfig()
+                try TopicConfigs.apply(topic.configs, to: &config)
+                if request.validateOnly {
+                    try TopicName.validate(topic.name)
+                    try TopicName.validatePartitionCount(partitions)
+                    if (try? broker.describeTopic(topic.name)) != nil {
+                        throw BrookError(.topicAlreadyExists, "topic '\(topic.name)' already exists")
+                    }
+                } else {
+                    try await broker.createTopic(topic.name, partitions: partitions, config: config)
+                }
+                results.append(KafkaResponse.NamedResult(name: topic.name, errorCode: KafkaErrorCode.none))
+            } catch {
+                results.append(Self.namedResult(topic.name, error))
+            }
+        }
+        return results
+    }
+
+    private func deleteTopics(_ request: DeleteTopicsRequest) async -> [KafkaResponse.NamedResult] {
+        var results: [KafkaResponse.NamedResult] = []
+        for name in request.names {
+            do {
+                try await broker.deleteTopic(name)
+                results.append(KafkaResponse.NamedResult(name: name, errorCode: KafkaErrorCode.none))
+            } catch {
+                results.append(Self.namedResult(name, error))
+            }
+        }
+        return results
+    }
+
+    private func createPartitions(_ request: CreatePartitionsRequest) async -> [KafkaResponse.NamedResult] {
+        var results: [KafkaResponse.NamedResult] = []
+        for topic in request.topics {
+            do {
+                let current = try broker.describeTopic(topic.name).partitions.count
+                // Kafka's rule: the new count must be larger.
+                guard Int(topic.count) > current else {
+                    throw BrookError(.invalidPartitions, "topic '\(topic.name)' has \(current) partitions; the new count \(topic.count) must be larger")
+                }
+                try TopicName.validatePartitionCount(Int(topic.count))
+                if !request.validateOnly { try await broker.addPartitions(topic.name, count: Int(topic.count)) }
+                results.append(KafkaResponse.NamedResult(name: topic.name, errorCode: KafkaErrorCode.none))
+            } catch {
+                results.append(Self.namedResult(topic.name, error))
+            }
+        }
+        return results
+    }
+
+    /// Topics (resource type 2) answer their configs; a broker (4) has none to describe.
+    private func describeConfigs(_ request: DescribeConfigsRequest) -> [KafkaResponse.DescribedResource] {
+        request.resources.map { resource in
+            switch resource.type {
+            case 2:
+                do {
+                    let topic = try broker.describeTopic(resource.name)
+                    let entries = TopicConfigs.entries(topic.config).filter { entry in resource.keys.map { $0.contains(entry.name) } ?? true }
+                    return KafkaResponse.DescribedResource(errorCode: KafkaErrorCode.none, type: 2, name: resource.name, configs: entries)
+                } catch {
+                    let named = Self.namedResult(resource.name, error)
+                    return KafkaResponse.DescribedResource(
+                        errorCode: named.errorCode, errorMessage: named.errorMessage, type: 2, name: resource.name, configs: [])
+                }
+            case 4:
+                return KafkaResponse.DescribedResource(errorCode: KafkaErrorCode.none, type: 4, name: resource.name, configs: [])
+            default:
+                return KafkaResponse.DescribedResource(
+                    errorCode: KafkaErrorCode.invalidRequest, errorMessage: "resource type \(resource.type) has no configs in Brook: describe a topic (2)",
+                    type: resource.type, name: resource.name, configs: [])
+            }
+        }
+    }
+
+    private static func namedResult(_ name: String, _ error: any Error) -> KafkaResponse.NamedResult {
+        KafkaResponse.NamedResult(
+            name: name, errorCode: KafkaErrorCode.code(for: error), errorMessage: (error as? BrookError)?.message ?? "\(error)")
     }
 
     // MARK: ListOffsets

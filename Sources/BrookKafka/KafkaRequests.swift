@@ -16,6 +16,50 @@ enum KafkaRequest: Sendable {
     case fetch(KafkaFetchRequest)
     case listOffsets(ListOffsetsRequest)
     case initProducerID(InitProducerIDRequest)
+    case createTopics(CreateTopicsRequest)
+    case deleteTopics(DeleteTopicsRequest)
+    case createPartitions(CreatePartitionsRequest)
+    case describeConfigs(DescribeConfigsRequest)
+}
+
+struct CreateTopicsRequest: Sendable {
+    struct Topic: Sendable {
+        var name: String
+        /// -1: the listener's default.
+        var partitions: Int32
+        var replicationFactor: Int16
+        /// Manual replica assignments: one entry per partition.
+        var assignedPartitions: Int
+        var configs: [(name: String, value: String?)]
+    }
+
+    var topics: [Topic]
+    var validateOnly: Bool
+}
+
+struct DeleteTopicsRequest: Sendable {
+    var names: [String]
+}
+
+struct CreatePartitionsRequest: Sendable {
+    struct Topic: Sendable {
+        var name: String
+        var count: Int32
+    }
+
+    var topics: [Topic]
+    var validateOnly: Bool
+}
+
+struct DescribeConfigsRequest: Sendable {
+    struct Resource: Sendable {
+        var type: Int8
+        var name: String
+        /// nil: every config.
+        var keys: [String]?
+    }
+
+    var resources: [Resource]
 }
 
 struct MetadataRequest: Sendable {
@@ -158,6 +202,43 @@ extension KafkaRequest {
                     } ?? [])
             } ?? []
             request = .listOffsets(ListOffsetsRequest(topics: topics))
+        case .createTopics:
+            let topics = try body.array { topic -> CreateTopicsRequest.Topic in
+                let name = try topic.string()
+                let partitions = try topic.int32()
+                let replicationFactor = try topic.int16()
+                let assignments = try topic.array { assignment in
+                    _ = try assignment.int32()
+                    _ = try assignment.array { try $0.int32() }
+                } ?? []
+                let configs = try topic.array { config in (name: try config.string(), value: try config.nullableString()) } ?? []
+                return CreateTopicsRequest.Topic(
+                    name: name, partitions: partitions, replicationFactor: replicationFactor, assignedPartitions: assignments.count,
+                    configs: configs)
+            } ?? []
+            _ = try body.int32()  // timeout_ms
+            let validateOnly = version >= 1 ? try body.bool() : false
+            request = .createTopics(CreateTopicsRequest(topics: topics, validateOnly: validateOnly))
+        case .deleteTopics:
+            let names = try body.array { try $0.string() } ?? []
+            _ = try body.int32()  // timeout_ms
+            request = .deleteTopics(DeleteTopicsRequest(names: names))
+        case .createPartitions:
+            let topics = try body.array { topic -> CreatePartitionsRequest.Topic in
+                let name = try topic.string()
+                let count = try topic.int32()
+                _ = try topic.array { assignment in _ = try assignment.array { try $0.int32() } }
+                return CreatePartitionsRequest.Topic(name: name, count: count)
+            } ?? []
+            _ = try body.int32()  // timeout_ms
+            request = .createPartitions(CreatePartitionsRequest(topics: topics, validateOnly: try body.bool()))
+        case .describeConfigs:
+            let resources = try body.array { resource in
+                DescribeConfigsRequest.Resource(
+                    type: try resource.int8(), name: try resource.string(), keys: try resource.array { try $0.string() })
+            } ?? []
+            if version >= 1 { _ = try body.bool() }  // include_synonyms
+            request = .describeConfigs(DescribeConfigsRequest(resources: resources))
         case .initProducerID:
             request = .initProducerID(InitProducerIDRequest(
                 transactionalID: try body.nullableString(), transactionTimeoutMs: try body.int32()))

@@ -168,3 +168,83 @@ enum KafkaResponse {
         }
     }
 }
+
+extension KafkaResponse {
+    /// A name, an error code and (where the version has one) its message: the result shape of
+    /// CreateTopics, DeleteTopics and CreatePartitions.
+    struct NamedResult {
+        var name: String
+        var errorCode: Int16
+        var errorMessage: String?
+    }
+
+    static func createTopics(correlationID: Int32, version: Int16, results: [NamedResult]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 2 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeKafkaArrayCount(results.count)
+            for result in results {
+                buffer.writeKafkaString(result.name)
+                buffer.writeInteger(result.errorCode)
+                if version >= 1 { buffer.writeKafkaString(result.errorMessage) }
+            }
+        }
+    }
+
+    static func deleteTopics(correlationID: Int32, version: Int16, results: [NamedResult]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeKafkaArrayCount(results.count)
+            for result in results {
+                buffer.writeKafkaString(result.name)
+                buffer.writeInteger(result.errorCode)
+            }
+        }
+    }
+
+    static func createPartitions(correlationID: Int32, results: [NamedResult]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(Int32(0))  // throttle_time_ms
+            buffer.writeKafkaArrayCount(results.count)
+            for result in results {
+                buffer.writeKafkaString(result.name)
+                buffer.writeInteger(result.errorCode)
+                buffer.writeKafkaString(result.errorMessage)
+            }
+        }
+    }
+
+    struct DescribedResource {
+        var errorCode: Int16
+        var errorMessage: String?
+        var type: Int8
+        var name: String
+        var configs: [TopicConfigs.Entry]
+    }
+
+    static func describeConfigs(correlationID: Int32, version: Int16, resources: [DescribedResource]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(Int32(0))  // throttle_time_ms
+            buffer.writeKafkaArrayCount(resources.count)
+            for resource in resources {
+                buffer.writeInteger(resource.errorCode)
+                buffer.writeKafkaString(resource.errorMessage)
+                buffer.writeInteger(resource.type)
+                buffer.writeKafkaString(resource.name)
+                buffer.writeKafkaArrayCount(resource.configs.count)
+                for config in resource.configs {
+                    buffer.writeKafkaString(config.name)
+                    buffer.writeKafkaString(config.value)
+                    buffer.writeKafkaBool(config.readOnly)
+                    if version == 0 {
+                        buffer.writeKafkaBool(config.isDefault)
+                    } else {
+                        // DYNAMIC_TOPIC_CONFIG (1) when set on the topic, else DEFAULT_CONFIG (5).
+                        buffer.writeInteger(Int8(config.isDefault ? 5 : 1))
+                    }
+                    buffer.writeKafkaBool(false)  // is_sensitive
+                    if version >= 1 { buffer.writeKafkaArrayCount(0) }  // synonyms
+                }
+            }
+        }
+    }
+}

@@ -74,6 +74,7 @@ expect_equal "line-protocol produce, kcat consume" "$(printf 'a|one|src=line|0\n
 "$brook" topics create small-topic --max-message-bytes 100 --server "$line" >/dev/null
 "$python" "$here/confluent_check.py" "$kafka"
 "$python" "$here/kafka_python_check.py" "$kafka"
+"$python" "$here/admin_check.py" "$kafka"
 "$python" "$here/bad_input_check.py" "$kafka"
 grep -q "closing a Kafka connection" "$work/serve.log" || fail "no log line for the bad input"
 echo "ok: bad input logged: $(grep -c 'closing a Kafka connection' "$work/serve.log") connections closed"

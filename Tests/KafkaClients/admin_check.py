@@ -1,0 +1,70 @@
+"""confluent-kafka's AdminClient: create topics (with configs, and the default partition count),
+describe them, add partitions, describe configs, delete; and what Brook refuses."""
+import sys
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+
+kafka = sys.argv[1]
+admin = AdminClient({"bootstrap.servers": kafka})
+
+
+def check(condition, message):
+    if not condition:
+        sys.exit(f"FAIL: AdminClient: {message}")
+
+
+def error_of(future):
+    try:
+        future.result(timeout=15)
+        return None
+    except KafkaException as exception:
+        return exception.args[0]
+
+
+futures = admin.create_topics([
+    NewTopic("admin-a", num_partitions=2, replication_factor=1, config={"retention.ms": "3600000", "max.message.bytes": "2048"}),
+    NewTopic("admin-b", num_partitions=-1, replication_factor=-1),
+])
+for name, future in futures.items():
+    check(error_of(future) is None, f"create {name}: {error_of(future)}")
+topics = admin.list_topics(timeout=15).topics
+check(len(topics["admin-a"].partitions) == 2, f"admin-a has {len(topics['admin-a'].partitions)} partitions")
+check(len(topics["admin-b"].partitions) == 1, f"admin-b (default partitions) has {len(topics['admin-b'].partitions)}")
+print("ok: AdminClient created topics with 2 and the default partitions")
+
+error = error_of(admin.create_topics([NewTopic("admin-a", num_partitions=1, replication_factor=1)])["admin-a"])
+check(error is not None and error.code() == KafkaError.TOPIC_ALREADY_EXISTS, f"second create gave {error}")
+error = error_of(admin.create_topics([NewTopic("admin-c", num_partitions=1, replication_factor=3)])["admin-c"])
+check(error is not None and error.code() == KafkaError.INVALID_REPLICATION_FACTOR, f"replication factor 3 gave {error}")
+error = error_of(admin.create_topics([NewTopic("admin-c", num_partitions=1, replication_factor=1, config={"cleanup.policy": "compact"})])["admin-c"])
+check(error is not None and error.code() == KafkaError.INVALID_CONFIG, f"cleanup.policy=compact gave {error}")
+error = error_of(admin.create_topics([NewTopic("admin-c", num_partitions=1, replication_factor=1, config={"no.such.config": "1"})])["admin-c"])
+check(error is not None and error.code() == KafkaError.INVALID_CONFIG, f"an unknown config gave {error}")
+check("admin-c" not in admin.list_topics(timeout=15).topics, "a refused topic was created")
+print("ok: AdminClient refusals: TOPIC_ALREADY_EXISTS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG (compact, unknown)")
+
+[(resource, future)] = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, "admin-a")]).items()
+configs = future.result(timeout=15)
+values = {name: entry.value for name, entry in configs.items()}
+check(values.get("retention.ms") == "3600000", f"retention.ms {values.get('retention.ms')}")
+check(values.get("max.message.bytes") == "2048", f"max.message.bytes {values.get('max.message.bytes')}")
+check(values.get("retention.bytes") == "-1" and configs["retention.bytes"].is_default, "retention.bytes is not the default -1")
+check(values.get("cleanup.policy") == "delete", f"cleanup.policy {values.get('cleanup.policy')}")
+check(not configs["retention.ms"].is_default, "retention.ms set at creation shows as default")
+print(f"ok: AdminClient describe_configs: {sorted(values.items())}")
+
+future = admin.create_partitions([NewPartitions("admin-a", 5)])["admin-a"]
+check(error_of(future) is None, f"create_partitions: {error_of(future)}")
+check(len(admin.list_topics(timeout=15).topics["admin-a"].partitions) == 5, "admin-a did not grow to 5 partitions")
+error = error_of(admin.create_partitions([NewPartitions("admin-a", 3)])["admin-a"])
+check(error is not None and error.code() == KafkaError.INVALID_PARTITIONS, f"shrinking gave {error}")
+print("ok: AdminClient create_partitions grew admin-a to 5; shrinking is INVALID_PARTITIONS")
+
+for name, future in admin.delete_topics(["admin-a", "admin-b"]).items():
+    check(error_of(future) is None, f"delete {name}: {error_of(future)}")
+remaining = admin.list_topics(timeout=15).topics
+check("admin-a" not in remaining and "admin-b" not in remaining, "deleted topics are still listed")
+error = error_of(admin.delete_topics(["admin-a"])["admin-a"])
+check(error is not None and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, f"deleting again gave {error}")
+print("ok: AdminClient delete_topics; deleting again is UNKNOWN_TOPIC_OR_PART")
