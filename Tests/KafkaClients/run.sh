@@ -79,6 +79,26 @@ expect_equal "line-protocol produce, kcat consume" "$(printf 'a|one|src=line|0\n
 grep -q "closing a Kafka connection" "$work/serve.log" || fail "no log line for the bad input"
 echo "ok: bad input logged: $(grep -c 'closing a Kafka connection' "$work/serve.log") connections closed"
 
+# Crash: kill -9 the server while an idempotent acks=all producer writes; restart it on the same
+# ports. Every acknowledged record is there exactly once, in order.
+"$brook" topics create crash-topic --partitions 1 --server "$line" >/dev/null
+"$python" "$here/crash_producer.py" "$kafka" crash-topic 20000 "$work/acked" &
+producer_pid=$!
+for _ in $(seq 1 400); do
+    [[ -f "$work/acked" && $(wc -l <"$work/acked") -ge 2000 ]] && break
+    sleep 0.02
+done
+kill -9 "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+acked_at_kill=$(wc -l <"$work/acked")
+"$brook" serve --db "$work/brook.db" --port "$line_port" --kafka-port "${kafka##*:}" >>"$work/serve.log" 2>&1 &
+server_pid=$!
+wait "$producer_pid" || fail "the producer did not finish after the restart"
+[[ $acked_at_kill -lt 20000 ]] || fail "the kill came after the last acknowledgement; nothing was tested"
+got="$(kcat -b "$kafka" -C -t crash-topic -e -q -f '%s\n')"
+expect_equal "kill -9 mid-produce: every acknowledged record once, in order (killed after $acked_at_kill acks)" "$(seq 0 19999)" "$got"
+expect_equal "acknowledged records" "$(seq 0 19999)" "$(sort -n "$work/acked")"
+
 # Graceful shutdown: SIGTERM drains and exits 0.
 kill -TERM "$server_pid"
 status=0
