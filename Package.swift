@@ -199,13 +199,13 @@ if ProcessInfo.processInfo.environment["BROOK_BENCHMARKS"] != nil {
         ))
 }
 
-// The libFuzzer target over the protocol decoder and parsers, only when asked for (it has no main
+// The libFuzzer target over both protocols' decoders and parsers, only when asked for (it has no main
 // of its own: libFuzzer's): bash Fuzz/run.sh SECONDS
 if ProcessInfo.processInfo.environment["BROOK_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(
             name: "BrookFuzz",
-            dependencies: ["BrookWire", "BrookModel", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["BrookWire", "BrookKafka", "BrookModel", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/BrookFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]

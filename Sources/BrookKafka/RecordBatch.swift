@@ -33,7 +33,9 @@ enum RecordBatchCodec {
     /// - Throws: `CORRUPT_MESSAGE` for a bad checksum or framing, `INVALID_RECORD` for a
     ///   transactional or control batch or an old message format, `UNSUPPORTED_COMPRESSION_TYPE`
     ///   for a compressed one.
-    static func decode(_ bytes: ByteBuffer, partition: Int) throws(BrookError) -> [ProducedBatch] {
+    static func decode(
+        _ bytes: ByteBuffer, partition: Int, maxDecompressedBytes: Int = RecordCompression.maxDecompressedBytes
+    ) throws(BrookError) -> [ProducedBatch] {
         var buffer = bytes
         var batches: [ProducedBatch] = []
         while buffer.readableBytes > 0 {
@@ -50,7 +52,7 @@ enum RecordBatchCodec {
                 throw BrookError(.corruptMessage, "record batch length \(length) does not fit the \(buffer.readableBytes - 12) bytes sent")
             }
             let batch = buffer.readSlice(length: 12 + Int(length))!
-            batches.append(try decodeBatch(batch, partition: partition))
+            batches.append(try decodeBatch(batch, partition: partition, maxDecompressedBytes: maxDecompressedBytes))
         }
         if batches.isEmpty {
             throw BrookError(.corruptMessage, "a produce to partition \(partition) carries no record batch")
@@ -58,7 +60,7 @@ enum RecordBatchCodec {
         return batches
     }
 
-    private static func decodeBatch(_ batch: ByteBuffer, partition: Int) throws(BrookError) -> ProducedBatch {
+    private static func decodeBatch(_ batch: ByteBuffer, partition: Int, maxDecompressedBytes: Int) throws(BrookError) -> ProducedBatch {
         var reader = batch
         _ = reader.readInteger(as: Int64.self)  // baseOffset: assigned by the broker
         _ = reader.readInteger(as: Int32.self)  // length
@@ -83,7 +85,7 @@ enum RecordBatchCodec {
         let codec = attributes & Attribute.compressionMask
         if codec != 0 {
             let records = try reader.withUnsafeReadableBytes { compressed throws(BrookError) in
-                try RecordCompression.decompress(codec, compressed)
+                try RecordCompression.decompress(codec, compressed, limit: maxDecompressedBytes)
             }
             reader = ByteBuffer(bytes: records)
         }

@@ -141,6 +141,52 @@ struct KafkaListenerTests {
         await server.stop()
     }
 
+    @Test func anIdempotentRetryAnswersItsFirstOffsetsAndAGapIsRefused() async throws {
+        let server = try await KafkaTestServer.start()
+        _ = try await server.broker.createTopic("idem")
+        let connection = try await server.connect()
+        var body = try #require(try await connection.roundTrip(api: 22, version: 1) { body in
+            body.writeKafkaString(nil)  // transactional id
+            body.writeInteger(Int32(60_000))
+        })
+        _ = body.readInteger(as: Int32.self)  // throttle
+        #expect(body.readInteger(as: Int16.self) == KafkaErrorCode.none)
+        let producerID = body.readInteger(as: Int64.self)!
+        let epoch = body.readInteger(as: Int16.self)!
+        func batch(_ values: [String], sequence: Int32) -> ByteBuffer {
+            RecordBatchCodec.encode(
+                values.enumerated().map { Record(offset: Int64($0), timestamp: 5, key: nil, value: bytes($1)) },
+                producerID: producerID, producerEpoch: epoch, baseSequence: sequence)
+        }
+        let first = try #require(try await Self.produce(connection, topic: "idem", batch: batch(["a", "b"], sequence: 0)))
+        let second = try #require(try await Self.produce(connection, topic: "idem", batch: batch(["c"], sequence: 2)))
+        let retry = try #require(try await Self.produce(connection, topic: "idem", batch: batch(["a", "b"], sequence: 0)))
+        let gap = try #require(try await Self.produce(connection, topic: "idem", batch: batch(["e"], sequence: 9)))
+        #expect(first.error == KafkaErrorCode.none && first.baseOffset == 0)
+        #expect(second.error == KafkaErrorCode.none && second.baseOffset == 2)
+        #expect(retry.error == KafkaErrorCode.none && retry.baseOffset == 0)
+        #expect(gap.error == KafkaErrorCode.outOfOrderSequenceNumber)
+        let stored = try await server.broker.fetch(topic: "idem", partition: 0, offset: 0).records
+        #expect(stored.map(\.value) == [bytes("a"), bytes("b"), bytes("c")])
+        await server.stop()
+    }
+
+    @Test func aTransactionalProducerIsRefused() async throws {
+        let server = try await KafkaTestServer.start()
+        let connection = try await server.connect()
+        var body = try #require(try await connection.roundTrip(api: 22, version: 1) { body in
+            body.writeKafkaString("tx-1")
+            body.writeInteger(Int32(60_000))
+        })
+        _ = body.readInteger(as: Int32.self)
+        #expect(body.readInteger(as: Int16.self) == KafkaErrorCode.invalidRequest)
+        let transactional = RecordBatchCodec.encode([Record(offset: 0, timestamp: 1, key: nil, value: bytes("x"))], attributes: 0x10)
+        let produced = try #require(try await Self.produce(connection, topic: "tx", batch: transactional))
+        #expect(produced.error == KafkaErrorCode.invalidRecord)
+        #expect(try server.broker.describeTopic("tx").partitions[0].state.nextOffset == 0)
+        await server.stop()
+    }
+
     // MARK: Requests as a client sends them
 
     static func apiVersions(_ connection: KafkaRawConnection, version: Int16 = 2) async throws -> (error: Int16, apis: [Int16: ClosedRange<Int16>]) {
