@@ -29,9 +29,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
     func admission(of event: KafkaFrameEvent) -> RequestAdmission {
         switch event {
         case .request(_, .produce(let produce), let size):
-            // A produce to a topic that must first be created is queued from a task; later
-            // requests wait until it is.
-            return RequestAdmission(heldBytes: size, concurrency: .overlapping, orderedOnStart: missingTopics(produce).isEmpty)
+            // A large produce is decoded in a task, and one to a topic that must first be created
+            // is queued from one; later requests wait until it is queued.
+            return RequestAdmission(
+                heldBytes: size, concurrency: .overlapping, orderedOnStart: size <= Self.inlineProduceBytes && missingTopics(produce).isEmpty)
         case .request:
             return RequestAdmission(concurrency: .exclusive)
         case .unsupported, .lost:
@@ -56,8 +57,8 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                 "peer": "\(peer)", "request": "\(what)", "client_id": "\(header.clientID ?? "")",
             ])
             responder.succeed(.none, thenClose: true)
-        case .request(let header, let request, _):
-            start(request, header: header, responder: responder, loop: context.eventLoop)
+        case .request(let header, let request, let size):
+            start(request, header: header, size: size, responder: responder, loop: context.eventLoop)
         }
     }
 
@@ -72,7 +73,7 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
 
     // MARK: Requests
 
-    private func start(_ request: KafkaRequest, header: KafkaRequestHeader, responder: RequestResponder, loop: any EventLoop) {
+    private func start(_ request: KafkaRequest, header: KafkaRequestHeader, size: Int, responder: RequestResponder, loop: any EventLoop) {
         let correlationID = header.correlationID
         let version = header.apiVersion
         switch request {
@@ -83,7 +84,7 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                 responder.succeed(.buffer(await self.metadata(metadata, correlationID: correlationID, version: version)))
             }
         case .produce(let produce):
-            startProduce(produce, correlationID: correlationID, version: version, responder: responder, loop: loop)
+            startProduce(produce, size: size, correlationID: correlationID, version: version, responder: responder, loop: loop)
         case .fetch(let fetch):
             startFetch(fetch, correlationID: correlationID, version: version, responder: responder, loop: loop)
         case .listOffsets(let list):
@@ -181,23 +182,63 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
         }
     }
 
-    private func startProduce(_ request: ProduceRequest, correlationID: Int32, version: Int16, responder: RequestResponder, loop: any EventLoop) {
+    /// Produce requests up to this size are decoded on the event loop; larger ones (checksums and
+    /// decompression of many records) in a task, keeping the loop, which other connections
+    /// share, free of long work.
+    static let inlineProduceBytes = 64 * 1_024
+
+    private func startProduce(
+        _ request: ProduceRequest, size: Int, correlationID: Int32, version: Int16, responder: RequestResponder, loop: any EventLoop
+    ) {
         let missing = missingTopics(request)
-        guard !missing.isEmpty else {
-            return submitProduce(request, correlationID: correlationID, version: version, responder: responder, loop: loop)
+        guard !missing.isEmpty || size > Self.inlineProduceBytes else {
+            let decoded = Self.decode(request)
+            return submitProduce(request, decoded: decoded, correlationID: correlationID, version: version, responder: responder, loop: loop)
         }
         Task { [self] in
             for name in missing { _ = try? await describe(name, create: true) }
+            let decoded = Self.decode(request)
             loop.execute {
-                self.submitProduce(request, correlationID: correlationID, version: version, responder: responder, loop: loop)
+                self.submitProduce(request, decoded: decoded, correlationID: correlationID, version: version, responder: responder, loop: loop)
                 responder.ordered()
             }
         }
     }
 
-    /// Decodes each partition's batches and queues them to the writer, one submission per
-    /// partition so that each answers its own error; replies once every partition has.
-    private func submitProduce(_ request: ProduceRequest, correlationID: Int32, version: Int16, responder: RequestResponder, loop: any EventLoop) {
+    /// A partition's records as decoded from its batches, with the idempotent producer that sent
+    /// them, or why they cannot be written.
+    typealias DecodedPartition = Result<(records: [ProducerRecord], producer: ProducerIdentity?), BrookError>
+
+    /// Decodes every partition's batches, by topic and partition in request order.
+    private static func decode(_ request: ProduceRequest) -> [[DecodedPartition]] {
+        request.topics.map { topic in
+            topic.partitions.map { partition -> DecodedPartition in
+                Result { () throws(BrookError) in
+                    if request.transactionalID != nil {
+                        throw BrookError(
+                            .invalidRecord, "transactional produce is not supported: Brook has no transactions; produce without a transactional.id")
+                    }
+                    guard let bytes = partition.records else {
+                        throw BrookError(.corruptMessage, "a produce to \(topic.name)-\(partition.index) carries null records")
+                    }
+                    let batches = try RecordBatchCodec.decode(bytes, partition: Int(partition.index))
+                    let records = batches.count == 1 ? batches[0].records : batches.flatMap(\.records)
+                    var producer: ProducerIdentity?
+                    if let first = batches.first, first.isIdempotent {
+                        producer = ProducerIdentity(id: first.producerID, epoch: Int32(first.producerEpoch))
+                    }
+                    return (records, producer)
+                }
+            }
+        }
+    }
+
+    /// Queues each decoded partition to the writer, one submission per partition so that each
+    /// answers its own error; replies once every partition has. On the event loop.
+    private func submitProduce(
+        _ request: ProduceRequest, decoded: [[DecodedPartition]], correlationID: Int32, version: Int16, responder: RequestResponder,
+        loop: any EventLoop
+    ) {
         let acks: Acks = switch request.acks {
         case 0: .noAck
         case 1: .leader
@@ -208,7 +249,8 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             for (partitionIndex, partition) in topic.partitions.enumerated() {
                 let slot = (topicIndex, partitionIndex)
                 do {
-                    let ticket = try submit(topic: topic.name, partition: partition, transactional: request.transactionalID != nil, acks: acks)
+                    let (records, producer) = try decoded[topicIndex][partitionIndex].get()
+                    let ticket = try broker.submitProduce(topic: topic.name, records: records, acks: acks, producer: producer)
                     replies.pending += 1
                     ticket.whenComplete { result in
                         loop.execute {
@@ -233,22 +275,6 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             replies.submitted = true
             replies.replyIfDone()
         }
-    }
-
-    private func submit(topic: String, partition: ProduceRequest.Partition, transactional: Bool, acks: Acks) throws -> ProduceTicket {
-        if transactional {
-            throw BrookError(.invalidRecord, "transactional produce is not supported: Brook has no transactions; produce without a transactional.id")
-        }
-        guard let bytes = partition.records else {
-            throw BrookError(.corruptMessage, "a produce to \(topic)-\(partition.index) carries null records")
-        }
-        let batches = try RecordBatchCodec.decode(bytes, partition: Int(partition.index))
-        let records = batches.count == 1 ? batches[0].records : batches.flatMap(\.records)
-        var producer: ProducerIdentity?
-        if let first = batches.first, first.isIdempotent {
-            producer = ProducerIdentity(id: first.producerID, epoch: Int32(first.producerEpoch))
-        }
-        return try broker.submitProduce(topic: topic, records: records, acks: acks, producer: producer)
     }
 
     private func logStartOffset(_ topic: String, _ partition: Int) -> Int64 {

@@ -171,6 +171,46 @@ struct KafkaListenerTests {
         await server.stop()
     }
 
+    /// A large produce is decoded off the event loop; one pipelined behind it still commits after it.
+    @Test func pipelinedProducesCommitInRequestOrderWhateverTheirSize() async throws {
+        let server = try await KafkaTestServer.start()
+        _ = try await server.broker.createTopic("order")
+        let connection = try await server.connect()
+        let large = RecordBatchCodec.encode((0..<200).map {
+            Record(offset: Int64($0), timestamp: 1, key: nil, value: [UInt8](repeating: UInt8($0 % 256), count: 1_024))
+        })
+        #expect(large.readableBytes > KafkaConnection.inlineProduceBytes)
+        let small = RecordBatchCodec.encode([Record(offset: 0, timestamp: 1, key: nil, value: bytes("after"))])
+        for batch in [large, small] {
+            try await connection.send(api: 0, version: 3) { body in
+                body.writeKafkaString(nil)
+                body.writeInteger(Int16(1))
+                body.writeInteger(Int32(5_000))
+                body.writeKafkaArrayCount(1)
+                body.writeKafkaString("order")
+                body.writeKafkaArrayCount(1)
+                body.writeInteger(Int32(0))
+                body.writeKafkaBytes(batch)
+            }
+        }
+        var baseOffsets: [Int64] = []
+        for _ in 0..<2 {
+            var body = try #require(try await connection.response())
+            _ = body.readInteger(as: Int32.self)  // correlation id
+            _ = body.readInteger(as: Int32.self)  // topics
+            let name = body.readInteger(as: Int16.self)!
+            _ = body.readString(length: Int(name))
+            _ = body.readInteger(as: Int32.self)  // partitions
+            _ = body.readInteger(as: Int32.self)  // index
+            #expect(body.readInteger(as: Int16.self) == KafkaErrorCode.none)
+            baseOffsets.append(body.readInteger(as: Int64.self)!)
+        }
+        #expect(baseOffsets == [0, 200])
+        let last = try await server.broker.fetch(topic: "order", partition: 0, offset: 200).records
+        #expect(last.map(\.value) == [bytes("after")])
+        await server.stop()
+    }
+
     @Test func aTransactionalProducerIsRefused() async throws {
         let server = try await KafkaTestServer.start()
         let connection = try await server.connect()
