@@ -13,7 +13,9 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case initProducerID = 22
     case describeConfigs = 32
+    case alterConfigs = 33
     case createPartitions = 37
+    case incrementalAlterConfigs = 44
 
     /// The versions served, as ApiVersions advertises them.
     public var versions: ClosedRange<Int16> {
@@ -27,7 +29,9 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .deleteTopics: 0...3
         case .initProducerID: 0...1
         case .describeConfigs: 0...2
+        case .alterConfigs: 0...1
         case .createPartitions: 0...1
+        case .incrementalAlterConfigs: 0...0
         }
     }
 
@@ -42,7 +46,9 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .deleteTopics: "DeleteTopics"
         case .initProducerID: "InitProducerId"
         case .describeConfigs: "DescribeConfigs"
+        case .alterConfigs: "AlterConfigs"
         case .createPartitions: "CreatePartitions"
+        case .incrementalAlterConfigs: "IncrementalAlterConfigs"
         }
     }
 }

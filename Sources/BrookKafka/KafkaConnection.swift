@@ -109,6 +109,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
         case .describeConfigs(let describe):
             responder.succeed(.buffer(KafkaResponse.describeConfigs(
                 correlationID: correlationID, version: version, resources: describeConfigs(describe))))
+        case .alterConfigs(let alter):
+            Task { [self] in
+                responder.succeed(.buffer(KafkaResponse.alterConfigs(correlationID: correlationID, resources: await self.alterConfigs(alter))))
+            }
         case .initProducerID(let initProducer):
             Task { [broker] in
                 guard initProducer.transactionalID == nil else {
@@ -429,6 +433,28 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                     type: resource.type, name: resource.name, configs: [])
             }
         }
+    }
+
+    /// Topics' configs; a broker has none Brook lets a client change.
+    private func alterConfigs(_ request: AlterConfigsRequest) async -> [(result: KafkaResponse.NamedResult, type: Int8)] {
+        var results: [(result: KafkaResponse.NamedResult, type: Int8)] = []
+        for resource in request.resources {
+            guard resource.type == 2 else {
+                results.append((KafkaResponse.NamedResult(
+                    name: resource.name, errorCode: KafkaErrorCode.invalidRequest,
+                    errorMessage: "resource type \(resource.type) has no configs Brook can change: alter a topic (2)"), resource.type))
+                continue
+            }
+            do {
+                let current = try broker.describeTopic(resource.name).config
+                let altered = try TopicConfigs.alter(resource.configs, incremental: request.incremental, of: current)
+                if !request.validateOnly { try await broker.alterTopic(resource.name, config: altered) }
+                results.append((KafkaResponse.NamedResult(name: resource.name, errorCode: KafkaErrorCode.none), 2))
+            } catch {
+                results.append((Self.namedResult(resource.name, error), 2))
+            }
+        }
+        return results
     }
 
     private static func namedResult(_ name: String, _ error: any Error) -> KafkaResponse.NamedResult {

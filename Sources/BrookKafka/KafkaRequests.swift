@@ -20,6 +20,35 @@ enum KafkaRequest: Sendable {
     case deleteTopics(DeleteTopicsRequest)
     case createPartitions(CreatePartitionsRequest)
     case describeConfigs(DescribeConfigsRequest)
+    case alterConfigs(AlterConfigsRequest)
+}
+
+/// AlterConfigs (every config given; the others return to their defaults) or
+/// IncrementalAlterConfigs (each config with its operation).
+struct AlterConfigsRequest: Sendable {
+    enum Operation: Int8, Sendable {
+        case set = 0
+        case delete = 1
+        case append = 2
+        case subtract = 3
+    }
+
+    struct Config: Sendable {
+        var name: String
+        /// nil for AlterConfigs, which replaces the whole set.
+        var operation: Int8?
+        var value: String?
+    }
+
+    struct Resource: Sendable {
+        var type: Int8
+        var name: String
+        var configs: [Config]
+    }
+
+    var incremental: Bool
+    var resources: [Resource]
+    var validateOnly: Bool
 }
 
 struct CreateTopicsRequest: Sendable {
@@ -239,6 +268,19 @@ extension KafkaRequest {
             } ?? []
             if version >= 1 { _ = try body.bool() }  // include_synonyms
             request = .describeConfigs(DescribeConfigsRequest(resources: resources))
+        case .alterConfigs, .incrementalAlterConfigs:
+            let incremental = api == .incrementalAlterConfigs
+            let resources = try body.array { resource -> AlterConfigsRequest.Resource in
+                let type = try resource.int8()
+                let name = try resource.string()
+                let configs = try resource.array { config -> AlterConfigsRequest.Config in
+                    let key = try config.string()
+                    let operation = incremental ? try config.int8() : nil
+                    return AlterConfigsRequest.Config(name: key, operation: operation, value: try config.nullableString())
+                } ?? []
+                return AlterConfigsRequest.Resource(type: type, name: name, configs: configs)
+            } ?? []
+            request = .alterConfigs(AlterConfigsRequest(incremental: incremental, resources: resources, validateOnly: try body.bool()))
         case .initProducerID:
             request = .initProducerID(InitProducerIDRequest(
                 transactionalID: try body.nullableString(), transactionTimeoutMs: try body.int32()))

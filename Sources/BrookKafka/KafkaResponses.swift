@@ -248,3 +248,19 @@ extension KafkaResponse {
         }
     }
 }
+
+extension KafkaResponse {
+    /// AlterConfigs v0–1 and IncrementalAlterConfigs v0 share this response.
+    static func alterConfigs(correlationID: Int32, resources: [(result: NamedResult, type: Int8)]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(Int32(0))  // throttle_time_ms
+            buffer.writeKafkaArrayCount(resources.count)
+            for resource in resources {
+                buffer.writeInteger(resource.result.errorCode)
+                buffer.writeKafkaString(resource.result.errorMessage)
+                buffer.writeInteger(resource.type)
+                buffer.writeKafkaString(resource.result.name)
+            }
+        }
+    }
+}

@@ -61,6 +61,33 @@ enum TopicConfigs {
         try config.validate()
     }
 
+    /// Applies AlterConfigs (`incremental` false: the configs not given return to their defaults)
+    /// or IncrementalAlterConfigs (set, or delete back to the default) to a topic's config.
+    /// - Throws: `INVALID_CONFIG` as ``apply(_:to:)`` does, and for append or subtract, which
+    ///   only list configs take and Brook has none.
+    static func alter(_ configs: [AlterConfigsRequest.Config], incremental: Bool, of current: TopicConfig) throws(BrookError) -> TopicConfig {
+        var config = incremental ? current : TopicConfig()
+        for change in configs {
+            switch change.operation.flatMap(AlterConfigsRequest.Operation.init(rawValue:)) {
+            case nil where change.operation != nil:
+                throw BrookError(.invalidConfig, "config operation \(change.operation!) on '\(change.name)' is unknown: use 0 (set) or 1 (delete)")
+            case nil, .set:
+                try apply([(change.name, change.value)], to: &config)
+            case .delete:
+                try apply([(change.name, defaultValue(change.name))], to: &config)
+            case .append, .subtract:
+                throw BrookError(.invalidConfig, "'\(change.name)' is not a list config: append and subtract do not apply; use set")
+            }
+        }
+        try config.validate()
+        return config
+    }
+
+    /// A config's default value, as a string.
+    private static func defaultValue(_ name: String) -> String? {
+        entries(TopicConfig()).first { $0.name == name }?.value
+    }
+
     private static func number(_ name: String, _ value: String) throws(BrookError) -> Int64 {
         guard let number = Int64(value) else { throw BrookError(.invalidConfig, "\(name)=\(value) is not an integer") }
         return number

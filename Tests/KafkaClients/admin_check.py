@@ -3,7 +3,7 @@ describe them, add partitions, describe configs, delete; and what Brook refuses.
 import sys
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
 
 kafka = sys.argv[1]
 admin = AdminClient({"bootstrap.servers": kafka})
@@ -53,6 +53,31 @@ check(values.get("retention.bytes") == "-1" and configs["retention.bytes"].is_de
 check(values.get("cleanup.policy") == "delete", f"cleanup.policy {values.get('cleanup.policy')}")
 check(not configs["retention.ms"].is_default, "retention.ms set at creation shows as default")
 print(f"ok: AdminClient describe_configs: {sorted(values.items())}")
+
+def topic_configs(name):
+    [(_, future)] = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, name)]).items()
+    return {key: entry.value for key, entry in future.result(timeout=15).items()}
+
+
+# IncrementalAlterConfigs: set one, delete one back to its default; the rest stay.
+[(_, future)] = admin.incremental_alter_configs([ConfigResource(ConfigResource.Type.TOPIC, "admin-a", incremental_configs=[
+    ConfigEntry("retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET),
+    ConfigEntry("max.message.bytes", None, incremental_operation=AlterConfigOpType.DELETE),
+])]).items()
+check(error_of(future) is None, f"incremental_alter_configs: {error_of(future)}")
+values = topic_configs("admin-a")
+check((values["retention.ms"], values["max.message.bytes"]) == ("7200000", "1048576"), f"after incremental alter: {values}")
+# AlterConfigs replaces the whole set: what it does not name returns to the default.
+[(_, future)] = admin.alter_configs([ConfigResource(ConfigResource.Type.TOPIC, "admin-a", set_config={"retention.bytes": "1000000"})]).items()
+check(error_of(future) is None, f"alter_configs: {error_of(future)}")
+values = topic_configs("admin-a")
+check((values["retention.bytes"], values["retention.ms"]) == ("1000000", "604800000"), f"after alter: {values}")
+[(_, future)] = admin.incremental_alter_configs([ConfigResource(ConfigResource.Type.TOPIC, "admin-a", incremental_configs=[
+    ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.SET)])]).items()
+error = error_of(future)
+check(error is not None and error.code() == KafkaError.INVALID_CONFIG, f"cleanup.policy=compact gave {error}")
+check(topic_configs("admin-a")["retention.bytes"] == "1000000", "a refused alter changed the topic")
+print("ok: AdminClient incremental_alter_configs (set, delete) and alter_configs (whole set); compact refused")
 
 future = admin.create_partitions([NewPartitions("admin-a", 5)])["admin-a"]
 check(error_of(future) is None, f"create_partitions: {error_of(future)}")
