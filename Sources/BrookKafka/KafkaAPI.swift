@@ -64,6 +64,7 @@ enum KafkaErrorCode {
     static let messageTooLarge: Int16 = 10
     static let invalidTopic: Int16 = 17
     static let recordListTooLarge: Int16 = 18
+    static let invalidRequiredAcks: Int16 = 21
     static let requestTimedOut: Int16 = 7
     static let topicAuthorizationFailed: Int16 = 29
     static let unsupportedVersion: Int16 = 35

@@ -243,12 +243,22 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
         _ request: ProduceRequest, decoded: [[DecodedPartition]], correlationID: Int32, version: Int16, responder: RequestResponder,
         loop: any EventLoop
     ) {
-        let acks: Acks = switch request.acks {
-        case 0: .noAck
-        case 1: .leader
-        default: .all
-        }
         let replies = ProduceReplies(request: request, correlationID: correlationID, version: version, responder: responder, loop: loop)
+        let acks: Acks
+        switch request.acks {
+        case 0: acks = .noAck
+        case 1: acks = .leader
+        case -1: acks = .all
+        default:
+            // Kafka's INVALID_REQUIRED_ACKS: nothing is written.
+            for (topicIndex, topic) in request.topics.enumerated() {
+                for partitionIndex in topic.partitions.indices {
+                    replies.answer((topicIndex, partitionIndex), code: KafkaErrorCode.invalidRequiredAcks, message: "acks=\(request.acks) is invalid: use 0, 1 or -1 (all)")
+                }
+            }
+            replies.submitted = true
+            return replies.replyIfDone()
+        }
         for (topicIndex, topic) in request.topics.enumerated() {
             for (partitionIndex, partition) in topic.partitions.enumerated() {
                 let slot = (topicIndex, partitionIndex)
@@ -522,8 +532,12 @@ private final class ProduceReplies: @unchecked Sendable {
     }
 
     func answer(_ slot: (Int, Int), error: any Error) {
-        topics[slot.0].partitions[slot.1].errorCode = KafkaErrorCode.code(for: error)
-        topics[slot.0].partitions[slot.1].errorMessage = (error as? BrookError)?.message ?? "\(error)"
+        answer(slot, code: KafkaErrorCode.code(for: error), message: (error as? BrookError)?.message ?? "\(error)")
+    }
+
+    func answer(_ slot: (Int, Int), code: Int16, message: String) {
+        topics[slot.0].partitions[slot.1].errorCode = code
+        topics[slot.0].partitions[slot.1].errorMessage = message
         if submitted { pending -= 1 }
         replyIfDone()
     }

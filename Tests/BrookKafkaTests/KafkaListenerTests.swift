@@ -46,7 +46,7 @@ struct KafkaListenerTests {
 
     @Test(arguments: badInputs)
     func badInputClosesOnlyItsConnection(_ input: BadInput) async throws {
-        let server = try await KafkaTestServer.start { $0.maxRequestBytes = 1_048_576 }
+        let server = try await KafkaTestServer.start(listener: { $0.maxRequestBytes = 1_048_576 })
         let healthy = try await server.connect()
         #expect(try await Self.apiVersions(healthy).error == KafkaErrorCode.none)
 
@@ -118,7 +118,7 @@ struct KafkaListenerTests {
     }
 
     @Test func withoutAutoCreateAnUnknownTopicIsUnknown() async throws {
-        let server = try await KafkaTestServer.start { $0.autoCreateTopics = false }
+        let server = try await KafkaTestServer.start(listener: { $0.autoCreateTopics = false })
         let connection = try await server.connect()
         var body = try #require(try await connection.roundTrip(api: 3, version: 4) { body in
             body.writeKafkaArrayCount(1)
@@ -211,6 +211,62 @@ struct KafkaListenerTests {
         await server.stop()
     }
 
+    /// The broker's clock never advances here, so only a commit (or shutdown) can answer the wait.
+    @Test(.timeLimit(.minutes(1)))
+    func aWaitingFetchAnswersWhenAnotherConnectionProduces() async throws {
+        let server = try await KafkaTestServer.start(broker: { $0.clock = ManualClock() })
+        _ = try await server.broker.createTopic("poll")
+        let consumer = try await server.connect()
+        let producer = try await server.connect()
+        try await Self.sendFetch(consumer, topic: "poll", offset: 0, maxWaitMs: 30_000, minBytes: 1)
+        while server.broker.waitingFetches == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let record = Record(offset: 0, timestamp: 7, key: bytes("k"), value: bytes("woke"))
+        #expect(try await Self.produce(producer, topic: "poll", batch: RecordBatchCodec.encode([record]))?.error == KafkaErrorCode.none)
+        let answer = try #require(try await Self.fetchResponse(consumer))
+        #expect(answer.error == KafkaErrorCode.none)
+        #expect(try RecordBatchCodec.decode(answer.records, partition: 0).first?.records.map(\.value) == [bytes("woke")])
+        await server.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func shutdownAnswersAWaitingFetchAndCloses() async throws {
+        let server = try await KafkaTestServer.start(broker: { $0.clock = ManualClock() })
+        _ = try await server.broker.createTopic("quiet")
+        let consumer = try await server.connect()
+        try await Self.sendFetch(consumer, topic: "quiet", offset: 0, maxWaitMs: 30_000, minBytes: 1)
+        while server.broker.waitingFetches == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        server.task.cancel()  // graceful stop: quiesce
+        let answer = try #require(try await Self.fetchResponse(consumer))
+        #expect(answer.error == KafkaErrorCode.none)
+        #expect(answer.records.readableBytes == 0)
+        #expect(try await consumer.closesWithoutReply())
+        await server.stop()
+    }
+
+    @Test func invalidAcksWriteNothing() async throws {
+        let server = try await KafkaTestServer.start()
+        _ = try await server.broker.createTopic("acks")
+        let connection = try await server.connect()
+        var body = try #require(try await connection.roundTrip(api: 0, version: 3) { body in
+            body.writeKafkaString(nil)
+            body.writeInteger(Int16(2))  // acks=2: not 0, 1 or -1
+            body.writeInteger(Int32(5_000))
+            body.writeKafkaArrayCount(1)
+            body.writeKafkaString("acks")
+            body.writeKafkaArrayCount(1)
+            body.writeInteger(Int32(0))
+            body.writeKafkaBytes(RecordBatchCodec.encode([Record(offset: 0, timestamp: 1, key: nil, value: bytes("x"))]))
+        })
+        _ = body.readInteger(as: Int32.self)
+        let name = body.readInteger(as: Int16.self)!
+        _ = body.readString(length: Int(name))
+        _ = body.readInteger(as: Int32.self)
+        _ = body.readInteger(as: Int32.self)
+        #expect(body.readInteger(as: Int16.self) == KafkaErrorCode.invalidRequiredAcks)
+        #expect(try server.broker.describeTopic("acks").partitions[0].state.nextOffset == 0)
+        await server.stop()
+    }
+
     @Test func aTransactionalProducerIsRefused() async throws {
         let server = try await KafkaTestServer.start()
         let connection = try await server.connect()
@@ -260,11 +316,18 @@ struct KafkaListenerTests {
         return (error, body.readInteger(as: Int64.self)!)
     }
 
-    static func fetch(_ connection: KafkaRawConnection, topic: String, offset: Int64) async throws -> (error: Int16, highWatermark: Int64, records: ByteBuffer)? {
-        guard var body = try await connection.roundTrip(api: 1, version: 11, body: { body in
+    static func fetch(
+        _ connection: KafkaRawConnection, topic: String, offset: Int64, maxWaitMs: Int32 = 0, minBytes: Int32 = 0
+    ) async throws -> (error: Int16, highWatermark: Int64, records: ByteBuffer)? {
+        try await sendFetch(connection, topic: topic, offset: offset, maxWaitMs: maxWaitMs, minBytes: minBytes)
+        return try await fetchResponse(connection)
+    }
+
+    static func sendFetch(_ connection: KafkaRawConnection, topic: String, offset: Int64, maxWaitMs: Int32, minBytes: Int32) async throws {
+        try await connection.send(api: 1, version: 11) { body in
             body.writeInteger(Int32(-1))  // replica
-            body.writeInteger(Int32(0))  // max wait
-            body.writeInteger(Int32(0))  // min bytes
+            body.writeInteger(maxWaitMs)
+            body.writeInteger(minBytes)
             body.writeInteger(Int32(1_048_576))
             body.writeInteger(Int8(0))  // isolation
             body.writeInteger(Int32(0))  // session id
@@ -279,7 +342,12 @@ struct KafkaListenerTests {
             body.writeInteger(Int32(1_048_576))
             body.writeKafkaArrayCount(0)  // forgotten topics
             body.writeKafkaString("")  // rack
-        }) else { return nil }
+        }
+    }
+
+    static func fetchResponse(_ connection: KafkaRawConnection) async throws -> (error: Int16, highWatermark: Int64, records: ByteBuffer)? {
+        guard var body = try await connection.response() else { return nil }
+        _ = body.readInteger(as: Int32.self)  // correlation id
         _ = body.readInteger(as: Int32.self)  // throttle
         _ = body.readInteger(as: Int16.self)  // error
         _ = body.readInteger(as: Int32.self)  // session

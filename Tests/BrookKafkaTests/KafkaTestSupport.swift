@@ -27,11 +27,14 @@ final class KafkaTestServer: Sendable {
         self.log = log
     }
 
-    static func start(_ configure: (inout KafkaListenerConfiguration) -> Void = { _ in }) async throws -> KafkaTestServer {
+    static func start(
+        broker configureBroker: (inout BrokerOptions) -> Void = { _ in }, listener configure: (inout KafkaListenerConfiguration) -> Void = { _ in }
+    ) async throws -> KafkaTestServer {
         let dir = TemporaryDirectory("brook-kafka")
         var options = BrokerOptions()
         options.retentionCheckIntervalMs = 0
         options.logger = Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() })
+        configureBroker(&options)
         let broker = try Broker(path: dir.file("brook.db"), options: options)
         var configuration = KafkaListenerConfiguration()
         configuration.port = 0
