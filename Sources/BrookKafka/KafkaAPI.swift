@@ -11,6 +11,7 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
+    case deleteRecords = 21
     case initProducerID = 22
     case describeConfigs = 32
     case alterConfigs = 33
@@ -27,6 +28,7 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .apiVersions: 0...2
         case .createTopics: 0...4
         case .deleteTopics: 0...3
+        case .deleteRecords: 0...1
         case .initProducerID: 0...1
         case .describeConfigs: 0...2
         case .alterConfigs: 0...1
@@ -44,6 +46,7 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .apiVersions: "ApiVersions"
         case .createTopics: "CreateTopics"
         case .deleteTopics: "DeleteTopics"
+        case .deleteRecords: "DeleteRecords"
         case .initProducerID: "InitProducerId"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"

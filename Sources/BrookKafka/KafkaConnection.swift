@@ -113,6 +113,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             Task { [self] in
                 responder.succeed(.buffer(KafkaResponse.alterConfigs(correlationID: correlationID, resources: await self.alterConfigs(alter))))
             }
+        case .deleteRecords(let delete):
+            Task { [self] in
+                responder.succeed(.buffer(KafkaResponse.deleteRecords(correlationID: correlationID, topics: await self.deleteRecords(delete))))
+            }
         case .initProducerID(let initProducer):
             Task { [broker] in
                 guard initProducer.transactionalID == nil else {
@@ -465,6 +469,24 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             }
         }
         return results
+    }
+
+    private func deleteRecords(_ request: DeleteRecordsRequest) async -> [(name: String, partitions: [KafkaResponse.DeletedPartition])] {
+        var topics: [(name: String, partitions: [KafkaResponse.DeletedPartition])] = []
+        for topic in request.topics {
+            var partitions: [KafkaResponse.DeletedPartition] = []
+            for partition in topic.partitions {
+                do {
+                    let start = try await broker.deleteRecords(
+                        topic: topic.name, partition: Int(partition.index), before: partition.offset == -1 ? nil : partition.offset)
+                    partitions.append(KafkaResponse.DeletedPartition(index: partition.index, lowWatermark: start, errorCode: KafkaErrorCode.none))
+                } catch {
+                    partitions.append(KafkaResponse.DeletedPartition(index: partition.index, lowWatermark: -1, errorCode: KafkaErrorCode.code(for: error)))
+                }
+            }
+            topics.append((topic.name, partitions))
+        }
+        return topics
     }
 
     private static func namedResult(_ name: String, _ error: any Error) -> KafkaResponse.NamedResult {

@@ -21,6 +21,22 @@ enum KafkaRequest: Sendable {
     case createPartitions(CreatePartitionsRequest)
     case describeConfigs(DescribeConfigsRequest)
     case alterConfigs(AlterConfigsRequest)
+    case deleteRecords(DeleteRecordsRequest)
+}
+
+struct DeleteRecordsRequest: Sendable {
+    struct Partition: Sendable {
+        var index: Int32
+        /// Delete below this offset; -1: the high watermark.
+        var offset: Int64
+    }
+
+    struct Topic: Sendable {
+        var name: String
+        var partitions: [Partition]
+    }
+
+    var topics: [Topic]
 }
 
 /// AlterConfigs (every config given; the others return to their defaults) or
@@ -281,6 +297,16 @@ extension KafkaRequest {
                 return AlterConfigsRequest.Resource(type: type, name: name, configs: configs)
             } ?? []
             request = .alterConfigs(AlterConfigsRequest(incremental: incremental, resources: resources, validateOnly: try body.bool()))
+        case .deleteRecords:
+            let topics = try body.array { topic in
+                DeleteRecordsRequest.Topic(
+                    name: try topic.string(),
+                    partitions: try topic.array { partition in
+                        DeleteRecordsRequest.Partition(index: try partition.int32(), offset: try partition.int64())
+                    } ?? [])
+            } ?? []
+            _ = try body.int32()  // timeout_ms
+            request = .deleteRecords(DeleteRecordsRequest(topics: topics))
         case .initProducerID:
             request = .initProducerID(InitProducerIDRequest(
                 transactionalID: try body.nullableString(), transactionTimeoutMs: try body.int32()))

@@ -264,3 +264,27 @@ extension KafkaResponse {
         }
     }
 }
+
+extension KafkaResponse {
+    struct DeletedPartition {
+        var index: Int32
+        var lowWatermark: Int64
+        var errorCode: Int16
+    }
+
+    static func deleteRecords(correlationID: Int32, topics: [(name: String, partitions: [DeletedPartition])]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(Int32(0))  // throttle_time_ms
+            buffer.writeKafkaArrayCount(topics.count)
+            for topic in topics {
+                buffer.writeKafkaString(topic.name)
+                buffer.writeKafkaArrayCount(topic.partitions.count)
+                for partition in topic.partitions {
+                    buffer.writeInteger(partition.index)
+                    buffer.writeInteger(partition.lowWatermark)
+                    buffer.writeInteger(partition.errorCode)
+                }
+            }
+        }
+    }
+}

@@ -86,6 +86,28 @@ error = error_of(admin.create_partitions([NewPartitions("admin-a", 3)])["admin-a
 check(error is not None and error.code() == KafkaError.INVALID_PARTITIONS, f"shrinking gave {error}")
 print("ok: AdminClient create_partitions grew admin-a to 5; shrinking is INVALID_PARTITIONS")
 
+# DeleteRecords: the log start moves to the offset; a consumer from the beginning starts there.
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+
+producer = Producer({"bootstrap.servers": kafka})
+for i in range(10):
+    producer.produce("admin-b", value=f"r{i}".encode(), partition=0)
+check(producer.flush(15) == 0, "records for delete_records left unflushed")
+[(_, future)] = admin.delete_records([TopicPartition("admin-b", 0, 6)]).items()
+deleted = future.result(timeout=15)
+check(deleted.low_watermark == 6, f"delete_records low watermark {deleted.low_watermark}")
+consumer = Consumer({"bootstrap.servers": kafka, "group.id": "unused", "enable.auto.commit": False})
+check(consumer.get_watermark_offsets(TopicPartition("admin-b", 0), timeout=10) == (6, 10), "watermarks after delete_records")
+consumer.assign([TopicPartition("admin-b", 0, -2)])  # OFFSET_BEGINNING
+got = []
+while len(got) < 4:
+    msg = consumer.poll(10)
+    check(msg is not None and msg.error() is None, f"consume after delete_records: {msg and msg.error()}")
+    got.append((msg.offset(), msg.value()))
+consumer.close()
+check(got == [(i, f"r{i}".encode()) for i in range(6, 10)], f"after delete_records read {got}")
+print("ok: AdminClient delete_records moved the log start to 6; a consumer from the beginning starts there")
+
 for name, future in admin.delete_topics(["admin-a", "admin-b"]).items():
     check(error_of(future) is None, f"delete {name}: {error_of(future)}")
 remaining = admin.list_topics(timeout=15).topics

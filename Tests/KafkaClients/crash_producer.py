@@ -16,6 +16,7 @@ with open(acked_path, "w", buffering=1) as acked:
     producer = Producer({
         "bootstrap.servers": kafka, "acks": "all", "enable.idempotence": True, "linger.ms": 2,
         "message.timeout.ms": 120_000, "reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 500,
+        "log_level": 0,  # the kill makes librdkafka log its reconnects; they are expected
     })
     for i in range(count):
         while True:
