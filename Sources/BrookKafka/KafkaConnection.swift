@@ -201,7 +201,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
         let missing = missingTopics(request)
         guard !missing.isEmpty || size > Self.inlineProduceBytes else {
             let decoded = Self.decode(request)
-            return submitProduce(request, decoded: decoded, correlationID: correlationID, version: version, responder: responder, loop: loop)
+            submitProduce(request, decoded: decoded, correlationID: correlationID, version: version, responder: responder, loop: loop)
+            // Admitted as unordered when its topic was missing then, and another request has
+            // created it since: it is queued now.
+            return responder.ordered()
         }
         Task { [self] in
             for name in missing { _ = try? await describe(name, create: true) }
