@@ -252,13 +252,15 @@ extension KafkaRequest {
                 let name = try topic.string()
                 let partitions = try topic.int32()
                 let replicationFactor = try topic.int16()
-                let assignments = try topic.array { assignment in
-                    _ = try assignment.int32()
+                // Manual assignments: only their count (the partitions) matters with one broker.
+                let assignedPartitions = try topic.array { assignment -> Int32 in
+                    let partition = try assignment.int32()
                     _ = try assignment.array { try $0.int32() }
-                } ?? []
+                    return partition
+                }?.count ?? 0
                 let configs = try topic.array { config in (name: try config.string(), value: try config.nullableString()) } ?? []
                 return CreateTopicsRequest.Topic(
-                    name: name, partitions: partitions, replicationFactor: replicationFactor, assignedPartitions: assignments.count,
+                    name: name, partitions: partitions, replicationFactor: replicationFactor, assignedPartitions: assignedPartitions,
                     configs: configs)
             } ?? []
             _ = try body.int32()  // timeout_ms
