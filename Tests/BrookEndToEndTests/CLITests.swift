@@ -56,10 +56,11 @@ enum CLI {
 
         init(db: String, in dir: TemporaryDirectory, port listenPort: Int = 0, extra: [String] = []) async throws {
             log = dir.file("serve-\(UUID().uuidString).log")
+            // Several servers run at once: none listens for Kafka unless a test asks for a port.
+            let extra = extra.contains("--kafka-port") ? extra : ["--no-kafka"] + extra
             FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.executable)
-            process.arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"]
-                + (extra.contains("--kafka-port") ? [] : ["--no-kafka"]) + extra
+            process.arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"] + extra
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = FileHandle.nullDevice
             let process = self.process
