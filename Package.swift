@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "BrookClient", targets: ["BrookClient"]),
         .library(name: "BrookFrontEnd", targets: ["BrookFrontEnd"]),
         .library(name: "BrookLineServer", targets: ["BrookLineServer"]),
+        .library(name: "BrookKafka", targets: ["BrookKafka"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
@@ -30,6 +31,12 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
+        // The compression codecs of Kafka's record batches, from the system libraries (Debian:
+        // zlib1g-dev, libsnappy-dev, liblz4-dev, libzstd-dev).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"]), .brew(["snappy"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Shared vocabulary: records, topic configs, error codes, the murmur2 partitioner.
         .target(name: "BrookModel"),
         // The SQLite log: connections, migrations, partition tables, append, read, prune, backup, SQL.
@@ -75,6 +82,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The Kafka front-end: SwiftNIO listener speaking Kafka's wire protocol to the same broker.
+        .target(
+            name: "BrookKafka",
+            dependencies: [
+                "BrookFrontEnd", "BrookBroker", "BrookModel", "CZlib", "CSnappy", "CLZ4", "CZstd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The Swift client: connection with pipelining, producer, fetch consumer, admin.
         .target(
             name: "BrookClient",
@@ -108,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "brook",
             dependencies: [
-                "BrookLineServer", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookStore", "BrookWire", "BrookModel",
+                "BrookLineServer", "BrookKafka", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookStore", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -144,6 +162,14 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
         .testTarget(
+            name: "BrookKafkaTests",
+            dependencies: [
+                "BrookKafka", "BrookBroker", "BrookModel", "BrookTestSupport", "CZlib", "CSnappy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
+        .testTarget(
             name: "BrookEndToEndTests",
             dependencies: [
                 "BrookLineServer", "BrookClient", "BrookBroker", "BrookWire", "BrookModel", "BrookTestSupport",
@@ -173,13 +199,13 @@ if ProcessInfo.processInfo.environment["BROOK_BENCHMARKS"] != nil {
         ))
 }
 
-// The libFuzzer target over the protocol decoder and parsers, only when asked for (it has no main
+// The libFuzzer target over both protocols' decoders and parsers, only when asked for (it has no main
 // of its own: libFuzzer's): bash Fuzz/run.sh SECONDS
 if ProcessInfo.processInfo.environment["BROOK_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(
             name: "BrookFuzz",
-            dependencies: ["BrookWire", "BrookModel", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["BrookWire", "BrookKafka", "BrookModel", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/BrookFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]

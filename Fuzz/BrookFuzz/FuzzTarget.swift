@@ -1,10 +1,12 @@
+import BrookKafka
 import BrookModel
 import BrookWire
 import NIOCore
 
 /// libFuzzer's entry: any bytes, as a client could send them, through the frame decoder (with small
 /// limits, so the limits are exercised too), the request parser and the parsers of record and reply
-/// blocks. Errors are expected; a crash, a trap or a hang is a bug.
+/// blocks; and the same bytes through Kafka's request decoder and record batch codec. Errors are
+/// expected; a crash, a trap or a hang is a bug.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: data, count: size)
@@ -40,6 +42,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 }
             }
         }
+    }
+    var kafka = ByteBuffer()
+    for range in [0..<split, split..<size] {
+        kafka.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[range])))
+        KafkaDecoding.decodeAll(&kafka, maxRequestBytes: 8_192, maxDecompressedBytes: 65_536)
     }
     return 0
 }

@@ -589,6 +589,31 @@ public final class Broker: Sendable {
 
     // MARK: Retention
 
+    /// Kafka's DeleteRecords: deletes a partition's records below `offset` (the high watermark
+    /// when nil) and advances its log-start offset, in chunks as retention does, so writers never
+    /// stall. Fetches below the new start then get `OFFSET_OUT_OF_RANGE`.
+    /// - Returns: the partition's log-start offset afterwards.
+    /// - Throws: `UNKNOWN_TOPIC`, `UNKNOWN_PARTITION`, or `OFFSET_OUT_OF_RANGE` above the high watermark.
+    @discardableResult
+    public func deleteRecords(topic name: String, partition index: Int, before offset: Int64?) async throws -> Int64 {
+        try checkOpen()
+        let partition = try state.topic(name).partition(index)
+        let target = offset ?? partition.state.nextOffset
+        var start = partition.state.logStartOffset
+        while true {
+            let result = try await writer.perform(.exclusive) { [state, chunk = options.retentionChunkRecords] log -> LogWriter.PruneResult in
+                // The topic may have been deleted, or deleted and created again, between chunks.
+                guard log.topics[name]?.partitions[safe: index]?.id == partition.id else { throw BrookError.unknownTopic(name) }
+                let result = try log.deleteRecords(topic: name, partition: index, before: target, maxRecords: chunk)
+                if let change = result.change { state.publish([change]) }
+                return result
+            }
+            if let change = result.change { start = change.state.logStartOffset }
+            if !result.mayHaveMore { break }
+        }
+        return max(start, try state.topic(name).partition(index).state.logStartOffset)
+    }
+
     /// Runs one retention pass now over every topic: deletes records older than `retention.ms`
     /// or beyond `retention.bytes` from the head of each partition, in chunks of
     /// ``BrokerOptions/retentionChunkRecords`` so producers interleave between chunks.

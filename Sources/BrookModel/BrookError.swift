@@ -80,6 +80,13 @@ public struct BrookError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let idleTimeout = Code(rawValue: "IDLE_TIMEOUT")
         /// The broker is shutting down or closed.
         public static let brokerNotAvailable = Code(rawValue: "BROKER_NOT_AVAILABLE")
+        /// A record batch's checksum or framing is wrong: it was damaged on the way.
+        public static let corruptMessage = Code(rawValue: "CORRUPT_MESSAGE")
+        /// A record batch Brook does not take: transactional or control batches, or an old
+        /// message format.
+        public static let invalidRecord = Code(rawValue: "INVALID_RECORD")
+        /// A record batch compressed with a codec Brook cannot decode.
+        public static let unsupportedCompressionType = Code(rawValue: "UNSUPPORTED_COMPRESSION_TYPE")
         /// Something unexpected failed inside the broker.
         public static let unknownServerError = Code(rawValue: "UNKNOWN_SERVER_ERROR")
     }

@@ -835,6 +835,59 @@ public final class LogWriter {
         }
     }
 
+    /// Kafka's DeleteRecords: deletes at most `maxRecords` records from the head of a partition,
+    /// those below `offset`, in one short transaction, and advances the log-start offset (never
+    /// backwards). Like retention, it keeps the log contiguous.
+    /// - Throws: `OFFSET_OUT_OF_RANGE` for an offset above the high watermark.
+    public func deleteRecords(topic name: String, partition index: Int, before offset: Int64, maxRecords: Int) throws(BrookError) -> PruneResult {
+        guard let topic = topics[name] else { throw BrookError.unknownTopic(name) }
+        let partition = try topic.partition(index)
+        var state = partition.state
+        guard offset >= 0, offset <= state.nextOffset else {
+            throw BrookError(
+                .offsetOutOfRange,
+                "offset \(offset) is out of range for \(name)-\(index): records can be deleted up to the high watermark \(state.nextOffset)")
+        }
+        let newStart = min(offset, state.logStartOffset + Int64(maxRecords))
+        var result = PruneResult()
+        guard newStart > state.logStartOffset else { return result }
+        let table = LogNames.table(partition.id)
+        do {
+            try db.transaction {
+                let measure = try db.cached("""
+                    SELECT count(*), coalesce(sum(coalesce(length(key), 0) + coalesce(length(headers), 0) + coalesce(length(value), 0)), 0)
+                    FROM "\(table)" WHERE offset < ?
+                    """)
+                defer { measure.reset() }
+                try measure.bind(newStart, at: 1)
+                _ = try measure.step()
+                result.deletedRecords = Int(measure.int64(0))
+                result.deletedBytes = measure.int64(1)
+                measure.reset()
+                let delete = try db.cached("DELETE FROM \"\(table)\" WHERE offset < ?")
+                try delete.bind(newStart, at: 1)
+                try delete.run()
+                state.logStartOffset = newStart
+                state.bytes = max(0, state.bytes - result.deletedBytes)
+                let update = try db.cached("UPDATE __brook_partitions SET log_start_offset = ?, next_offset = ?, bytes = ? WHERE id = ?")
+                try update.bind(state.logStartOffset, at: 1)
+                try update.bind(state.nextOffset, at: 2)
+                try update.bind(state.bytes, at: 3)
+                try update.bind(partition.id, at: 4)
+                try update.run()
+            }
+            topics[name]?.partitions[index].state = state
+            unsavedCounters[partition.id] = nil
+            result.change = PartitionChange(topic: name, partition: index, partitionID: partition.id, state: state)
+            result.mayHaveMore = newStart < offset
+            return result
+        } catch let error as SQLiteError {
+            throw BrookError(error, while: "deleting records of \(name)-\(index)")
+        } catch {
+            throw BrookError(.unknownServerError, "deleting records of \(name)-\(index): \(error)")
+        }
+    }
+
     // MARK: Checkpoints
 
     public enum CheckpointMode: Sendable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BrookBroker
 import BrookCommandLine
+import BrookKafka
 import BrookLineServer
 import BrookModel
 import BrookWire
@@ -23,6 +24,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Listen on this Unix domain socket instead of TCP (clients use --server unix:PATH).")
     var unixSocket: String?
 
+    @Option(help: "The port for Kafka clients (0 picks a free one, logged).")
+    var kafkaPort = KafkaListenerConfiguration.defaultPort
+
+    @Flag(help: "Do not listen for Kafka clients.")
+    var noKafka = false
+
+    @Option(help: "The host Kafka's Metadata tells clients to connect to (default: the --host address).")
+    var kafkaAdvertisedHost: String?
+
+    @Flag(help: "Do not create unknown topics on a Kafka client's Metadata or Produce.")
+    var noAutoCreateTopics = false
+
+    @Option(help: "Partitions of a topic a Kafka client auto-creates.")
+    var defaultPartitions = 1
+
     @Option(help: "How often retention runs, in ms.")
     var retentionCheckIntervalMs = BrokerOptions().retentionCheckIntervalMs
 
@@ -31,6 +47,15 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
+
+    func validate() throws {
+        if defaultPartitions < 1 || defaultPartitions > TopicName.maxPartitions {
+            throw ValidationError("--default-partitions \(defaultPartitions) is invalid: use 1 to \(TopicName.maxPartitions)")
+        }
+        if kafkaPort < 0 || kafkaPort > 65_535 {
+            throw ValidationError("--kafka-port \(kafkaPort) is invalid: use 0 to 65535")
+        }
+    }
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
@@ -52,9 +77,24 @@ struct Serve: AsyncParsableCommand {
             configuration.port = port
             configuration.unixSocketPath = unixSocket
             let server = LineServer(broker: broker, configuration: configuration, logger: Logger(label: "brook.server"))
-            // Services stop in reverse order: the server first, then the broker closes the file.
+            var services: [any Service] = [BrokerService(broker: broker), server]
+            if !noKafka {
+                var kafka = KafkaListenerConfiguration()
+                kafka.host = host
+                kafka.port = kafkaPort
+                kafka.advertisedHost = kafkaAdvertisedHost
+                kafka.autoCreateTopics = !noAutoCreateTopics
+                kafka.defaultPartitions = defaultPartitions
+                // The same connection limit and idle timeout as the line server.
+                kafka.maxConnections = configuration.limits.maxConnections
+                kafka.idleTimeoutMs = configuration.limits.idleTimeoutMs
+                kafka.maxInFlight = configuration.limits.maxInFlight
+                kafka.maxInFlightBytes = configuration.limits.maxInFlightBytes
+                services.append(KafkaListener(broker: broker, configuration: kafka, logger: Logger(label: "brook.kafka")))
+            }
+            // Services stop in reverse order: the listeners first, then the broker closes the file.
             let group = ServiceGroup(
-                services: [BrokerService(broker: broker), server],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: Logger(label: "brook.lifecycle"))
             try await group.run()

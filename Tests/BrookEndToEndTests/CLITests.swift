@@ -58,6 +58,8 @@ enum CLI {
         ///   process (`ulimit -n 128`: 128 open files, soft and hard).
         init(db: String, in dir: TemporaryDirectory, port listenPort: Int = 0, extra: [String] = [], shellSetup: String? = nil) async throws {
             log = dir.file("serve-\(UUID().uuidString).log")
+            // Several servers run at once: none listens for Kafka unless a test asks for a port.
+            let extra = extra.contains("--kafka-port") ? extra : ["--no-kafka"] + extra
             FileManager.default.createFile(atPath: log, contents: nil)
             let arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"] + extra
             if let shellSetup {
@@ -144,7 +146,7 @@ struct CLITests {
         #expect(unreachable.stderr.split(separator: "\n").count == 1)
 
         let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
-        let second = try await CLI.run(["serve", "--db", dir.file("brook.db"), "--port", "0"], in: dir)
+        let second = try await CLI.run(["serve", "--db", dir.file("brook.db"), "--port", "0", "--no-kafka"], in: dir)
         #expect(second.status != 0)
         #expect(second.stderr.contains("brook: STORAGE_ERROR '\(dir.file("brook.db"))' is in use by another Brook process (pid \(server.process.processIdentifier))"), "\(second.stderr)")
         let unknown = try await CLI.run(["consume", "nope", "--server", server.address], in: dir)

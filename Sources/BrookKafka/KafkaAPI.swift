@@ -1,0 +1,116 @@
+import BrookModel
+
+/// The Kafka APIs Brook serves, with the versions it implements. Every range stays below the
+/// API's first flexible version (except none), so requests and replies use the classic
+/// encodings; each range holds the exact versions older librdkafka (kcat's 2.0.2) checks for.
+public enum KafkaAPI: Int16, CaseIterable, Sendable {
+    case produce = 0
+    case fetch = 1
+    case listOffsets = 2
+    case metadata = 3
+    case apiVersions = 18
+    case createTopics = 19
+    case deleteTopics = 20
+    case deleteRecords = 21
+    case initProducerID = 22
+    case describeConfigs = 32
+    case alterConfigs = 33
+    case createPartitions = 37
+    case incrementalAlterConfigs = 44
+
+    /// The versions served, as ApiVersions advertises them.
+    public var versions: ClosedRange<Int16> {
+        switch self {
+        case .produce: 0...8
+        case .fetch: 4...11
+        case .listOffsets: 1...5
+        case .metadata: 0...8
+        case .apiVersions: 0...2
+        case .createTopics: 0...4
+        case .deleteTopics: 0...3
+        case .deleteRecords: 0...1
+        case .initProducerID: 0...1
+        case .describeConfigs: 0...2
+        case .alterConfigs: 0...1
+        case .createPartitions: 0...1
+        case .incrementalAlterConfigs: 0...0
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .produce: "Produce"
+        case .fetch: "Fetch"
+        case .listOffsets: "ListOffsets"
+        case .metadata: "Metadata"
+        case .apiVersions: "ApiVersions"
+        case .createTopics: "CreateTopics"
+        case .deleteTopics: "DeleteTopics"
+        case .deleteRecords: "DeleteRecords"
+        case .initProducerID: "InitProducerId"
+        case .describeConfigs: "DescribeConfigs"
+        case .alterConfigs: "AlterConfigs"
+        case .createPartitions: "CreatePartitions"
+        case .incrementalAlterConfigs: "IncrementalAlterConfigs"
+        }
+    }
+}
+
+/// Kafka's numeric error codes, and Brook's errors mapped onto them.
+enum KafkaErrorCode {
+    static let none: Int16 = 0
+    static let unknownServerError: Int16 = -1
+    static let offsetOutOfRange: Int16 = 1
+    static let corruptMessage: Int16 = 2
+    static let unknownTopicOrPartition: Int16 = 3
+    static let brokerNotAvailable: Int16 = 8
+    static let messageTooLarge: Int16 = 10
+    static let invalidTopic: Int16 = 17
+    static let recordListTooLarge: Int16 = 18
+    static let invalidRequiredAcks: Int16 = 21
+    static let requestTimedOut: Int16 = 7
+    static let topicAuthorizationFailed: Int16 = 29
+    static let unsupportedVersion: Int16 = 35
+    static let topicAlreadyExists: Int16 = 36
+    static let invalidPartitions: Int16 = 37
+    static let invalidReplicationFactor: Int16 = 38
+    static let invalidConfig: Int16 = 40
+    static let invalidRequest: Int16 = 42
+    static let outOfOrderSequenceNumber: Int16 = 45
+    static let invalidProducerEpoch: Int16 = 47
+    static let kafkaStorageError: Int16 = 56
+    static let unknownProducerID: Int16 = 59
+    static let unsupportedCompressionType: Int16 = 76
+    static let invalidRecord: Int16 = 87
+
+    static func code(for error: any Error) -> Int16 {
+        guard let error = error as? BrookError else { return unknownServerError }
+        return code(for: error.code)
+    }
+
+    static func code(for code: BrookError.Code) -> Int16 {
+        switch code {
+        case .unknownTopic, .unknownPartition: unknownTopicOrPartition
+        case .offsetOutOfRange: offsetOutOfRange
+        case .messageTooLarge: messageTooLarge
+        case .recordListTooLarge: recordListTooLarge
+        case .invalidTopic: invalidTopic
+        case .topicAlreadyExists: topicAlreadyExists
+        case .invalidPartitions: invalidPartitions
+        case .invalidConfig: invalidConfig
+        case .invalidRequest: invalidRequest
+        case .notAuthorized: topicAuthorizationFailed
+        case .requestTimedOut: requestTimedOut
+        case .storageError, .corruptDatabase: kafkaStorageError
+        case .outOfOrderSequenceNumber: outOfOrderSequenceNumber
+        case .producerFenced: invalidProducerEpoch
+        case .unknownProducerID: unknownProducerID
+        case .brokerNotAvailable: brokerNotAvailable
+        case .corruptMessage: corruptMessage
+        case .invalidRecord: invalidRecord
+        case .unsupportedCompressionType: unsupportedCompressionType
+        case .unsupportedVersion: unsupportedVersion
+        default: unknownServerError
+        }
+    }
+}
