@@ -106,8 +106,13 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
 port = int(sys.argv[1]); socks = []
 for _ in range(5000):
     s = socket.create_connection(("127.0.0.1", port)); socks.append(s)
-greeted = sum(1 for s in socks if s.recv(300).startswith(b"HELLO"))
-c = socket.create_connection(("127.0.0.1", port)); c.recv(300); c.sendall(b"PING\r\n")
+def line(s):
+    data = b""
+    while not data.endswith(b"\r\n"):
+        data += s.recv(4096)
+    return data
+greeted = sum(1 for s in socks if line(s).startswith(b"HELLO"))
+c = socket.create_connection(("127.0.0.1", port)); line(c); c.sendall(b"PING\r\n")
 print(greeted, c.recv(100).startswith(b"OK PONG"))
 PY
 )
