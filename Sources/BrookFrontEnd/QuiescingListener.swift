@@ -1,6 +1,7 @@
 import NIOCore
 import NIOExtras
 import NIOPosix
+import ServiceLifecycle
 
 /// Where a listener accepts connections.
 public enum ListenAddress: Sendable, Hashable {
@@ -72,5 +73,23 @@ public final class QuiescingListener: Sendable {
     /// Returns once ``stop()`` has drained every connection.
     public func stopped() async {
         try? await done.futureResult.get()
+    }
+
+    /// Serves until graceful shutdown (or the task's cancellation), then stops accepting and
+    /// returns once every connection has drained. `stopping` runs first (to log it).
+    public func serveUntilShutdown(stopping: @escaping @Sendable () -> Void) async {
+        let stop: @Sendable () -> Void = { [self] in
+            stopping()
+            self.stop()
+        }
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await stopped()
+            } onCancel: {
+                stop()
+            }
+        } onGracefulShutdown: {
+            stop()
+        }
     }
 }

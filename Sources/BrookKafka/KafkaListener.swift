@@ -104,18 +104,8 @@ public final class KafkaListener: Service, Sendable {
             "kafka": "\(configuration.host):\(address.port ?? configuration.port)",
             "advertised": "\(configuration.effectiveAdvertisedHost):\(address.port ?? configuration.port)",
         ])
-        let stop: @Sendable () -> Void = { [logger] in
+        await listener.serveUntilShutdown { [logger] in
             logger.info("Kafka listener stopped accepting connections; finishing in-flight requests")
-            listener.stop()
-        }
-        await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                await listener.stopped()
-            } onCancel: {
-                stop()
-            }
-        } onGracefulShutdown: {
-            stop()
         }
         logger.info("Kafka listener stopped")
     }

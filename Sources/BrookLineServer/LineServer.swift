@@ -114,18 +114,8 @@ public final class LineServer: Service, Sendable {
         }
         // Runs until graceful shutdown (or cancellation): then it stops accepting, each connection
         // stops reading, answers what it started (waking long polls) and closes.
-        let stop: @Sendable () -> Void = { [logger] in
+        await listener.serveUntilShutdown { [logger] in
             logger.info("stopped accepting connections; finishing in-flight requests")
-            listener.stop()
-        }
-        await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                await listener.stopped()
-            } onCancel: {
-                stop()
-            }
-        } onGracefulShutdown: {
-            stop()
         }
         if let path = configuration.unixSocketPath { try? FileManager.default.removeItem(atPath: path) }
         logger.info("line server stopped")

@@ -203,7 +203,9 @@ struct CLITests {
         let acknowledged = try await withThrowingTaskGroup(of: [RecordPosition: String].self) { group in
             for producer in 0..<4 {
                 group.addTask {
-                    let client = try await BrookClient.connect(to: address)
+                    // On a loaded machine a producer may first connect after the signal: it then
+                    // has nothing acknowledged.
+                    guard let client = try? await BrookClient.connect(to: address) else { return [:] }
                     var acked: [RecordPosition: String] = [:]
                     var sequence = 0
                     while true {
