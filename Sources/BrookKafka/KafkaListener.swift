@@ -20,7 +20,8 @@ public struct KafkaListenerConfiguration: Sendable {
     public var autoCreateTopics = true
     /// Partitions of an auto-created topic (Kafka's `num.partitions`).
     public var defaultPartitions = 1
-    /// The most connections held; more are closed at once.
+    /// The most connections held; more are closed at once. Ignored when the listener is given a
+    /// shared ``ConnectionLimit``.
     public var maxConnections = 10_000
     /// Requests one connection may have unanswered before it is no longer read.
     public var maxInFlight = 1_024
@@ -65,14 +66,17 @@ public final class KafkaListener: Service, Sendable {
     public init(
         broker: Broker, configuration: KafkaListenerConfiguration = KafkaListenerConfiguration(),
         logger: Logger = Logger(label: "brook.kafka"),
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        sharing connectionLimit: ConnectionLimit? = nil
     ) {
         self.broker = broker
         self.configuration = configuration
         self.logger = logger
         self.group = eventLoopGroup
         self.listening = eventLoopGroup.next().makePromise(of: SocketAddress.self)
-        self.connectionLimit = ConnectionLimit(maximum: configuration.maxConnections)
+        // With a shared limit (the line server's), both listeners' connections count against one
+        // maximum, which fits the process's open-file limit.
+        self.connectionLimit = connectionLimit ?? ConnectionLimit(maximum: configuration.maxConnections)
     }
 
     /// The bound address, once listening (useful with port 0).
@@ -116,7 +120,7 @@ public final class KafkaListener: Service, Sendable {
         guard connectionLimit.admit(channel) else {
             // Kafka has no unsolicited messages: the client sees the connection close.
             logger.warning("refusing a Kafka connection: the listener holds its maximum", metadata: [
-                "peer": "\(peer)", "max_connections": "\(configuration.maxConnections)",
+                "peer": "\(peer)", "max_connections": "\(connectionLimit.maximum)", "open": "\(connectionLimit.count)",
             ])
             try pipeline.addHandler(ConnectionRefusal(farewell: nil))
             return

@@ -35,7 +35,9 @@ public final class LineServer: Service, Sendable {
     let logger: Logger
     private let group: any EventLoopGroup
     private let listening: EventLoopPromise<SocketAddress>
-    private let connectionLimit: ConnectionLimit
+    /// Counts this server's connections against `max_connections` (after ``fitting``); another
+    /// listener in the same process may share it, since they share one open-file limit.
+    public let connectionLimit: ConnectionLimit
     private let connectionIDs = Atomic<UInt64>(0)
     /// Bytes all connections hold in unanswered PRODUCE data and unwritten replies.
     let heldBytes = SharedCount()

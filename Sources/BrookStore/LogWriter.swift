@@ -32,6 +32,8 @@ public final class LogWriter {
     private var sequences: [SequenceKey: SequenceState] = [:]
     private var stagedSequences: [SequenceKey: SequenceState] = [:]
     private var producerEpochs: [Int64: Int32] = [:]
+    /// Epochs a producer moved to by itself in the open transaction (see ``checkSequence``).
+    private var stagedEpochs: [Int64: Int32] = [:]
 
     struct SequenceKey: Hashable {
         var producer: Int64
@@ -421,6 +423,7 @@ public final class LogWriter {
         try db.execute("BEGIN IMMEDIATE")
         staged.removeAll(keepingCapacity: true)
         stagedSequences.removeAll(keepingCapacity: true)
+        stagedEpochs.removeAll(keepingCapacity: true)
         stagedCommits = 0
     }
 
@@ -430,7 +433,7 @@ public final class LogWriter {
     /// writer uses this only to run a group again after one of its requests failed.
     public func isolated<T>(_ body: () throws -> T) throws -> T {
         precondition(db.isInTransaction, "isolated runs inside begin()/commit()")
-        let saved = (staged, stagedSequences, stagedCommits)
+        let saved = (staged, stagedSequences, stagedEpochs, stagedCommits)
         try db.cached("SAVEPOINT brook_request").run()
         do {
             let result = try body()
@@ -439,7 +442,7 @@ public final class LogWriter {
         } catch {
             try db.cached("ROLLBACK TO brook_request").run()
             try db.cached("RELEASE brook_request").run()
-            (staged, stagedSequences, stagedCommits) = saved
+            (staged, stagedSequences, stagedEpochs, stagedCommits) = saved
             throw error
         }
     }
@@ -558,6 +561,7 @@ public final class LogWriter {
 
     /// Checks an idempotent producer's batch for one partition against what was written: append,
     /// or a retry of a recent batch (with its original base offset). Writes nothing.
+    /// A higher epoch than the one issued is the producer's own bump (see below) and must start at 0.
     /// - Throws: `PRODUCER_FENCED`, `OUT_OF_ORDER_SEQUENCE_NUMBER`, `UNKNOWN_PRODUCER_ID`, or the
     ///   checks of ``validateAppend(topic:topicID:partition:records:)``.
     public func checkSequence(_ producer: ProducerIdentity, topic name: String, partition index: Int, records: [ProducerRecord]) throws -> SequenceVerdict {
@@ -573,10 +577,17 @@ public final class LogWriter {
         if producer.epoch < current {
             throw BrookError(.producerFenced, "producer \(producer.id) epoch \(producer.epoch) was fenced by epoch \(current)")
         }
-        if producer.epoch > current {
-            throw BrookError(.unknownProducerID, "producer \(producer.id) has no epoch \(producer.epoch); initialise it again")
-        }
         let key = SequenceKey(producer: producer.id, partition: partition.id)
+        if producer.epoch > current {
+            // librdkafka bumps an idempotent producer's epoch by itself after an error it cannot
+            // otherwise recover from, and restarts every partition at sequence 0 without asking
+            // for a new epoch (KIP-360). Kafka accepts that: a higher epoch that starts at 0
+            // opens a new sequence space, and from then on the old epoch is fenced.
+            guard first == 0 else {
+                throw BrookError(.outOfOrderSequenceNumber, "producer \(producer.id) must start \(name)-\(index) at sequence 0 in its new epoch \(producer.epoch), not \(first)")
+            }
+            return .append
+        }
         guard let state = try sequenceState(key) else {
             guard first == 0 else {
                 throw BrookError(.outOfOrderSequenceNumber, "producer \(producer.id) must start \(name)-\(index) at sequence 0, not \(first)")
@@ -593,9 +604,11 @@ public final class LogWriter {
         var state = try sequenceState(key) ?? SequenceState(epoch: producer.epoch, lastSequence: -1, recent: [])
         state.record(epoch: producer.epoch, first: first, last: last, baseOffset: baseOffset)
         stagedSequences[key] = state
+        if try producerEpoch(producer.id) < producer.epoch { stagedEpochs[producer.id] = producer.epoch }
     }
 
     private func producerEpoch(_ id: Int64) throws -> Int32 {
+        if let epoch = stagedEpochs[id] { return epoch }
         if let epoch = producerEpochs[id] { return epoch }
         let statement = try db.cached("SELECT epoch FROM __brook_producers WHERE producer_id = ?")
         defer { statement.reset() }
@@ -687,6 +700,16 @@ public final class LogWriter {
                     try upsert.run()
                 }
             }
+            if !stagedEpochs.isEmpty {
+                let bump = try db.cached("UPDATE __brook_producers SET epoch = ?, updated_ms = ? WHERE producer_id = ? AND epoch < ?")
+                for (id, epoch) in stagedEpochs {
+                    try bump.bind(Int64(epoch), at: 1)
+                    try bump.bind(WallClock.nowMillis(), at: 2)
+                    try bump.bind(id, at: 3)
+                    try bump.bind(Int64(epoch), at: 4)
+                    try bump.run()
+                }
+            }
             try db.execute("COMMIT")
         } catch {
             rollback()
@@ -709,6 +732,8 @@ public final class LogWriter {
         staged.removeAll(keepingCapacity: true)
         sequences.merge(stagedSequences) { _, new in new }
         stagedSequences.removeAll(keepingCapacity: true)
+        producerEpochs.merge(stagedEpochs) { _, new in new }
+        stagedEpochs.removeAll(keepingCapacity: true)
         return changes
     }
 
@@ -750,6 +775,7 @@ public final class LogWriter {
         db.rollback()
         staged.removeAll(keepingCapacity: true)
         stagedSequences.removeAll(keepingCapacity: true)
+        stagedEpochs.removeAll(keepingCapacity: true)
         stagedCommits = 0
     }
 

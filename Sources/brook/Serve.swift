@@ -85,12 +85,18 @@ struct Serve: AsyncParsableCommand {
                 kafka.advertisedHost = kafkaAdvertisedHost
                 kafka.autoCreateTopics = !noAutoCreateTopics
                 kafka.defaultPartitions = defaultPartitions
-                // The same connection limit and idle timeout as the line server.
-                kafka.maxConnections = configuration.limits.maxConnections
+                // One connection limit for both listeners: the line server's, which it lowered to
+                // fit the open-file limit, since both take their descriptors from that one limit.
+                kafka.maxConnections = server.connectionLimit.maximum
                 kafka.idleTimeoutMs = configuration.limits.idleTimeoutMs
                 kafka.maxInFlight = configuration.limits.maxInFlight
                 kafka.maxInFlightBytes = configuration.limits.maxInFlightBytes
-                services.append(KafkaListener(broker: broker, configuration: kafka, logger: Logger(label: "brook.kafka")))
+                let kafkaLogger = Logger(label: "brook.kafka")
+                kafkaLogger.info("the Kafka listener shares the line server's connection limit", metadata: [
+                    "max_connections": "\(server.connectionLimit.maximum)",
+                ])
+                services.append(KafkaListener(
+                    broker: broker, configuration: kafka, logger: kafkaLogger, sharing: server.connectionLimit))
             }
             // Services stop in reverse order: the listeners first, then the broker closes the file.
             let group = ServiceGroup(

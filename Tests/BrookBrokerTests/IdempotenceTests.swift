@@ -48,4 +48,42 @@ struct IdempotenceTests {
         #expect(anonymous.id != producer.id && anonymous.epoch == 0)
         await broker.close()
     }
+
+    /// librdkafka's own epoch bump (KIP-360): after some errors it moves to epoch + 1 and starts
+    /// every partition again at sequence 0, without InitProducerId. Kafka accepts that and fences
+    /// the old epoch from then on.
+    @Test func aProducerMayBumpItsOwnEpochAndStartAgainAtZero() async throws {
+        let dir = TemporaryDirectory()
+        let producer: ProducerIdentity
+        let bumped: ProducerIdentity
+        do {
+            let broker = try openBroker(dir)
+            try await broker.createTopic("t", partitions: 2)
+            producer = try await broker.initProducer(clientKey: "payments")
+            #expect(try await broker.produce(topic: "t", records: batch(0...2), producer: producer).map(\.offset) == [0, 1, 2])
+            bumped = ProducerIdentity(id: producer.id, epoch: producer.epoch + 1)
+            // A higher epoch must start at 0.
+            await expectBrookError(.outOfOrderSequenceNumber) { try await broker.produce(topic: "t", records: batch(3...3), producer: bumped) }
+            let first = try await broker.produce(topic: "t", records: batch(0...1), producer: bumped)
+            #expect(first.map(\.offset) == [3, 4])
+            // A retry in the new epoch is recognised; the next batch follows on.
+            #expect(try await broker.produce(topic: "t", records: batch(0...1), producer: bumped) == first)
+            #expect(try await broker.produce(topic: "t", records: batch(2...2), producer: bumped).map(\.offset) == [5])
+            // The other partition starts its new sequence space at 0 too.
+            #expect(try await broker.produce(topic: "t", records: batch(0...0, partition: 1), producer: bumped).map(\.offset) == [0])
+            // The old epoch is fenced, in every partition.
+            await expectBrookError(.producerFenced) { try await broker.produce(topic: "t", records: batch(3...3), producer: producer) }
+            await expectBrookError(.producerFenced) { try await broker.produce(topic: "t", records: batch(0...0, partition: 1), producer: producer) }
+            await broker.close()
+        }
+        // The bumped epoch survives a restart; a new instance with the same key gets the one after.
+        let broker = try openBroker(dir)
+        await expectBrookError(.producerFenced) { try await broker.produce(topic: "t", records: batch(3...3), producer: producer) }
+        #expect(try await broker.produce(topic: "t", records: batch(3...3), producer: bumped).map(\.offset) == [6])
+        let newer = try await broker.initProducer(clientKey: "payments")
+        #expect(newer.id == producer.id && newer.epoch == bumped.epoch + 1)
+        await expectBrookError(.producerFenced) { try await broker.produce(topic: "t", records: batch(4...4), producer: bumped) }
+        #expect(try await broker.produce(topic: "t", records: batch(0...0), producer: newer).map(\.offset) == [7])
+        await broker.close()
+    }
 }
