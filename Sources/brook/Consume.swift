@@ -22,7 +22,7 @@ struct Consume: AsyncParsableCommand {
     @Option(help: "Stop after this many ms with no new record.") var timeoutMs: Int?
     @Option(help: "Output format.") var format = "%v\\n"
     @Option(help: "Consume as a member of this consumer group, committing as it goes.") var group: String?
-    @Option(help: "With --group: auto (every 5 s and on exit), sync (after each batch) or none.") var commit = "auto"
+    @Option(help: "With --group: auto (every 5 s, and on exit, Ctrl-C and SIGTERM included), sync (after each batch) or none.") var commit = "auto"
 
     func run() async throws {
         try await reportingErrors {
@@ -122,7 +122,10 @@ extension Consume {
         var printed = 0
         var lastRecord = ContinuousClock.now
         let idle = timeoutMs.map { Duration.milliseconds($0) }
-        while true {
+        // Ctrl-C or SIGTERM ends the loop after the batch in hand is printed, so the close below
+        // commits what was printed and leaves the group.
+        let stop = StopSignals()
+        while !stop.requested {
             var batch = try await consumer.poll()
             if let maxMessages, printed + batch.count > maxMessages {
                 // Records past the limit are not printed, so they must not count as consumed.
