@@ -46,11 +46,13 @@ struct Serve: AsyncParsableCommand {
             options.retentionCheckIntervalMs = retentionCheckIntervalMs
             options.groups.initialRebalanceDelayMs = groupInitialRebalanceDelayMs
             options.logger = Logger(label: "brook.broker")
-            let broker = try Broker(path: db, options: options)
             var configuration = LineServerConfiguration()
             configuration.host = host
             configuration.port = port
             configuration.unixSocketPath = unixSocket
+            // Before the database is opened, so a port in use leaves no new file behind.
+            try await LineServer.checkCanListen(configuration)
+            let broker = try Broker(path: db, options: options)
             let server = LineServer(broker: broker, configuration: configuration, logger: Logger(label: "brook.server"))
             // Services stop in reverse order: the server first, then the broker closes the file.
             let group = ServiceGroup(

@@ -76,3 +76,37 @@ struct CLIStopTests {
         #expect(try await server.stop() == 0)
     }
 }
+
+/// The commonest mistakes are answered with a code, the thing named, and what to do.
+struct CLIErrorTests {
+    @Test func noServerSaysConnectionRefusedAndAsksWhetherItRuns() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let outcome = try await CLI.run(["topics", "list", "--server", "127.0.0.1:1"], in: dir)
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr == "brook: BROKER_NOT_AVAILABLE cannot connect to 127.0.0.1:1: connection refused — is `brook serve` running?\n")
+        let socket = try await CLI.run(["topics", "list", "--server", "unix:\(dir.file("none.sock"))"], in: dir)
+        #expect(socket.stderr.hasPrefix("brook: BROKER_NOT_AVAILABLE cannot connect to unix:\(dir.file("none.sock")): no socket at that path"), "\(socket.stderr)")
+    }
+
+    @Test func portInUseIsNamedAndNoDatabaseIsCreated() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        let second = try await CLI.run(["serve", "--db", dir.file("other.db"), "--port", "\(server.port)"], in: dir)
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("brook: INVALID_CONFIG port \(server.port) on 127.0.0.1 is already in use"), "\(second.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("other.db")), "no database file was created")
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test func backupIntoAMissingDirectoryNamesIt() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        let missing = dir.file("nodir")
+        let remote = try await CLI.run(["backup", "\(missing)/copy.db", "--server", server.address], in: dir)
+        #expect(remote.status != 0)
+        #expect(remote.stderr == "brook: INVALID_REQUEST backup directory '\(missing)' does not exist; create it first (mkdir -p '\(missing)')\n")
+        #expect(try await server.stop() == 0)
+        let local = try await CLI.run(["backup", "\(missing)/copy.db", "--db", dir.file("brook.db")], in: dir)
+        #expect(local.stderr == remote.stderr, "the same answer from a file backup")
+    }
+}
