@@ -1,6 +1,7 @@
 import BrookClient
 import BrookModel
 import BrookTestSupport
+import BrookWire
 import Foundation
 import Testing
 
@@ -108,5 +109,96 @@ struct CLIErrorTests {
         #expect(try await server.stop() == 0)
         let local = try await CLI.run(["backup", "\(missing)/copy.db", "--db", dir.file("brook.db")], in: dir)
         #expect(local.stderr == remote.stderr, "the same answer from a file backup")
+    }
+}
+
+/// The CLI's gaps a new user met: options without help, an invisible default, an offset applied to
+/// every partition, a line without its key separator, and null keys that print as empty ones.
+struct CLIGapTests {
+    static let subcommands: [[String]] = [
+        ["serve"], ["topics", "create"], ["topics", "list"], ["topics", "describe"], ["topics", "alter"], ["topics", "delete"],
+        ["produce"], ["consume"], ["groups", "list"], ["groups", "describe"], ["groups", "reset"], ["groups", "delete"], ["sql"], ["backup"],
+    ]
+
+    @Test func everyOptionAndArgumentHasHelpText() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        for command in Self.subcommands {
+            let help = try await CLI.run(command + ["--help"], in: dir)
+            #expect(help.status == 0, "\(command): \(help.stderr)")
+            // Under ARGUMENTS: and OPTIONS:, each entry's name is followed by its text on the same
+            // line or the next one, indented further.
+            let lines = help.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            var section = ""
+            for (index, line) in lines.enumerated() {
+                if line.hasSuffix(":") && !line.hasPrefix(" ") { section = line; continue }
+                guard section == "ARGUMENTS:" || section == "OPTIONS:", line.hasPrefix("  "), !line.hasPrefix("   ") else { continue }
+                let entry = line.trimmingCharacters(in: .whitespaces)
+                // The name, its value placeholder and any flag forms come first; text after them is help.
+                let text = entry.split(separator: " ").drop { $0.hasPrefix("-") || $0.hasPrefix("<") || $0.hasSuffix(">") || $0.hasSuffix(">...") }
+                let sameLine = !text.isEmpty
+                let nextLine = index + 1 < lines.count && lines[index + 1].hasPrefix("     ")
+                #expect(sameLine || nextLine, "\(command.joined(separator: " ")): '\(entry)' has no help text")
+            }
+        }
+    }
+
+    @Test func keySeparatorDefaultIsVisible() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let help = try await CLI.run(["produce", "--help"], in: dir)
+        #expect(help.stdout.contains("(default: \\t)"), "\(help.stdout)")
+        #expect(!help.stdout.contains("\t"), "no raw tab in the help")
+    }
+
+    @Test func consumeOffsetWithoutPartitionIsRefused() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        _ = try await CLI.run(["topics", "create", "t", "--partitions", "2", "--server", server.address], in: dir)
+        let refused = try await CLI.run(["consume", "t", "--offset", "1", "--max-messages", "1", "--timeout-ms", "100", "--server", server.address], in: dir)
+        #expect(refused.status != 0)
+        #expect(refused.stderr == "brook: INVALID_REQUEST --offset needs --partition: an offset belongs to one partition\n")
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test func parseKeyOnALineWithoutTheSeparatorNamesTheLine() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        _ = try await CLI.run(["topics", "create", "t", "--server", server.address], in: dir)
+        try "a\t1\nb\t2\nno separator\nc\t3\n".write(toFile: dir.file("in.txt"), atomically: true, encoding: .utf8)
+        let produced = try await CLI.run(["produce", "t", "--parse-key", "--server", server.address], stdinFile: dir.file("in.txt"), in: dir)
+        #expect(produced.status != 0)
+        #expect(produced.stderr == "brook: INVALID_REQUEST line 3 has no key separator '\\t' for --parse-key; the 2 lines before it were produced\n")
+        let keys = try await CLI.run(["sql", "SELECT key FROM t ORDER BY offset", "--format", "csv", "--server", server.address], in: dir)
+        #expect(keys.stdout == "key\na\nb\n", "no keyless record was written: \(keys.stdout)")
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test func printNullTellsNullKeysFromEmptyOnes() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        try await client.createTopic("t", partitions: 1)
+        _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "a"), ProducerRecord(key: "", value: "b")])
+        await client.close()
+        let plain = try await CLI.run(["consume", "t", "--from-beginning", "--max-messages", "2", "--format", "[%k]%v\\n", "--server", server.address], in: dir)
+        #expect(plain.stdout == "[]a\n[]b\n", "without --print-null both print empty")
+        let marked = try await CLI.run(
+            ["consume", "t", "--from-beginning", "--max-messages", "2", "--format", "[%k]%v\\n", "--print-null", "--server", server.address], in: dir)
+        #expect(marked.stdout == "[NULL]a\n[]b\n", "\(marked.stderr)")
+        #expect(try await server.stop() == 0)
+    }
+}
+
+/// The version, licence and changelog a user looks for.
+struct ReleaseFilesTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func versionIsThePackageVersionAndTheChangelogHasIt() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let version = try await CLI.run(["--version"], in: dir)
+        #expect(version.stdout == "\(WireProtocol.serverVersion)\n")
+        let changelog = try String(contentsOf: Self.root.appendingPathComponent("CHANGELOG.md"), encoding: .utf8)
+        #expect(changelog.contains("## Unreleased") && changelog.contains("## \(WireProtocol.serverVersion)"))
+        let license = try String(contentsOf: Self.root.appendingPathComponent("LICENSE"), encoding: .utf8)
+        #expect(license.contains("Apache License") && license.contains("Version 2.0, January 2004"))
     }
 }
