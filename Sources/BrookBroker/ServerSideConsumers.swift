@@ -122,8 +122,9 @@ public actor ServerSideConsumers {
         guard !request.topics.isEmpty else { throw BrookError(.invalidRequest, "JOIN needs at least one topic to subscribe to") }
         for topic in request.topics {
             try TopicName.validate(topic)
-            // A misspelled topic was a member with nothing assigned, after the initial delay.
-            _ = try broker.state.topic(topic)
+            // A new member naming a misspelled topic joined with nothing assigned, after the
+            // initial delay. A member rejoining keeps a subscription whose topic was deleted since.
+            if request.memberID.isEmpty { _ = try broker.state.topic(topic) }
         }
         let existing = request.memberID.isEmpty ? nil : members[request.group]?[request.memberID]
         if let existing {
