@@ -202,3 +202,46 @@ struct ReleaseFilesTests {
         #expect(license.contains("Apache License") && license.contains("Version 2.0, January 2004"))
     }
 }
+
+/// `brook restore`: a backup goes back in place only while no server holds the file, only when it
+/// is a sound Brook database, and with the old file's -wal and -shm gone.
+struct CLIRestoreTests {
+    @Test func restoreRefusesARunningServerAndABadSourceThenReplacesTheFile() async throws {
+        let dir = TemporaryDirectory("brook-cli")
+        let db = dir.file("brook.db")
+        var server = try await CLI.Server(db: db, in: dir)
+        _ = try await CLI.run(["topics", "create", "t", "--server", server.address], in: dir)
+        try "one\ntwo\n".write(toFile: dir.file("first.txt"), atomically: true, encoding: .utf8)
+        _ = try await CLI.run(["produce", "t", "--server", server.address], stdinFile: dir.file("first.txt"), in: dir)
+        let backup = try await CLI.run(["backup", dir.file("copy.db"), "--server", server.address], in: dir)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        try "three\nfour\nfive\n".write(toFile: dir.file("second.txt"), atomically: true, encoding: .utf8)
+        _ = try await CLI.run(["produce", "t", "--server", server.address], stdinFile: dir.file("second.txt"), in: dir)
+
+        let whileRunning = try await CLI.run(["restore", dir.file("copy.db"), "--db", db], in: dir)
+        #expect(whileRunning.status != 0)
+        #expect(whileRunning.stderr.hasPrefix("brook: STORAGE_ERROR '\(db)' is in use by another Brook process (pid \(server.process.processIdentifier))"), "\(whileRunning.stderr)")
+        #expect(try await server.stop() == 0)
+
+        try "not a database".write(toFile: dir.file("junk.db"), atomically: true, encoding: .utf8)
+        let junk = try await CLI.run(["restore", dir.file("junk.db"), "--db", db], in: dir)
+        #expect(junk.status != 0 && junk.stderr.hasPrefix("brook: "), "\(junk.stderr)")
+        #expect(!junk.stderr.contains("restored"))
+        let missing = try await CLI.run(["restore", dir.file("nope.db"), "--db", db], in: dir)
+        #expect(missing.stderr == "brook: INVALID_REQUEST backup '\(dir.file("nope.db"))' does not exist\n")
+
+        // A -wal and -shm left beside the database (a crash, or a copy made by hand) must not
+        // be applied to the restored file.
+        try "stale".write(toFile: db + "-wal", atomically: false, encoding: .utf8)
+        try "stale".write(toFile: db + "-shm", atomically: false, encoding: .utf8)
+        let restored = try await CLI.run(["restore", dir.file("copy.db"), "--db", db], in: dir)
+        #expect(restored.status == 0 && restored.stdout.contains("integrity ok"), "\(restored.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: db + "-wal") && !FileManager.default.fileExists(atPath: db + "-shm"))
+        #expect(!FileManager.default.fileExists(atPath: db + ".restoring"))
+
+        server = try await CLI.Server(db: db, in: dir)
+        let values = try await CLI.run(["sql", "SELECT value FROM t ORDER BY offset", "--format", "csv", "--server", server.address], in: dir)
+        #expect(values.stdout == "value\none\ntwo\n", "the backup's records, and only those: \(values.stdout)")
+        #expect(try await server.stop() == 0)
+    }
+}
