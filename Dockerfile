@@ -1,17 +1,22 @@
 # Build: docker build -t brook .
 # Run:   docker run -v brook-data:/data -p 127.0.0.1:7665:7665 brook
-FROM swift:6.1-bookworm AS build
+# The toolchain Brook is built and tested with (its dependencies need at least Swift 6.2).
+FROM swift:6.3.1-bookworm AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libsqlite3-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# Dependencies are resolved in a layer of their own, so a change to the sources does not fetch
+# them again.
 COPY Package.swift ./
+RUN swift package resolve
 COPY Sources ./Sources
 COPY Plugins ./Plugins
 COPY migrations ./migrations
 COPY Tests ./Tests
 RUN swift build -c release --product brook --static-swift-stdlib \
-    && install -m 0755 "$(swift build -c release --show-bin-path)/brook" /usr/local/bin/brook
+    && install -m 0755 "$(swift build -c release --show-bin-path)/brook" /usr/local/bin/brook \
+    && strip /usr/local/bin/brook
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -23,6 +28,9 @@ USER brook
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 7665
+# Healthy once the server answers a request on its port.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["brook", "topics", "list", "--server", "127.0.0.1:7665"]
 ENTRYPOINT ["brook"]
 # Inside a container, listening on every interface is what publishing a port needs.
 CMD ["serve", "--db", "/data/brook.db", "--host", "0.0.0.0"]

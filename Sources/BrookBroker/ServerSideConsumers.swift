@@ -120,7 +120,12 @@ public actor ServerSideConsumers {
     /// JOIN: joins (or rejoins) through the coordinator and waits until the rebalance completes.
     public func join(_ request: JoinRequest) async throws -> JoinResult {
         guard !request.topics.isEmpty else { throw BrookError(.invalidRequest, "JOIN needs at least one topic to subscribe to") }
-        for topic in request.topics { try TopicName.validate(topic) }
+        for topic in request.topics {
+            try TopicName.validate(topic)
+            // A new member naming a misspelled topic joined with nothing assigned, after the
+            // initial delay. A member rejoining keeps a subscription whose topic was deleted since.
+            if request.memberID.isEmpty { _ = try broker.state.topic(topic) }
+        }
         let existing = request.memberID.isEmpty ? nil : members[request.group]?[request.memberID]
         if let existing {
             // Rejoining means the records handed out so far were processed.

@@ -162,7 +162,8 @@ public final class BrookClient: Sendable {
     /// - Returns: the bytes written and the server's integrity check ("ok").
     @discardableResult
     public func backup(to path: String) async throws -> (bytes: Int, integrity: String) {
-        try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(path), options: .newFile(replaceExisting: false)) { file in
+        try BackupDestination.check(path)
+        return try await FileSystem.shared.withFileHandle(forWritingAt: FilePath(path), options: .newFile(replaceExisting: false)) { file in
             let written = WrittenBytes()
             let head = try await connection.sendStreaming(.backup) { chunk in
                 let offset = await written.add(chunk.readableBytes)

@@ -90,7 +90,7 @@ public final class BrookConnection: Sendable {
             }
         } catch {
             greetingPromise.fail(error)
-            throw BrookError(.brokerNotAvailable, "cannot connect to Brook at \(address): \(error)")
+            throw BrookError(.brokerNotAvailable, "cannot connect to \(address): \(Self.reason(connecting: error, to: address))")
         }
         let greeting = try await greetingPromise.futureResult.get().line
         guard greeting.verb == "HELLO" else {
@@ -98,6 +98,29 @@ public final class BrookConnection: Sendable {
             throw BrookError(.invalidRequest, "\(address) is not a Brook server: it said '\(Line.printable(greeting.text))'")
         }
         return BrookConnection(address: address, channel: channel, greeting: greeting)
+    }
+
+    /// Why a connect failed, in words that say what to do: SwiftNIO's own text names its types and
+    /// errno values, which told a user nothing about a server that is simply not running.
+    static func reason(connecting error: any Error, to address: ServerAddress) -> String {
+        var errnos: [CInt] = []
+        if let error = error as? NIOConnectionError {
+            errnos = error.connectionErrors.compactMap { ($0.error as? IOError)?.errnoCode }
+            if error.dnsAAAAError != nil || error.dnsAError != nil, error.connectionErrors.isEmpty {
+                return "host '\(address.host)' was not found"
+            }
+        } else if let error = error as? IOError {
+            errnos = [error.errnoCode]
+        } else if case ChannelError.connectTimeout = error {
+            return "no answer within 10 s — is the host reachable and the port right?"
+        }
+        let running = "is `brook serve` running\(address.unixSocketPath == nil ? "" : " with --unix-socket \(address.unixSocketPath!)")?"
+        if errnos.contains(ECONNREFUSED) { return "connection refused — \(running)" }
+        if errnos.contains(ENOENT) { return "no socket at that path — \(running)" }
+        if errnos.contains(EACCES) { return "permission denied on the socket" }
+        if errnos.contains(ETIMEDOUT) { return "timed out — is the host reachable and the port right?" }
+        if errnos.contains(EHOSTUNREACH) || errnos.contains(ENETUNREACH) { return "the host is unreachable" }
+        return "\(error)"
     }
 
     /// Sends a request and returns its reply frame (`ERR` replies are returned, not thrown).

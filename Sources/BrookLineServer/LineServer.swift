@@ -100,7 +100,11 @@ public final class LineServer: Service, Sendable {
             } else {
                 address = .tcp(host: configuration.host, port: configuration.port)
             }
-            listener = try await QuiescingListener.bind(address, group: group) { channel in try self.setUp(channel) }
+            do {
+                listener = try await QuiescingListener.bind(address, group: group) { channel in try self.setUp(channel) }
+            } catch {
+                throw Self.bindError(error, host: configuration.host, port: configuration.port) ?? error
+            }
         } catch {
             listening.fail(error)
             throw error
@@ -121,6 +125,36 @@ public final class LineServer: Service, Sendable {
         }
         if let path = configuration.unixSocketPath { try? FileManager.default.removeItem(atPath: path) }
         logger.info("line server stopped")
+    }
+
+    /// Binds the configured TCP address and lets it go: `brook serve` calls this before it opens
+    /// its database, so a port in use is reported without creating a database file first.
+    /// - Throws: `INVALID_CONFIG` naming the host and port when they cannot be bound.
+    public static func checkCanListen(_ configuration: LineServerConfiguration) async throws {
+        guard configuration.unixSocketPath == nil, configuration.port != 0 else { return }
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: configuration.host, port: configuration.port).get()
+            try await channel.close()
+        } catch {
+            throw bindError(error, host: configuration.host, port: configuration.port) ?? error
+        }
+    }
+
+    /// A failed bind in words that name the port and say what to do, or nil for other failures.
+    static func bindError(_ error: any Error, host: String, port: Int) -> BrookError? {
+        guard let error = error as? IOError else { return nil }
+        switch error.errnoCode {
+        case EADDRINUSE:
+            return BrookError(.invalidConfig, "port \(port) on \(host) is already in use (another brook serve?); stop that process or choose another --port")
+        case EACCES:
+            return BrookError(.invalidConfig, "port \(port) on \(host) needs privileges to bind; choose a port above 1023")
+        case EADDRNOTAVAIL:
+            return BrookError(.invalidConfig, "address \(host) is not one of this machine's; choose another --host")
+        default:
+            return nil
+        }
     }
 
     /// The longest Unix socket path the system takes (`sun_path` holds 108 bytes with its NUL).

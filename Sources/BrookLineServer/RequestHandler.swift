@@ -20,6 +20,8 @@ struct RequestHandler: Sendable {
             let topic = try await broker.createTopic(
                 name, partitions: settings.partitions ?? 1, config: settings.applied(to: TopicConfig()))
             Reply.topics([topic.topicDescription], partitions: true, into: &buffer)
+        case .help:
+            Reply.help(into: &buffer)
         case .topicList:
             Reply.topics(try broker.listTopics().map(\.topicDescription), partitions: false, into: &buffer)
         case .topicDescribe(let name):

@@ -214,9 +214,7 @@ public final class LogReader {
     /// is a sound Brook database. The destination must not exist.
     public func backup(to destination: String) throws -> BackupReport {
         let started = WallClock.nowMillis()
-        if access(destination, F_OK) == 0 {
-            throw BrookError(.invalidRequest, "backup destination '\(destination)' already exists; choose a new path")
-        }
+        try BackupDestination.check(destination)
         do {
             // query_only guards this connection's reads; VACUUM INTO writes only the new file.
             try db.execute("PRAGMA query_only = 0")

@@ -98,7 +98,7 @@ enum GroupRequests {
                 try line.words.dropFirst(3).map(topicPartition), paused: line.verb == "PAUSE")
         case "GROUP":
             let usage = "GROUP LIST|DESCRIBE|RESET|DELETE …"
-            switch try line.word(1, "a subcommand: \(usage)") {
+            switch try line.subcommand(1, "a subcommand: \(usage)") {
             case "LIST":
                 try line.expect(maxWords: 2, options: [], usage: "GROUP LIST")
                 return .groupList

@@ -41,7 +41,19 @@ public struct Line: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var verb: String { words.first ?? "" }
+    /// The first word in upper case: verbs are accepted in any case, as Redis accepts them.
+    public var verb: String { words.first.map(Self.upperCased) ?? "" }
+
+    /// `word` with ASCII letters in upper case; `word` itself, without a copy, when it has none
+    /// in lower case (the common case, on every request).
+    static func upperCased(_ word: String) -> String {
+        word.utf8.contains { $0 >= 0x61 && $0 <= 0x7A } ? String(decoding: word.utf8.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self) : word
+    }
+
+    /// Positional argument `index` in upper case (a subcommand such as `TOPIC create`).
+    public func subcommand(_ index: Int, _ what: String) throws(BrookError) -> String {
+        Self.upperCased(try word(index, what))
+    }
     public var description: String { text }
 
     /// The first option of that name.
@@ -89,13 +101,17 @@ public struct Line: Hashable, Sendable, CustomStringConvertible {
     /// The data items this line declares, in order (see docs/protocol.md, "Framing").
     /// - Throws: `INVALID_REQUEST` when a count is not a non-negative integer: the frame is lost.
     func dataItems() throws(BrookError) -> [DataItem] {
-        if words.first == "ERR" || words.first == "HELLO" { return [] }
-        if words.first == "SQL", options.first?.name != "bytes" || text.split(separator: " ").count != 2 {
+        let verb = verb
+        if verb == "ERR" || verb == "HELLO" { return [] }
+        if verb == "SQL", options.first?.name != "bytes" || text.split(separator: " ").count != 2 {
             return []
         }
         var items: [DataItem] = []
         for option in options {
             switch option.name {
+            case "value" where option.value == "null" && verb == "PRODUCE":
+                // The explicit null value of a one-record PRODUCE: no data follows.
+                continue
             case "key", "value", "bytes", "text", "blob", "metadata":
                 items.append(DataItem(size: try Self.count(option), stream: false))
             case "stream":

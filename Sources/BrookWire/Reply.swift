@@ -25,6 +25,35 @@ public enum Reply {
         buffer.writeLine("ERR \(error.code.rawValue) \(text)")
     }
 
+    /// HELP's lines: each verb with its arguments, for a person typing at `nc`.
+    public static let helpLines = [
+        "PING [WORD]",
+        "TOPIC CREATE|DESCRIBE|ALTER <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]; TOPIC LIST; TOPIC DELETE <name>",
+        "METADATA [TOPIC...]",
+        "PRODUCE <topic> [acks=0|1|all] [partition=P] [timestamp=MS] [key=N] [header=K:V]... value=N|value=null, then the data items",
+        "FETCH <topic> <partition> <offset> [max_records=N] [max_bytes=N] [max_wait_ms=N]",
+        "LISTOFFSETS <topic> <partition> earliest|latest|<timestamp-ms>",
+        "SQL <statement> | SQL bytes=N",
+        "BACKUP",
+        "INITPRODUCER [id=KEY]",
+        "JOIN <group> <topic>[,<topic>...] [member=ID] [instance=ID] [auto_commit_ms=N] [auto_offset_reset=earliest|latest|none] ...",
+        "SYNC <group> <member> <generation> [bytes=N]",
+        "HEARTBEAT <group> <member> <generation>; LEAVE <group> <member>",
+        "COMMIT <group> <member> <generation> <topic>:<partition>:<offset>...; OFFSETS <group> [topic]",
+        "POLL <group> <member> <generation> [max_records=N] [max_bytes=N] [max_wait_ms=N]",
+        "SEEK <group> <member> <topic>:<partition> <offset>; PAUSE|RESUME <group> <member> <topic>:<partition>...",
+        "GROUP LIST; GROUP DESCRIBE|DELETE <group>; GROUP RESET <group> <topic> earliest|latest|offset=N|timestamp=MS",
+        "HELP",
+        "QUIT",
+    ]
+
+    /// `OK help=N bytes=B` and one line per verb (verbs are accepted in any case).
+    public static func help(into buffer: inout ByteBuffer) {
+        block("help=\(helpLines.count)", into: &buffer) { block in
+            for line in helpLines { block.writeLine(line) }
+        }
+    }
+
     /// `OK <head> bytes=B` and a block written by `body`.
     public static func block(_ head: String, into buffer: inout ByteBuffer, _ body: (inout ByteBuffer) -> Void) {
         var block = ByteBufferAllocator().buffer(capacity: 256)

@@ -104,6 +104,8 @@ public enum Request: Hashable, Sendable {
     case groupDescribe(String)
     case groupReset(group: String, topic: String, target: GroupResetTarget)
     case groupDelete(String)
+    /// HELP: one line per verb, for a person at `nc`.
+    case help
 
     /// Whether the server answers this request (PRODUCE with acks=0 gets no reply).
     public var expectsReply: Bool {
@@ -186,6 +188,9 @@ public enum Request: Hashable, Sendable {
             return .initProducer(key: line.option("id"))
         case "QUIT":
             return .quit
+        case "HELP":
+            try line.expect(maxWords: 1, options: [], usage: "HELP")
+            return .help
         case "JOIN", "SYNC", "HEARTBEAT", "LEAVE", "COMMIT", "OFFSETS", "POLL", "SEEK", "PAUSE", "RESUME", "GROUP":
             return try GroupRequests.parse(frame)
         case "":
@@ -199,7 +204,7 @@ public enum Request: Hashable, Sendable {
 
     private static func parseTopic(_ line: Line) throws -> Request {
         let usage = "TOPIC CREATE|LIST|DESCRIBE|ALTER|DELETE …"
-        switch try line.word(1, "a subcommand: \(usage)") {
+        switch try line.subcommand(1, "a subcommand: \(usage)") {
         case "CREATE":
             let usage = "TOPIC CREATE <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]"
             try line.expect(maxWords: 3, options: topicOptions, usage: usage)
@@ -226,15 +231,25 @@ public enum Request: Hashable, Sendable {
 
     private static func settings(_ line: Line) throws(BrookError) -> TopicSettings {
         TopicSettings(
-            partitions: try line.int("partitions", in: Int64(Int32.min)...Int64(Int32.max)).map { Int($0) },
+            partitions: try partitionCount(line),
             retentionMs: try line.int("retention.ms"),
             retentionBytes: try line.int("retention.bytes"),
             maxMessageBytes: try line.int("max.message.bytes", in: Int64(Int32.min)...Int64(Int32.max)).map { Int($0) })
     }
 
+    /// `partitions=N`: a non-number is refused naming the real limit, 1 to
+    /// ``TopicName/maxPartitions``; a number outside it is left to the broker's own check.
+    private static func partitionCount(_ line: Line) throws(BrookError) -> Int? {
+        guard let text = line.option("partitions") else { return nil }
+        guard let value = Int32(text) else {
+            throw BrookError(.invalidRequest, "partitions=\(Line.printable(text)) is invalid: use a number from 1 to \(TopicName.maxPartitions)")
+        }
+        return Int(value)
+    }
+
     private static func parseProduce(_ frame: Frame, limits: WireLimits) throws -> Request {
         let line = frame.line
-        let usage = "PRODUCE <topic> [acks=0|1|all] [partition=P] [timestamp=MS] [key=N] [header=K:V]… [value=N], or PRODUCE <topic> records=N bytes=B [acks=…]"
+        let usage = "PRODUCE <topic> [acks=0|1|all] [partition=P] [timestamp=MS] [key=N] [header=K:V]… value=N|value=null, or PRODUCE <topic> records=N bytes=B [acks=…]"
         let topic = try line.word(1, "a topic: \(usage)")
         var acks = Acks.leader
         if let text = line.option("acks") {
@@ -274,10 +289,15 @@ public enum Request: Hashable, Sendable {
         fields.partition = try line.int("partition")
         fields.timestamp = try line.int("timestamp")
         fields.sequence = try line.int("sequence", in: 0...Int64(Int32.max))
+        // A forgotten value=N wrote a null record without a word; a null value is now asked for.
+        guard line.option("value") != nil else {
+            throw BrookError(.invalidRequest, "PRODUCE needs a value: value=N followed by N bytes, or value=null for a null record: \(usage)")
+        }
         var items = frame.items.makeIterator()
         for option in line.options {
             switch option.name {
             case "key": fields.key = items.next()
+            case "value" where option.value == "null": fields.value = nil
             case "value": fields.value = items.next()
             case "header":
                 if let key = items.next(), let value = items.next() { fields.headers.append((key, value)) }
@@ -318,7 +338,7 @@ public enum Request: Hashable, Sendable {
             names = key.map { [$0] } ?? []
         case .ping(let word):
             names = word.map { [$0] } ?? []
-        case .sql, .backup, .quit, .topicList, .groupList:
+        case .sql, .backup, .quit, .help, .topicList, .groupList:
             names = []
         case .join(let options):
             names = [options.group, options.member.isEmpty ? "x" : options.member, options.client] + options.topics + (options.instance.map { [$0] } ?? []) + options.strategies
@@ -388,6 +408,8 @@ public enum Request: Hashable, Sendable {
             buffer.writeLine("BACKUP")
         case .quit:
             buffer.writeLine("QUIT")
+        case .help:
+            buffer.writeLine("HELP")
         case .initProducer(let key):
             buffer.writeLine(key.map { "INITPRODUCER id=\($0)" } ?? "INITPRODUCER")
         case .join(let options):

@@ -16,9 +16,7 @@ struct Backup: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            guard !FileManager.default.fileExists(atPath: destination) else {
-                throw BrookError(.invalidRequest, "backup destination '\(destination)' already exists; choose a new path")
-            }
+            try BackupDestination.check(destination)
             if let db {
                 guard FileManager.default.fileExists(atPath: db) else { throw BrookError(.invalidRequest, "database file '\(db)' does not exist") }
                 let report = try LogReader(path: db).backup(to: destination)

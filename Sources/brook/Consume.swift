@@ -10,27 +10,34 @@ struct Consume: AsyncParsableCommand {
         abstract: "Print records of a topic, one per line.",
         discussion: """
             --format placeholders: %k key, %v value, %p partition, %o offset, %t timestamp (ms), \
-            %h headers (k=v,…), %% a percent sign; \\n, \\t and \\\\ are escapes. The default is '%v\\n'.
+            %h headers (k=v,…), %% a percent sign; \\n, \\t and \\\\ are escapes. The default is '%v\\n'. \
+            A null key or value prints as nothing, like an empty one; with --print-null it prints as NULL \
+            (as kcat's -Z does), so the two can be told apart.
             """)
 
     @OptionGroup var server: ServerOptions
-    @Argument var topic: String
+    @Argument(help: "The topic to read.") var topic: String
     @Flag(help: "Start at the earliest offset (default: the end).") var fromBeginning = false
     @Option(help: "Consume only this partition.") var partition: Int?
-    @Option(help: "Start at this offset.") var offset: Int64?
+    @Option(help: "With --partition: start at this offset.") var offset: Int64?
     @Option(help: "Stop after this many records.") var maxMessages: Int?
     @Option(help: "Stop after this many ms with no new record.") var timeoutMs: Int?
-    @Option(help: "Output format.") var format = "%v\\n"
+    @Option(help: "Output format (see below).") var format = "%v\\n"
+    @Flag(help: "Print a null key or value as NULL, not as nothing.") var printNull = false
     @Option(help: "Consume as a member of this consumer group, committing as it goes.") var group: String?
-    @Option(help: "With --group: auto (every 5 s and on exit), sync (after each batch) or none.") var commit = "auto"
+    @Option(help: "With --group: auto (every 5 s, and on exit, Ctrl-C and SIGTERM included), sync (after each batch) or none.") var commit = "auto"
 
     func run() async throws {
         try await reportingErrors {
             if let maxMessages, maxMessages < 1 { throw BrookError(.invalidRequest, "--max-messages must be at least 1") }
-            let formatter = try RecordFormat(format)
+            let formatter = try RecordFormat(format, null: printNull ? Array("NULL".utf8) : [])
             if let group {
                 try await consumeAsMember(of: group, formatter)
                 return
+            }
+            if offset != nil && partition == nil {
+                // Applied to every partition, one offset fitted at most one of them.
+                throw BrookError(.invalidRequest, "--offset needs --partition: an offset belongs to one partition")
             }
             let admin = try await server.connect()
             let description = try await admin.describeTopic(topic)
@@ -122,7 +129,10 @@ extension Consume {
         var printed = 0
         var lastRecord = ContinuousClock.now
         let idle = timeoutMs.map { Duration.milliseconds($0) }
-        while true {
+        // Ctrl-C or SIGTERM ends the loop after the batch in hand is printed, so the close below
+        // commits what was printed and leaves the group.
+        let stop = StopSignals()
+        while !stop.requested {
             var batch = try await consumer.poll()
             if let maxMessages, printed + batch.count > maxMessages {
                 // Records past the limit are not printed, so they must not count as consumed.
@@ -156,8 +166,11 @@ struct RecordFormat {
     }
 
     let pieces: [Piece]
+    /// What a null key or value prints as.
+    let null: [UInt8]
 
-    init(_ format: String) throws {
+    init(_ format: String, null: [UInt8] = []) throws {
+        self.null = null
         var pieces: [Piece] = []
         var literal: [UInt8] = []
         var iterator = Array(format.utf8).makeIterator()
@@ -205,8 +218,8 @@ struct RecordFormat {
         for piece in pieces {
             switch piece {
             case .literal(let bytes): out += bytes
-            case .key: out += record.key ?? []
-            case .value: out += record.value ?? []
+            case .key: out += record.key ?? null
+            case .value: out += record.value ?? null
             case .partition: out += Array(String(partition).utf8)
             case .offset: out += Array(String(record.offset).utf8)
             case .timestamp: out += Array(String(record.timestamp).utf8)

@@ -26,7 +26,7 @@ struct Groups: AsyncParsableCommand {
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a group's members, committed offsets and lag.")
         @OptionGroup var server: ServerOptions
-        @Argument var group: String
+        @Argument(help: "The group.") var group: String
 
         func run() async throws {
             try await reportingErrors {
@@ -53,11 +53,11 @@ struct Groups: AsyncParsableCommand {
     struct Reset: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Move a group's committed offsets on a topic (the group must have no live members).")
         @OptionGroup var server: ServerOptions
-        @Argument var group: String
-        @Option var topic: String
-        @Flag var toEarliest = false
-        @Flag var toLatest = false
-        @Option var toOffset: Int64?
+        @Argument(help: "The group.") var group: String
+        @Option(help: "The topic whose offsets move.") var topic: String
+        @Flag(help: "To each partition's first offset still held.") var toEarliest = false
+        @Flag(help: "To each partition's end (skip everything so far).") var toLatest = false
+        @Option(help: "To this offset on every partition.") var toOffset: Int64?
         @Option(help: "An ISO 8601 time, e.g. 2026-11-24T10:00:00Z: the first offset at or after it.") var toDatetime: String?
 
         func run() async throws {
@@ -88,7 +88,7 @@ struct Groups: AsyncParsableCommand {
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a group and its committed offsets (it must have no live members).")
         @OptionGroup var server: ServerOptions
-        @Argument var group: String
+        @Argument(help: "The group.") var group: String
 
         func run() async throws {
             try await reportingErrors {

@@ -12,10 +12,10 @@ struct Produce: AsyncParsableCommand {
         discussion: "Lines are sent in batches, several batches in flight; order per partition is kept.")
 
     @OptionGroup var server: ServerOptions
-    @Argument var topic: String
+    @Argument(help: "The topic to write to.") var topic: String
     @Option(help: "A key for every record.") var key: String?
     @Flag(help: "Split each line into key and value at the first --key-separator.") var parseKey = false
-    @Option(help: "The key separator for --parse-key.") var keySeparator = "\t"
+    @Option(help: "The key separator for --parse-key; \\t is a tab, \\n a newline, \\\\ a backslash.") var keySeparator = "\\t"
     @Option(name: .customLong("header"), help: "A header K=V for every record (repeatable).") var headers: [String] = []
     @Option(help: "An explicit partition for every record.") var partition: Int?
     @Option(help: "0, 1 or all.") var acks = "1"
@@ -28,7 +28,7 @@ struct Produce: AsyncParsableCommand {
             guard let acks = Acks(rawValue: acks) else { throw BrookError(.invalidRequest, "--acks must be 0, 1 or all, not '\(acks)'") }
             guard batchSize >= 1 else { throw BrookError(.invalidRequest, "--batch-size must be at least 1") }
             if key != nil && parseKey { throw BrookError(.invalidRequest, "use --key or --parse-key, not both") }
-            let separator = Array(keySeparator.utf8)
+            let separator = Array(Self.unescaped(keySeparator).utf8)
             if parseKey && separator.isEmpty { throw BrookError(.invalidRequest, "--key-separator must not be empty") }
             let fixedHeaders = try headers.map { text -> Header in
                 guard let equals = text.firstIndex(of: "=") else { throw BrookError(.invalidRequest, "--header '\(text)' is not K=V") }
@@ -88,9 +88,19 @@ struct Produce: AsyncParsableCommand {
             }
 
             var reader = LineReader(fd: 0)
+            var lineNumber = 0
             while let line = reader.next() {
+                lineNumber += 1
                 var record = ProducerRecord(key: fixedKey, value: line, headers: fixedHeaders, partition: partition)
-                if parseKey, let split = line.firstRange(of: separator) {
+                if parseKey {
+                    // A line without the separator made a keyless record without a word.
+                    guard let split = line.firstRange(of: separator) else {
+                        try await send()
+                        for pending in window { try await settle(pending) }
+                        throw BrookError(
+                            .invalidRequest,
+                            "line \(lineNumber) has no key separator '\(Self.escaped(Self.unescaped(keySeparator)))' for --parse-key; the \(sent) lines before it were produced")
+                    }
                     record.key = Array(line[..<split.lowerBound])
                     record.value = Array(line[split.upperBound...])
                 }
@@ -102,6 +112,20 @@ struct Produce: AsyncParsableCommand {
             Output.error("produced \(sent) record\(sent == 1 ? "" : "s") to \(topic)")
             await client.close()
         }
+    }
+}
+
+extension Produce {
+    /// `\t`, `\n` and `\\` in a --key-separator as the characters they name, so its default
+    /// prints visibly in --help.
+    static func unescaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\\\", with: "\u{0}").replacingOccurrences(of: "\\t", with: "\t")
+            .replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\u{0}", with: "\\")
+    }
+
+    /// A separator written back with its escapes, for messages.
+    static func escaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\t", with: "\\t").replacingOccurrences(of: "\n", with: "\\n")
     }
 }
 

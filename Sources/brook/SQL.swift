@@ -16,7 +16,7 @@ struct SQL: AsyncParsableCommand {
     }
 
     @OptionGroup var server: ServerOptions
-    @Argument var statement: String
+    @Argument(help: "One read-only SQL statement; each topic is a view of its name.") var statement: String
     @Option(help: "Query this database file directly instead of a server.") var db: String?
     @Option(help: "table, csv or json.") var format = Format.table
 

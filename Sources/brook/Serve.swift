@@ -71,11 +71,13 @@ struct Serve: AsyncParsableCommand {
             options.retentionCheckIntervalMs = retentionCheckIntervalMs
             options.groups.initialRebalanceDelayMs = groupInitialRebalanceDelayMs
             options.logger = Logger(label: "brook.broker")
-            let broker = try Broker(path: db, options: options)
             var configuration = LineServerConfiguration()
             configuration.host = host
             configuration.port = port
             configuration.unixSocketPath = unixSocket
+            // Before the database is opened, so a port in use leaves no new file behind.
+            try await LineServer.checkCanListen(configuration)
+            let broker = try Broker(path: db, options: options)
             let server = LineServer(broker: broker, configuration: configuration, logger: Logger(label: "brook.server"))
             var services: [any Service] = [BrokerService(broker: broker), server]
             if !noKafka {

@@ -12,8 +12,8 @@ struct Topics: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a topic.")
         @OptionGroup var server: ServerOptions
-        @Argument var name: String
-        @Option var partitions = 1
+        @Argument(help: "The topic.") var name: String
+        @Option(help: "Partitions, 1 to 10000.") var partitions = 1
         @Option(help: "retention.ms; -1 keeps records forever.") var retentionMs: Int64 = TopicConfig.defaultRetentionMs
         @Option(help: "retention.bytes per partition; -1 is unlimited.") var retentionBytes: Int64 = TopicConfig.defaultRetentionBytes
         @Option(help: "max.message.bytes.") var maxMessageBytes = TopicConfig.defaultMaxMessageBytes
@@ -49,7 +49,7 @@ struct Topics: AsyncParsableCommand {
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a topic's settings and partitions.")
         @OptionGroup var server: ServerOptions
-        @Argument var name: String
+        @Argument(help: "The topic.") var name: String
 
         func run() async throws {
             try await reportingErrors {
@@ -67,11 +67,11 @@ struct Topics: AsyncParsableCommand {
     struct Alter: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add partitions or change a topic's settings.")
         @OptionGroup var server: ServerOptions
-        @Argument var name: String
+        @Argument(help: "The topic.") var name: String
         @Option(help: "The new partition count (never fewer).") var partitions: Int?
-        @Option var retentionMs: Int64?
-        @Option var retentionBytes: Int64?
-        @Option var maxMessageBytes: Int?
+        @Option(help: "retention.ms: how long records are kept (-1: forever).") var retentionMs: Int64?
+        @Option(help: "retention.bytes: the most record bytes a partition keeps (-1: no limit).") var retentionBytes: Int64?
+        @Option(help: "max.message.bytes: the largest record accepted.") var maxMessageBytes: Int?
 
         func run() async throws {
             try await reportingErrors {
@@ -90,7 +90,7 @@ struct Topics: AsyncParsableCommand {
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a topic and its records.")
         @OptionGroup var server: ServerOptions
-        @Argument var name: String
+        @Argument(help: "The topic.") var name: String
 
         func run() async throws {
             try await reportingErrors {

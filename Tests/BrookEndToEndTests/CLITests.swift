@@ -142,7 +142,7 @@ struct CLITests {
         let dir = TemporaryDirectory("brook-cli")
         let unreachable = try await CLI.run(["topics", "list", "--server", "127.0.0.1:1"], in: dir)
         #expect(unreachable.status != 0)
-        #expect(unreachable.stderr.hasPrefix("brook: BROKER_NOT_AVAILABLE cannot connect to Brook at 127.0.0.1:1"))
+        #expect(unreachable.stderr.hasPrefix("brook: BROKER_NOT_AVAILABLE cannot connect to 127.0.0.1:1"))
         #expect(unreachable.stderr.split(separator: "\n").count == 1)
 
         let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
