@@ -1,3 +1,4 @@
+import Synchronization
 import BrookBroker
 import BrookClient
 import BrookModel
@@ -212,8 +213,13 @@ extension CrashTests {
         while await ledger.uniqueDelivered < 1_800, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
         consumers.cancel()
         sampler.cancel()
-        _ = await consumers.result
-        _ = await sampler.result
+        // Bounded, so that a consumer that ignores its cancellation fails this test instead of
+        // hanging the suite.
+        let stopped = await finishes(within: .seconds(30)) {
+            _ = await consumers.result
+            _ = await sampler.result
+        }
+        #expect(stopped, "the consumers and the sampler stopped within 30 s of their cancellation")
         #expect(try await server.stop(signal: SIGTERM) == 0)
 
         #expect(await ledger.uniqueDelivered == 1_800, "every record was consumed")
@@ -341,4 +347,21 @@ extension BackupEndToEndTests {
         #expect(try await restarted.stop() == 0)
         withExtendedLifetime(raw) {}
     }
+}
+
+/// Runs `body` in a task of its own and returns whether it finished within `limit` (without
+/// waiting for it past that).
+private func finishes(within limit: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
+    let done = FinishedFlag()
+    Task {
+        await body()
+        done.value.withLock { $0 = true }
+    }
+    let deadline = ContinuousClock.now + limit
+    while !done.value.withLock({ $0 }), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+    return done.value.withLock { $0 }
+}
+
+private final class FinishedFlag: Sendable {
+    let value = Mutex(false)
 }
