@@ -14,10 +14,10 @@ import NIOCore
 final class KafkaConnection: RequestPipelineAdapter, Sendable {
     typealias Request = KafkaFrameEvent
 
-    private let listener: KafkaListener
-    private let peer: String
-    private var broker: Broker { listener.broker }
-    private var configuration: KafkaListenerConfiguration { listener.configuration }
+    let listener: KafkaListener
+    let peer: String
+    var broker: Broker { listener.broker }
+    var configuration: KafkaListenerConfiguration { listener.configuration }
 
     init(listener: KafkaListener, peer: String) {
         self.listener = listener
@@ -117,6 +117,9 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             Task { [self] in
                 responder.succeed(.buffer(KafkaResponse.deleteRecords(correlationID: correlationID, topics: await self.deleteRecords(delete))))
             }
+        case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch, .listGroups, .describeGroups,
+            .deleteGroups, .offsetDelete:
+            startGroupRequest(request, header: header, responder: responder)
         case .initProducerID(let initProducer):
             Task { [broker] in
                 guard initProducer.transactionalID == nil else {
