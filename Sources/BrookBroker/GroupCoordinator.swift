@@ -511,7 +511,7 @@ public actor GroupCoordinator {
         var result: [String: GroupListing] = [:]
         for group in groups.values where group.state != .dead && !(group.members.isEmpty && group.pending.isEmpty && group.protocolType.isEmpty) {
             result[group.id] = GroupListing(
-                group: group.id, state: group.state, protocolType: group.members.isEmpty ? "" : group.protocolType, members: group.members.count)
+                group: group.id, state: group.state, protocolType: group.protocolType, members: group.members.count)
         }
         for name in try await offsets.groupsWithCommittedOffsets() where result[name] == nil {
             result[name] = GroupListing(group: name, state: .empty, protocolType: "", members: 0)
@@ -550,7 +550,7 @@ public actor GroupCoordinator {
                     metadata: $0.metadata(for: group.protocolName), assignmentBytes: $0.assignment)
             },
             offsets: describeOffsets(committed: committed, topics: topics, owners: owners))
-        if !group.members.isEmpty { description.protocolType = group.protocolType }
+        description.protocolType = group.protocolType
         return description
     }
 

@@ -79,6 +79,29 @@ expect_equal "line-protocol produce, kcat consume" "$(printf 'a|one|src=line|0\n
 grep -q "closing a Kafka connection" "$work/serve.log" || fail "no log line for the bad input"
 echo "ok: bad input logged: $(grep -c 'closing a Kafka connection' "$work/serve.log") connections closed"
 
+# Consumer groups. Three confluent-kafka processes share a six-partition topic with manual
+# commits; the group's offsets then show LAG 0 in `brook groups describe` too.
+"$brook" topics create group-topic --partitions 6 --server "$line" >/dev/null
+mkdir -p "$work/group"
+"$python" "$here/confluent_group_check.py" "$kafka" group-topic confluent-group "$work/group"
+lags="$("$brook" groups describe confluent-group --server "$line" | awk '$1 == "group-topic" { print $2, $5 }')"
+expect_equal "brook groups describe: the Kafka group's commits, LAG 0 on every partition" "$(printf '0 0\n1 0\n2 0\n3 0\n4 0\n5 0')" "$lags"
+
+# kafka-python: a group consumer with auto-commit, and the admin client's group calls.
+"$brook" topics create kafka-python-group-topic --partitions 3 --server "$line" >/dev/null
+"$python" "$here/kafka_python_group_check.py" "$kafka" kafka-python-group-topic
+
+# kcat -G (librdkafka 2.0.2's balanced consumer) reads every record and commits; then
+# `brook groups reset` moves the group back and kcat -G reads from there.
+all_records="$(kcat -b "$kafka" -C -t group-topic -e -q -f '%p %o %s\n' | sort)"
+got="$(kcat -b "$kafka" -G kcat-group group-topic -X auto.offset.reset=earliest -e -q -f '%p %o %s\n' | sort)"
+expect_equal "kcat -G reads every record of the topic" "$all_records" "$got"
+lags="$("$brook" groups describe kcat-group --server "$line" | awk '$1 == "group-topic" { print $2, $5 }')"
+expect_equal "kcat -G committed every partition's end" "$(printf '0 0\n1 0\n2 0\n3 0\n4 0\n5 0')" "$lags"
+"$brook" groups reset kcat-group --topic group-topic --to-offset 50 --server "$line" >/dev/null
+got="$(kcat -b "$kafka" -G kcat-group group-topic -e -q -f '%p %o %s\n' | sort)"
+expect_equal "after brook groups reset --to-offset 50, kcat -G reads from offset 50" "$(awk '$2 >= 50' <<<"$all_records")" "$got"
+
 # Crash: kill -9 the server while an idempotent acks=all producer writes; restart it on the same
 # ports. Every acknowledged record is there exactly once, in order.
 "$brook" topics create crash-topic --partitions 1 --server "$line" >/dev/null
