@@ -87,6 +87,14 @@ mkdir -p "$work/group"
 lags="$("$brook" groups describe confluent-group --server "$line" | awk '$1 == "group-topic" { print $2, $5 }')"
 expect_equal "brook groups describe: the Kafka group's commits, LAG 0 on every partition" "$(printf '0 0\n1 0\n2 0\n3 0\n4 0\n5 0')" "$lags"
 
+# Rebalances: cooperative-sticky with a member joining, a static member restarted, a member
+# killed with SIGKILL.
+for scenario in cooperative static sigkill; do
+    "$brook" topics create "$scenario-topic" --partitions 6 --server "$line" >/dev/null
+    mkdir -p "$work/$scenario"
+    "$python" "$here/confluent_rebalance_check.py" "$kafka" "$scenario" "$scenario-topic" "$work/$scenario"
+done
+
 # kafka-python: a group consumer with auto-commit, and the admin client's group calls.
 "$brook" topics create kafka-python-group-topic --partitions 3 --server "$line" >/dev/null
 "$python" "$here/kafka_python_group_check.py" "$kafka" kafka-python-group-topic
