@@ -95,6 +95,11 @@ for scenario in cooperative static sigkill; do
     "$python" "$here/confluent_rebalance_check.py" "$kafka" "$scenario" "$scenario-topic" "$work/$scenario"
 done
 
+# At-least-once: auto-commit after the 8th record, the 9th processed, death on the 10th; the
+# next consumer starts at the 9th (docs/guarantees.md explains the output).
+"$brook" topics create duplicate-topic --partitions 1 --server "$line" >/dev/null
+"$python" "$here/duplicate_check.py" "$kafka" duplicate-topic
+
 # kafka-python: a group consumer with auto-commit, and the admin client's group calls.
 "$brook" topics create kafka-python-group-topic --partitions 3 --server "$line" >/dev/null
 "$python" "$here/kafka_python_group_check.py" "$kafka" kafka-python-group-topic
