@@ -333,3 +333,138 @@ struct KafkaGroupTests {
         await server.stop()
     }
 }
+
+/// Kafka members beside line-protocol members, and the group admin APIs.
+struct KafkaGroupSharingTests {
+    /// A member as the line protocol's JOIN makes one (ServerSideConsumers): consumer-protocol
+    /// subscription bytes, in the given assignment mode.
+    static func lineStyleJoin(_ broker: Broker, mode: AssignmentMode, topics: [String]) async throws -> JoinGroupResult {
+        let metadata = ConsumerProtocol.Subscription(topics: topics).encoded()
+        var join = JoinGroupRequest(group: "g", protocols: [GroupProtocol(name: "range", metadata: metadata)])
+        join.mode = mode
+        join.clientID = "line-client"
+        return try await broker.groups.join(join)
+    }
+
+    @Test func aCoordinatorAssignedLineGroupRefusesKafkaMembersAndTheReverse() async throws {
+        let server = try await KafkaGroupTests.start()
+        try await server.broker.createTopic("t", partitions: 2)
+        let connection = try await server.connect()
+        _ = try await Self.lineStyleJoin(server.broker, mode: .coordinator, topics: ["t"])
+        let refused = try await KafkaGroupTests.join(connection, instanceID: "kafka-member")
+        #expect(refused.error == KafkaErrorCode.inconsistentGroupProtocol)
+
+        let kafka = try await KafkaGroupTests.join(connection, group: "k", instanceID: "kafka-member")
+        #expect(kafka.error == KafkaErrorCode.none)
+        var join = JoinGroupRequest(group: "k", protocols: [GroupProtocol(name: "range", metadata: ConsumerProtocol.Subscription(topics: ["t"]).encoded())])
+        join.mode = .coordinator
+        await #expect(throws: BrookError.self) { _ = try await server.broker.groups.join(join) }
+        await server.stop()
+    }
+
+    @Test func aLeaderAssignedLineMemberSharesAGenerationWithAKafkaMember() async throws {
+        let server = try await KafkaGroupTests.start()
+        try await server.broker.createTopic("t", partitions: 2)
+        let subscription = ConsumerProtocol.Subscription(topics: ["t"]).encoded()
+        let kafka = try await server.connect()
+        let first = try await KafkaGroupTests.join(kafka, instanceID: "kafka-member", protocols: [("range", subscription)])
+        _ = try await KafkaGroupTests.sync(kafka, generation: first.generation, memberID: first.memberID, assignments: [])
+        let line = Task { try await Self.lineStyleJoin(server.broker, mode: .leader, topics: ["t"]) }
+        while try await KafkaGroupTests.heartbeat(kafka, generation: first.generation, memberID: first.memberID) == KafkaErrorCode.none {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let rejoined = try await KafkaGroupTests.join(kafka, memberID: first.memberID, instanceID: "kafka-member", protocols: [("range", subscription)])
+        let lineJoined = try await line.value
+        #expect(rejoined.error == KafkaErrorCode.none)
+        #expect(lineJoined.generation == Int(rejoined.generation))
+        // The Kafka leader reads the line member's subscription as a Kafka consumer's.
+        let lineMetadata = try #require(rejoined.members.first { $0.id == lineJoined.memberID }?.metadata)
+        #expect(try ConsumerProtocol.Subscription(decoding: lineMetadata).topics == ["t"])
+        await server.stop()
+    }
+
+    @Test func describeShowsMembersWithTheirBytesAndOffsetDeleteSparesSubscribedTopics() async throws {
+        let server = try await KafkaGroupTests.start()
+        try await server.broker.createTopic("t", partitions: 2)
+        try await server.broker.createTopic("old", partitions: 1)
+        let connection = try await server.connect()
+        #expect(try await KafkaGroupTests.commit(connection, generation: -1, memberID: "", offsets: [("t", 0, 1, nil), ("old", 0, 4, nil)])
+            == [KafkaErrorCode.none, KafkaErrorCode.none])
+        let subscription = ConsumerProtocol.Subscription(topics: ["t"]).encoded()
+        let assignment = ConsumerProtocol.Assignment(partitions: [TopicPartition("t", 0), TopicPartition("t", 1)]).encoded()
+        let joined = try await KafkaGroupTests.joinTwoStep(connection, protocols: [("range", subscription)])
+        _ = try await KafkaGroupTests.sync(connection, generation: joined.generation, memberID: joined.memberID, assignments: [(joined.memberID, assignment)])
+
+        // DescribeGroups v4: one known group, one unknown (Dead, as Kafka answers it).
+        let body = try #require(try await connection.roundTrip(api: 15, version: 4) { body in
+            body.writeKafkaArrayCount(2)
+            body.writeKafkaString("g")
+            body.writeKafkaString("nobody")
+            body.writeKafkaBool(false)
+        })
+        var reader = KafkaReader(body)
+        _ = try reader.int32()
+        struct Member {
+            var id: String, instance: String?, client: String, host: String, metadata: [UInt8], assignment: [UInt8]
+        }
+        struct Described {
+            var error: Int16, id: String, state: String, type: String, name: String, members: [Member]
+        }
+        let groups = try reader.array { group -> Described in
+            let error = try group.int16()
+            let id = try group.string()
+            let state = try group.string()
+            let type = try group.string()
+            let name = try group.string()
+            let members = try group.array { member -> Member in
+                Member(
+                    id: try member.string(), instance: try member.nullableString(), client: try member.string(), host: try member.string(),
+                    metadata: Array(buffer: try member.nullableBytes() ?? ByteBuffer()), assignment: Array(buffer: try member.nullableBytes() ?? ByteBuffer()))
+            } ?? []
+            _ = try group.int32()  // authorized operations
+            return Described(error: error, id: id, state: state, type: type, name: name, members: members)
+        } ?? []
+        #expect(reader.remaining == 0)
+        #expect(groups.count == 2)
+        #expect(groups[0].error == KafkaErrorCode.none && groups[0].id == "g" && groups[0].state == "Stable")
+        #expect(groups[0].type == "consumer" && groups[0].name == "range")
+        let member = try #require(groups[0].members.first)
+        #expect(member.id == joined.memberID && member.client == "brook-tests" && member.host == "/127.0.0.1")
+        #expect(member.metadata == subscription && member.assignment == assignment)
+        #expect(groups[1].error == KafkaErrorCode.none && groups[1].state == "Dead" && groups[1].members.isEmpty)
+
+        // OffsetDelete: the subscribed topic's offsets stay, the other's go.
+        var deleted = try #require(try await connection.roundTrip(api: 47, version: 0) { body in
+            body.writeKafkaString("g")
+            body.writeKafkaArrayCount(2)
+            for topic in ["t", "old"] {
+                body.writeKafkaString(topic)
+                body.writeKafkaArrayCount(1)
+                body.writeInteger(Int32(0))
+            }
+        })
+        #expect(deleted.readInteger(as: Int16.self) == KafkaErrorCode.none)
+        _ = deleted.readInteger(as: Int32.self)
+        var results = KafkaReader(deleted)
+        let codes: [[Int16]] = try results.array { topic -> [Int16] in
+            _ = try topic.string()
+            return try topic.array { partition -> Int16 in
+                _ = try partition.int32()
+                return try partition.int16()
+            } ?? []
+        } ?? []
+        #expect(codes == [[KafkaErrorCode.groupSubscribedToTopic], [KafkaErrorCode.none]])
+        #expect(try await server.broker.committedOffsets(group: "g").map(\.topic) == ["t"])
+
+        // DeleteGroups refuses the group while it has a member.
+        var refused = try #require(try await connection.roundTrip(api: 42, version: 1) { body in
+            body.writeKafkaArrayCount(1)
+            body.writeKafkaString("g")
+        })
+        _ = refused.readInteger(as: Int32.self)
+        _ = refused.readInteger(as: Int32.self)
+        _ = refused.readString(length: Int(refused.readInteger(as: Int16.self)!))
+        #expect(refused.readInteger(as: Int16.self) == KafkaErrorCode.nonEmptyGroup)
+        await server.stop()
+    }
+}
