@@ -102,6 +102,11 @@ public actor GroupCoordinator {
         public var maxMembersPerGroup = GroupDefaults.maxMembersPerGroup
         /// How often sessions are checked for expiry.
         public var sessionCheckInterval: Duration = .milliseconds(50)
+        /// `offsets.retention.minutes` in ms: a group with no members and no commit for this long
+        /// is forgotten with its committed offsets.
+        public var offsetsRetentionMs: Int64 = GroupDefaults.offsetsRetentionMs
+        /// How often groups are checked for that (`offsets.retention.check.interval.ms`).
+        public var offsetsRetentionCheckInterval: Duration = .milliseconds(GroupDefaults.offsetsRetentionCheckIntervalMs)
         public init() {}
     }
 
@@ -176,6 +181,8 @@ public actor GroupCoordinator {
         var fenced: [String: String] = [:]
         /// Ids handed out with MEMBER_ID_REQUIRED, until their owners rejoin or they expire.
         var pending: [String: ContinuousClock.Instant] = [:]
+        /// Wall-clock ms when its last member went; its offsets' retention counts from then too.
+        var emptySinceMs: Int64?
         var deadline: ContinuousClock.Instant?
         var timer: (any ScheduledDeadline)?
         var initialDelayLimit: ContinuousClock.Instant?
@@ -196,6 +203,7 @@ public actor GroupCoordinator {
     /// nil until the first call, which checks sessions at once.
     private var nextSessionCheck: ContinuousClock.Instant?
     private var nextMemberNumber = 0
+    private var nextRetentionCheck: ContinuousClock.Instant?
     private var isShutDown = false
     private let logger: Logger
     private let listeners = Mutex<[@Sendable (GroupEvent) -> Void]>([])
@@ -738,6 +746,7 @@ public actor GroupCoordinator {
         let members = group.memberList
         guard !members.isEmpty else {
             group.state = .empty
+            group.emptySinceMs = WallClock.nowMillis()
             group.generation += 1
             group.leaderID = nil
             return
@@ -836,6 +845,7 @@ public actor GroupCoordinator {
         if group.members.isEmpty {
             cancelTimer(group)
             group.state = .empty
+            group.emptySinceMs = WallClock.nowMillis()
             group.initialDelayLimit = nil
             group.generation += 1
         } else if group.state == .preparingRebalance {
@@ -898,6 +908,56 @@ public actor GroupCoordinator {
         guard !isShutDown else { return }
         runDueTimers()
         armSweeper()
+        let now = self.now
+        guard let next = nextRetentionCheck else {
+            nextRetentionCheck = now + options.offsetsRetentionCheckInterval
+            return
+        }
+        if now >= next {
+            nextRetentionCheck = now + options.offsetsRetentionCheckInterval
+            Task {
+                do {
+                    try await self.expireEmptyGroups(nowMs: WallClock.nowMillis())
+                } catch {
+                    self.logger.warning("expiring empty groups failed; retrying at the next check", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Forgets every group with no members whose last commit, and the moment it lost its last
+    /// member, are both older than `offsetsRetentionMs`, with its committed offsets, as Kafka
+    /// expires them: empty groups do not pile up. Runs every `offsetsRetentionCheckInterval`.
+    /// - Parameter nowMs: the wall-clock time commits are stamped in.
+    /// - Returns: the groups forgotten.
+    @discardableResult
+    public func expireEmptyGroups(nowMs: Int64) async throws -> [String] {
+        let cutoff = nowMs - options.offsetsRetentionMs
+        func idle(_ name: String) -> Bool {
+            guard let group = groups[name] else { return true }
+            return group.members.isEmpty && group.pending.isEmpty && (group.emptySinceMs ?? Int64.min) < cutoff
+        }
+        var expired: [String] = []
+        let withOffsets = try await offsets.groupsWithCommittedOffsets()
+        for name in withOffsets where idle(name) {
+            let latest = try await offsets.committedOffsets(group: name, topic: nil).map(\.committedMs).max() ?? Int64.min
+            // Checked again after the read: a member may have joined meanwhile.
+            guard latest < cutoff, idle(name) else { continue }
+            try await offsets.deleteCommittedOffsets(group: name)
+            expired.append(name)
+            if groups[name]?.members.isEmpty ?? false { groups[name] = nil }
+        }
+        // A group with neither members nor offsets has nothing to keep.
+        let kept = Set(withOffsets)
+        for (name, group) in groups where !kept.contains(name) && idle(name) && group.state == .empty {
+            cancelTimer(group)
+            groups[name] = nil
+            expired.append(name)
+        }
+        if !expired.isEmpty {
+            logger.info("forgot empty groups", metadata: ["groups": "\(expired.sorted())", "retention_ms": "\(options.offsetsRetentionMs)"])
+        }
+        return expired.sorted()
     }
 
     /// Removes members whose session timeout passed without a heartbeat, POLL or join.

@@ -467,4 +467,31 @@ struct KafkaGroupSharingTests {
         #expect(refused.readInteger(as: Int16.self) == KafkaErrorCode.nonEmptyGroup)
         await server.stop()
     }
+
+    @Test func emptyGroupsAreForgottenAfterTheOffsetsRetention() async throws {
+        let server = try await KafkaGroupTests.start()
+        try await server.broker.createTopic("t", partitions: 1)
+        let connection = try await server.connect()
+        #expect(try await KafkaGroupTests.commit(connection, group: "idle", generation: -1, memberID: "", offsets: [("t", 0, 3, nil)]) == [0])
+        #expect(try await KafkaGroupTests.commit(connection, group: "left", generation: -1, memberID: "", offsets: [("t", 0, 3, nil)]) == [0])
+        let joined = try await KafkaGroupTests.joinTwoStep(connection, group: "busy")
+        _ = try await KafkaGroupTests.sync(connection, group: "busy", generation: joined.generation, memberID: joined.memberID, assignments: [])
+        #expect(try await KafkaGroupTests.commit(connection, group: "busy", generation: joined.generation, memberID: joined.memberID, offsets: [("t", 0, 1, nil)]) == [0])
+        // "left" had a member, which went.
+        let other = try await server.connect()
+        let member = try await KafkaGroupTests.joinTwoStep(other, group: "left")
+        try await server.broker.groups.leave(group: "left", memberID: member.memberID)
+
+        let retention = GroupDefaults.offsetsRetentionMs
+        let now = WallClock.nowMillis()
+        #expect(try await server.broker.groups.expireEmptyGroups(nowMs: now).isEmpty)
+        #expect(try await server.broker.groups.expireEmptyGroups(nowMs: now + retention - 60_000).isEmpty)
+        // One retention later, the groups without members go with their offsets.
+        #expect(try await server.broker.groups.expireEmptyGroups(nowMs: now + retention + 60_000) == ["idle", "left"])
+        #expect(try await server.broker.committedOffsets(group: "idle").isEmpty)
+        #expect(try await server.broker.committedOffsets(group: "left").isEmpty)
+        #expect(try await server.broker.groups.listings().map(\.group) == ["busy"])
+        #expect(try await server.broker.committedOffsets(group: "busy").map(\.offset) == [1])
+        await server.stop()
+    }
 }
