@@ -517,7 +517,8 @@ public actor GroupCoordinator {
     public func listings(states: Set<GroupState>? = nil) async throws -> [GroupListing] {
         runDueTimers()
         var result: [String: GroupListing] = [:]
-        for group in groups.values where group.state != .dead && !(group.members.isEmpty && group.pending.isEmpty && group.protocolType.isEmpty) {
+        // A group that never had a member (only ids handed out) is not listed, as on Kafka.
+        for group in groups.values where group.state != .dead && !(group.members.isEmpty && group.protocolType.isEmpty) {
             result[group.id] = GroupListing(
                 group: group.id, state: group.state, protocolType: group.protocolType, members: group.members.count)
         }

@@ -9,8 +9,9 @@ import NIOCore
 ///
 /// Produce requests overlap: each is queued to the broker's writer as it is read, so a
 /// connection's produces commit in order and group commit sees many at once. Any other request
-/// runs once every earlier one has finished, as the line protocol's do; a Fetch that waits holds
-/// the requests behind it, as Kafka's clients expect of one connection.
+/// runs once every earlier one has finished, as the line protocol's do; a Fetch, JoinGroup or
+/// SyncGroup that waits holds the requests behind it, as Kafka's clients expect of one connection
+/// (they send group requests on a connection of their own).
 final class KafkaConnection: RequestPipelineAdapter, Sendable {
     typealias Request = KafkaFrameEvent
 
