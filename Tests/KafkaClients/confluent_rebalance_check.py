@@ -197,7 +197,8 @@ def sigkill():
     b_log = events("b")
     wait_for(lambda: lost <= owned("a"), "the killed member's partitions moving", seconds=SESSION_MS / 1000 + 60)
     producing.stop()
-    time.sleep(1)
+    wait_for(lambda: all(any(e["kind"] == "record" and e["partition"] == p and e["at"] > killed_at for e in events("a")) for p in lost),
+             "records of every moved partition read by their new owner")
     stop("a", a)
     a_log = events("a")
     moved_at = min(e["at"] for e in a_log if e["kind"] == "assign" and set(e["partitions"]) & lost and e["at"] > killed_at)

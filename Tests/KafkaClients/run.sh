@@ -87,6 +87,27 @@ mkdir -p "$work/group"
 lags="$("$brook" groups describe confluent-group --server "$line" | awk '$1 == "group-topic" { print $2, $5 }')"
 expect_equal "brook groups describe: the Kafka group's commits, LAG 0 on every partition" "$(printf '0 0\n1 0\n2 0\n3 0\n4 0\n5 0')" "$lags"
 
+# A live Kafka member in `brook groups describe` (client id and host per partition); `brook groups
+# reset` refuses the group while it has it, as Kafka's tool does.
+kcat -b "$kafka" -G live-group group-topic -q -f '%o\n' -X client.id=live-kcat >/dev/null 2>&1 &
+kcat_pid=$!
+describe=""
+for _ in $(seq 1 300); do
+    describe="$("$brook" groups describe live-group --server "$line" 2>/dev/null || true)"
+    [[ "$(awk '$1 == "group-topic" && $7 == "live-kcat"' <<<"$describe" | wc -l)" -eq 6 ]] && break
+    sleep 0.1
+done
+expect_equal "brook groups describe: a live kcat -G member owns every partition, with its client id and host" \
+    "$(for p in 0 1 2 3 4 5; do echo "$p live-kcat /127.0.0.1"; done)" "$(awk '$1 == "group-topic" { print $2, $7, $8 }' <<<"$describe")"
+grep -q "state Stable" <<<"$describe" || fail "describe of the live group: $describe"
+if "$brook" groups reset live-group --topic group-topic --to-earliest --server "$line" >/dev/null 2>"$work/reset.err"; then
+    fail "brook groups reset of a group with a live Kafka member succeeded"
+fi
+grep -q "NON_EMPTY_GROUP" "$work/reset.err" || fail "reset refusal: $(cat "$work/reset.err")"
+echo "ok: brook groups reset refuses a group with a live Kafka member: $(head -1 "$work/reset.err")"
+kill "$kcat_pid"
+wait "$kcat_pid" 2>/dev/null || true
+
 # Rebalances: cooperative-sticky with a member joining, a static member restarted, a member
 # killed with SIGKILL.
 for scenario in cooperative static sigkill; do
@@ -99,6 +120,9 @@ done
 # next consumer starts at the 9th (docs/guarantees.md explains the output).
 "$brook" topics create duplicate-topic --partitions 1 --server "$line" >/dev/null
 "$python" "$here/duplicate_check.py" "$kafka" duplicate-topic
+
+listed="$("$brook" groups list --server "$line" | awk '$1 == "confluent-group" || $1 == "live-group" { print $1, $2, $3 }')"
+expect_equal "brook groups list shows the Kafka groups" "$(printf 'confluent-group Empty 0\nlive-group Empty 0')" "$listed"
 
 # kafka-python: a group consumer with auto-commit, and the admin client's group calls.
 "$brook" topics create kafka-python-group-topic --partitions 3 --server "$line" >/dev/null
@@ -118,6 +142,7 @@ expect_equal "after brook groups reset --to-offset 50, kcat -G reads from offset
 # Crash: kill -9 the server while an idempotent acks=all producer writes; restart it on the same
 # ports. Every acknowledged record is there exactly once, in order.
 "$brook" topics create crash-topic --partitions 1 --server "$line" >/dev/null
+offsets_before="$("$brook" groups describe confluent-group --server "$line" | awk '$1 == "group-topic" { print $2, $3 }')"
 "$python" "$here/crash_producer.py" "$kafka" crash-topic 20000 "$work/acked" &
 producer_pid=$!
 for _ in $(seq 1 400); do
@@ -134,6 +159,8 @@ wait "$producer_pid" || fail "the producer did not finish after the restart"
 got="$(kcat -b "$kafka" -C -t crash-topic -e -q -f '%s\n')"
 expect_equal "kill -9 mid-produce: every acknowledged record once, in order (killed after $acked_at_kill acks)" "$(seq 0 19999)" "$got"
 expect_equal "acknowledged records" "$(seq 0 19999)" "$(sort -n "$work/acked")"
+expect_equal "a Kafka group's committed offsets after kill -9 and restart" "$offsets_before" \
+    "$("$brook" groups describe confluent-group --server "$line" | awk '$1 == "group-topic" { print $2, $3 }')"
 
 # Graceful shutdown: SIGTERM drains and exits 0.
 kill -TERM "$server_pid"
