@@ -128,13 +128,21 @@ extension KafkaConnection {
                     group: request.group, clientID: clientID, sessionTimeoutMs: Int64(request.sessionTimeoutMs))
                 return KafkaResponse.joinGroup(correlationID: correlationID, version: version, errorCode: KafkaErrorCode.memberIDRequired, memberID: id)
             }
+            // Kafka's rule: a member naming no protocol type or no protocol cannot agree with any.
+            guard !request.protocolType.isEmpty, !request.protocols.isEmpty else {
+                return KafkaResponse.joinGroup(
+                    correlationID: correlationID, version: version, errorCode: KafkaErrorCode.inconsistentGroupProtocol, memberID: request.memberID)
+            }
             var join = JoinGroupRequest(group: request.group, protocols: request.protocols.map { GroupProtocol(name: $0.name, metadata: $0.metadata) })
             join.memberID = request.memberID
             join.instanceID = request.instanceID
             join.clientID = clientID
             join.clientHost = clientHost
             join.sessionTimeoutMs = Int64(request.sessionTimeoutMs)
-            join.rebalanceTimeoutMs = Int64(request.rebalanceTimeoutMs)
+            // The rebalance timeout is the client's max.poll.interval.ms, which Kafka does not
+            // bound (some set it to Int32.max); Brook waits at most the longest session timeout.
+            let maxRebalanceTimeoutMs = await broker.groups.options.maxSessionTimeoutMs
+            join.rebalanceTimeoutMs = min(max(1, Int64(request.rebalanceTimeoutMs)), maxRebalanceTimeoutMs)
             join.protocolType = request.protocolType
             join.mode = .leader
             let result = try await broker.groups.join(join)

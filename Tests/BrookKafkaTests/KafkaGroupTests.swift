@@ -196,6 +196,27 @@ struct KafkaGroupTests {
         await server.stop()
     }
 
+    @Test func anUnboundedMaxPollIntervalIsAcceptedAndNoProtocolIsInconsistent() async throws {
+        let server = try await Self.start()
+        let connection = try await server.connect()
+        // Rebalance timeout Int32.max (max.poll.interval.ms as some set it): Kafka accepts it.
+        var body = try #require(try await connection.roundTrip(api: 11, version: 5) { body in
+            body.writeKafkaString("g")
+            body.writeInteger(Int32(10_000))
+            body.writeInteger(Int32.max)
+            body.writeKafkaString("")
+            body.writeKafkaString("static")
+            body.writeKafkaString("consumer")
+            body.writeKafkaArrayCount(1)
+            body.writeKafkaString("range")
+            body.writeInteger(Int32(0))
+        })
+        _ = body.readInteger(as: Int32.self)
+        #expect(body.readInteger(as: Int16.self) == KafkaErrorCode.none)
+        #expect(try await Self.join(connection, group: "h", instanceID: "i", protocols: []).error == KafkaErrorCode.inconsistentGroupProtocol)
+        await server.stop()
+    }
+
     @Test func theLeaderGetsEveryMembersMetadataAndEachMemberItsAssignment() async throws {
         let server = try await Self.start()
         let a = try await server.connect()
