@@ -88,6 +88,22 @@ def main():
     check(listed == ends, f"committed offsets {listed} are not the log ends {ends}")
     print(f"ok: confluent-kafka group: list_consumer_group_offsets shows every partition committed to its end {ends}")
 
+    # describe_consumer_groups: the three members, their client ids and hosts, and assignments
+    # that share the partitions out (once the last join's rebalance is done).
+    deadline = time.monotonic() + 60
+    while True:
+        described = admin.describe_consumer_groups([group])[group].result(30)
+        if str(described.state) == "ConsumerGroupState.STABLE" and len(described.members) == MEMBERS:
+            break
+        check(time.monotonic() < deadline, f"the group is {described.state} with {len(described.members)} members")
+        time.sleep(0.2)
+    shown = sorted((m.client_id, m.host, sorted(tp.partition for tp in m.assignment.topic_partitions)) for m in described.members)
+    check([m[:2] for m in shown] == [(f"member-{n}", "/127.0.0.1") for n in range(MEMBERS)], f"members {shown}")
+    check(sorted(p for m in shown for p in m[2]) == list(range(PARTITIONS)), f"assignments {shown}")
+    listed = {g.group_id: g.is_simple_consumer_group for g in admin.list_consumer_groups().result(30).valid}
+    check(listed.get(group) is False, f"list_consumer_groups: {listed}")
+    print(f"ok: confluent-kafka AdminClient lists the group and describes its members {shown}")
+
     open(os.path.join(work, "stop"), "w").close()
     for m in members:
         check(m.wait(60) == 0, "a member failed")
