@@ -9,15 +9,16 @@ import NIOCore
 ///
 /// Produce requests overlap: each is queued to the broker's writer as it is read, so a
 /// connection's produces commit in order and group commit sees many at once. Any other request
-/// runs once every earlier one has finished, as the line protocol's do; a Fetch that waits holds
-/// the requests behind it, as Kafka's clients expect of one connection.
+/// runs once every earlier one has finished, as the line protocol's do; a Fetch, JoinGroup or
+/// SyncGroup that waits holds the requests behind it, as Kafka's clients expect of one connection
+/// (they send group requests on a connection of their own).
 final class KafkaConnection: RequestPipelineAdapter, Sendable {
     typealias Request = KafkaFrameEvent
 
-    private let listener: KafkaListener
-    private let peer: String
-    private var broker: Broker { listener.broker }
-    private var configuration: KafkaListenerConfiguration { listener.configuration }
+    let listener: KafkaListener
+    let peer: String
+    var broker: Broker { listener.broker }
+    var configuration: KafkaListenerConfiguration { listener.configuration }
 
     init(listener: KafkaListener, peer: String) {
         self.listener = listener
@@ -117,6 +118,9 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             Task { [self] in
                 responder.succeed(.buffer(KafkaResponse.deleteRecords(correlationID: correlationID, topics: await self.deleteRecords(delete))))
             }
+        case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch, .listGroups, .describeGroups,
+            .deleteGroups, .offsetDelete:
+            startGroupRequest(request, header: header, responder: responder)
         case .initProducerID(let initProducer):
             Task { [broker] in
                 guard initProducer.transactionalID == nil else {

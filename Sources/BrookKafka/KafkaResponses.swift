@@ -288,3 +288,225 @@ extension KafkaResponse {
         }
     }
 }
+
+// MARK: Groups
+
+extension KafkaResponse {
+    /// FindCoordinator v0–2: this broker coordinates every group.
+    static func findCoordinator(
+        correlationID: Int32, version: Int16, errorCode: Int16, errorMessage: String?, nodeID: Int32, host: String, port: Int32
+    ) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            if version >= 1 { buffer.writeKafkaString(errorMessage) }
+            buffer.writeInteger(errorCode == KafkaErrorCode.none ? nodeID : -1)
+            buffer.writeKafkaString(errorCode == KafkaErrorCode.none ? host : "")
+            buffer.writeInteger(errorCode == KafkaErrorCode.none ? port : -1)
+        }
+    }
+
+    struct JoinedMember {
+        var memberID: String
+        var instanceID: String?
+        var metadata: [UInt8]
+    }
+
+    /// JoinGroup v0–5. An error answer carries generation -1 and, for MEMBER_ID_REQUIRED, the
+    /// member id to join with.
+    static func joinGroup(
+        correlationID: Int32, version: Int16, errorCode: Int16, generation: Int32 = -1, protocolName: String = "", leaderID: String = "",
+        memberID: String = "", members: [JoinedMember] = []
+    ) -> ByteBuffer {
+        frame(correlationID: correlationID, capacity: 128 + members.reduce(0) { $0 + 64 + $1.metadata.count }) { buffer in
+            if version >= 2 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            buffer.writeInteger(generation)
+            buffer.writeKafkaString(protocolName)
+            buffer.writeKafkaString(leaderID)
+            buffer.writeKafkaString(memberID)
+            buffer.writeKafkaArrayCount(members.count)
+            for member in members {
+                buffer.writeKafkaString(member.memberID)
+                if version >= 5 { buffer.writeKafkaString(member.instanceID) }
+                buffer.writeInteger(Int32(member.metadata.count))
+                buffer.writeBytes(member.metadata)
+            }
+        }
+    }
+
+    /// SyncGroup v0–3: this member's assignment (empty bytes on an error).
+    static func syncGroup(correlationID: Int32, version: Int16, errorCode: Int16, assignment: [UInt8]) -> ByteBuffer {
+        frame(correlationID: correlationID, capacity: 32 + assignment.count) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            buffer.writeInteger(Int32(assignment.count))
+            buffer.writeBytes(assignment)
+        }
+    }
+
+    /// Heartbeat v0–3: only an error code.
+    static func heartbeat(correlationID: Int32, version: Int16, errorCode: Int16) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+        }
+    }
+
+    struct LeftMember {
+        var memberID: String
+        var instanceID: String?
+        var errorCode: Int16
+    }
+
+    /// LeaveGroup v0–3; v3 answers each member.
+    static func leaveGroup(correlationID: Int32, version: Int16, errorCode: Int16, members: [LeftMember]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            if version >= 3 {
+                buffer.writeKafkaArrayCount(members.count)
+                for member in members {
+                    buffer.writeKafkaString(member.memberID)
+                    buffer.writeKafkaString(member.instanceID)
+                    buffer.writeInteger(member.errorCode)
+                }
+            }
+        }
+    }
+
+    /// The answer shape of OffsetCommit and OffsetDelete: each partition's error code.
+    struct PartitionResult {
+        var index: Int32
+        var errorCode: Int16
+    }
+
+    /// OffsetCommit v2–7.
+    static func offsetCommit(correlationID: Int32, version: Int16, topics: [(name: String, partitions: [PartitionResult])]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 3 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            writePartitionResults(topics, into: &buffer)
+        }
+    }
+
+    /// OffsetDelete v0.
+    static func offsetDelete(correlationID: Int32, errorCode: Int16, topics: [(name: String, partitions: [PartitionResult])]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(errorCode)
+            buffer.writeInteger(Int32(0))  // throttle_time_ms
+            writePartitionResults(topics, into: &buffer)
+        }
+    }
+
+    private static func writePartitionResults(_ topics: [(name: String, partitions: [PartitionResult])], into buffer: inout ByteBuffer) {
+        buffer.writeKafkaArrayCount(topics.count)
+        for topic in topics {
+            buffer.writeKafkaString(topic.name)
+            buffer.writeKafkaArrayCount(topic.partitions.count)
+            for partition in topic.partitions {
+                buffer.writeInteger(partition.index)
+                buffer.writeInteger(partition.errorCode)
+            }
+        }
+    }
+
+    struct FetchedOffset {
+        var index: Int32
+        /// -1: no commit.
+        var offset: Int64
+        var metadata: String?
+        var errorCode: Int16
+    }
+
+    /// OffsetFetch v1–5.
+    static func offsetFetch(
+        correlationID: Int32, version: Int16, errorCode: Int16, topics: [(name: String, partitions: [FetchedOffset])]
+    ) -> ByteBuffer {
+        frame(correlationID: correlationID, capacity: 64 + topics.reduce(0) { $0 + 32 + $1.partitions.count * 24 }) { buffer in
+            if version >= 3 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeKafkaArrayCount(topics.count)
+            for topic in topics {
+                buffer.writeKafkaString(topic.name)
+                buffer.writeKafkaArrayCount(topic.partitions.count)
+                for partition in topic.partitions {
+                    buffer.writeInteger(partition.index)
+                    buffer.writeInteger(partition.offset)
+                    if version >= 5 { buffer.writeInteger(Int32(-1)) }  // committed_leader_epoch
+                    buffer.writeKafkaString(partition.metadata)
+                    buffer.writeInteger(partition.errorCode)
+                }
+            }
+            if version >= 2 { buffer.writeInteger(errorCode) }
+        }
+    }
+
+    /// ListGroups v0–2.
+    static func listGroups(correlationID: Int32, version: Int16, errorCode: Int16, groups: [(id: String, protocolType: String)]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            buffer.writeKafkaArrayCount(groups.count)
+            for group in groups {
+                buffer.writeKafkaString(group.id)
+                buffer.writeKafkaString(group.protocolType)
+            }
+        }
+    }
+
+    struct DescribedGroup {
+        struct Member {
+            var memberID: String
+            var instanceID: String?
+            var clientID: String
+            var clientHost: String
+            var metadata: [UInt8]
+            var assignment: [UInt8]
+        }
+
+        var errorCode: Int16
+        var group: String
+        var state: String
+        var protocolType: String
+        var protocolName: String
+        var members: [Member]
+    }
+
+    /// DescribeGroups v0–4.
+    static func describeGroups(correlationID: Int32, version: Int16, groups: [DescribedGroup]) -> ByteBuffer {
+        frame(correlationID: correlationID, capacity: 256) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeKafkaArrayCount(groups.count)
+            for group in groups {
+                buffer.writeInteger(group.errorCode)
+                buffer.writeKafkaString(group.group)
+                buffer.writeKafkaString(group.state)
+                buffer.writeKafkaString(group.protocolType)
+                buffer.writeKafkaString(group.protocolName)
+                buffer.writeKafkaArrayCount(group.members.count)
+                for member in group.members {
+                    buffer.writeKafkaString(member.memberID)
+                    if version >= 4 { buffer.writeKafkaString(member.instanceID) }
+                    buffer.writeKafkaString(member.clientID)
+                    buffer.writeKafkaString(member.clientHost)
+                    buffer.writeInteger(Int32(member.metadata.count))
+                    buffer.writeBytes(member.metadata)
+                    buffer.writeInteger(Int32(member.assignment.count))
+                    buffer.writeBytes(member.assignment)
+                }
+                if version >= 3 { buffer.writeInteger(Int32(-2147483648)) }  // authorized_operations: not asked
+            }
+        }
+    }
+
+    /// DeleteGroups v0–1.
+    static func deleteGroups(correlationID: Int32, results: [(group: String, errorCode: Int16)]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(Int32(0))  // throttle_time_ms
+            buffer.writeKafkaArrayCount(results.count)
+            for result in results {
+                buffer.writeKafkaString(result.group)
+                buffer.writeInteger(result.errorCode)
+            }
+        }
+    }
+}

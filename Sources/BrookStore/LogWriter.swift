@@ -664,6 +664,19 @@ public final class LogWriter {
         try statement.run()
     }
 
+    /// Deletes a group's committed offsets of some partitions (Kafka's OffsetDelete), inside the
+    /// open transaction.
+    public func deleteCommittedOffsets(group: String, partitions: [TopicPartition]) throws {
+        precondition(db.isInTransaction, "deleteCommittedOffsets runs inside begin()/commit()")
+        let statement = try db.cached("DELETE FROM __brook_committed_offsets WHERE group_id = ? AND topic = ? AND partition = ?")
+        for tp in partitions {
+            try statement.bind(group, at: 1)
+            try statement.bind(tp.topic, at: 2)
+            try statement.bind(tp.partition, at: 3)
+            try statement.run()
+        }
+    }
+
     /// Commits the open transaction and publishes the new partition counters.
     ///
     /// The counters' rows in `__brook_partitions` are saved with the records only once a second

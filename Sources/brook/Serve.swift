@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "group.initial.rebalance.delay.ms: how long a new group waits for more members.")
     var groupInitialRebalanceDelayMs: Int64 = GroupDefaults.initialRebalanceDelayMs
 
+    @Option(help: "offsets.retention.minutes: a group with no members and no commit for this long is forgotten with its offsets.")
+    var offsetsRetentionMinutes: Int64 = GroupDefaults.offsetsRetentionMs / 60_000
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -70,6 +73,7 @@ struct Serve: AsyncParsableCommand {
             var options = BrokerOptions()
             options.retentionCheckIntervalMs = retentionCheckIntervalMs
             options.groups.initialRebalanceDelayMs = groupInitialRebalanceDelayMs
+            options.groups.offsetsRetentionMs = offsetsRetentionMinutes * 60_000
             options.logger = Logger(label: "brook.broker")
             var configuration = LineServerConfiguration()
             configuration.host = host

@@ -64,6 +64,10 @@ final class MemoryOffsets: CommittedOffsetStore {
     func groupsWithCommittedOffsets() async throws -> [String] { stored.withLock { $0.keys.sorted() } }
 
     func deleteCommittedOffsets(group: String) async throws { _ = stored.withLock { $0.removeValue(forKey: group) } }
+
+    func deleteCommittedOffsets(group: String, partitions: [TopicPartition]) async throws {
+        stored.withLock { stored in for tp in partitions { stored[group]?[tp] = nil } }
+    }
 }
 
 /// Topics with fixed partition counts, each partition holding offsets 0..<10.
