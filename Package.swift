@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "BrookLineServer",
             dependencies: [
-                "BrookFrontEnd", "BrookBroker", "BrookWire", "BrookModel",
+                "BrookFrontEnd", "BrookBroker", "BrookAuth", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -110,7 +110,7 @@ let package = Package(
         .target(
             name: "BrookClient",
             dependencies: [
-                "BrookWire", "BrookModel",
+                "BrookWire", "BrookModel", "BrookAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -186,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "BrookEndToEndTests",
             dependencies: [
-                "BrookLineServer", "BrookClient", "BrookBroker", "BrookWire", "BrookModel", "BrookTestSupport",
+                "BrookLineServer", "BrookClient", "BrookAuth", "BrookStore", "BrookBroker", "BrookWire", "BrookModel", "BrookTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -86,6 +86,9 @@ extension BrookError.Code {
     /// Authentication failed: unknown user, wrong password, or a malformed exchange. The message
     /// never says which of the first two it was.
     public static let saslAuthenticationFailed = BrookError.Code(rawValue: "SASL_AUTHENTICATION_FAILED")
+    /// The request is not valid at this point of authentication, e.g. a command before AUTH on a
+    /// server that requires it.
+    public static let illegalSaslState = BrookError.Code(rawValue: "ILLEGAL_SASL_STATE")
     /// The client asked for a SASL mechanism the server does not offer.
     public static let unsupportedSaslMechanism = BrookError.Code(rawValue: "UNSUPPORTED_SASL_MECHANISM")
     /// The named user, ACL or other resource does not exist.

@@ -4,33 +4,31 @@ import Testing
 
 @testable import BrookAuth
 
-/// A SCRAM client's side, written from RFC 5802, to drive the server through whole exchanges.
+/// Drives ``ScramClientExchange`` as a test's client: the client-final message and the
+/// server-final message the client expects.
 private struct ScramClient {
     let mechanism: ScramMechanism
     let user: String
     let password: String
     let nonce: String
-    var clientFirstBare: String { "n=\(user),r=\(nonce)" }
-    var clientFirst: [UInt8] { Array("n,,\(clientFirstBare)".utf8) }
+    var clientFirst: [UInt8] { ScramClientExchange(mechanism: mechanism, user: user, password: password, nonce: nonce).clientFirst }
 
-    /// The client-final message answering `serverFirst`, and the server signature it expects.
     func final(_ serverFirst: [UInt8]) -> (message: [UInt8], serverSignature: String) {
+        var exchange = ScramClientExchange(mechanism: mechanism, user: user, password: password, nonce: nonce)
+        let message = try! exchange.clientFinal(answering: serverFirst)
+        // The server signature the client accepts, found by asking the client to verify candidates
+        // is circular; recompute it from RFC 5802 instead.
         let text = String(decoding: serverFirst, as: UTF8.self)
         var fields: [String: String] = [:]
         for part in text.split(separator: ",") {
             let equals = part.firstIndex(of: "=")!
             fields[String(part[..<equals])] = String(part[part.index(after: equals)...])
         }
-        let salt = Array(Data(base64Encoded: fields["s"]!)!)
-        let salted = ScramKeys.saltedPassword(Array(password.utf8), salt: salt, iterations: Int(fields["i"]!)!, mechanism)
-        let clientKey = ScramKeys.hmac(salted, Array("Client Key".utf8), mechanism)
+        let salted = ScramKeys.saltedPassword(Array(password.utf8), salt: Array(Data(base64Encoded: fields["s"]!)!), iterations: Int(fields["i"]!)!, mechanism)
         let withoutProof = "c=biws,r=\(fields["r"]!)"
-        let authMessage = Array("\(clientFirstBare),\(text),\(withoutProof)".utf8)
-        let signature = ScramKeys.hmac(ScramKeys.hash(clientKey, mechanism), authMessage, mechanism)
-        let proof = ScramKeys.xor(clientKey, signature)
+        let authMessage = Array("n=\(user),r=\(nonce),\(text),\(withoutProof)".utf8)
         let serverKey = ScramKeys.hmac(salted, Array("Server Key".utf8), mechanism)
-        return (Array("\(withoutProof),p=\(Data(proof).base64EncodedString())".utf8),
-                "v=" + Data(ScramKeys.hmac(serverKey, authMessage, mechanism)).base64EncodedString())
+        return (message, "v=" + Data(ScramKeys.hmac(serverKey, authMessage, mechanism)).base64EncodedString())
     }
 }
 
@@ -107,6 +105,22 @@ struct ScramTests {
         let tampered = String(decoding: client.final(serverFirst).message, as: UTF8.self).replacingOccurrences(of: "r=n1", with: "r=n2")
         #expect(throws: BrookError.self) { try server.receive(Array(tampered.utf8)) }
         #expect(throws: BrookError.self) { try server.receive(client.final(serverFirst).message) }
+    }
+
+    /// The client half against the server half, including the server's proof to the client.
+    @Test func clientAndServerAgreeAndTheClientChecksTheServer() throws {
+        let credential = try ScramCredential.make(password: "p,w=1", mechanism: .sha512)
+        var server = ScramServerExchange(mechanism: .sha512, secret: [3]) { user, _ in user == "a,b=c" ? credential : nil }
+        var client = ScramClientExchange(mechanism: .sha512, user: "a,b=c", password: "p,w=1")
+        guard case let .challenge(serverFirst) = try server.receive(client.clientFirst) else {
+            Issue.record("no challenge"); return
+        }
+        guard case let .authenticated(user, serverFinal) = try server.receive(try client.clientFinal(answering: serverFirst)) else {
+            Issue.record("not authenticated"); return
+        }
+        #expect(user == "a,b=c")
+        try client.verify(serverFinal: serverFinal)
+        #expect(throws: BrookError.self) { try client.verify(serverFinal: Array("v=AAAA".utf8)) }
     }
 
     @Test func userNamesWithCommaAndEqualsAreUnescaped() {
