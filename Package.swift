@@ -99,7 +99,7 @@ let package = Package(
         .target(
             name: "BrookKafka",
             dependencies: [
-                "BrookFrontEnd", "BrookBroker", "BrookModel", "CZlib", "CSnappy", "CLZ4", "CZstd",
+                "BrookFrontEnd", "BrookBroker", "BrookAuth", "BrookModel", "CZlib", "CSnappy", "CLZ4", "CZstd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -107,7 +107,9 @@ public struct ScramServerExchange: Sendable {
         guard attributes.first(where: { $0.key == "c" })?.value == Data(gs2Header.utf8).base64EncodedString() else {
             throw Self.failure("the SCRAM client-final message's channel binding (c=) does not match its client-first header")
         }
-        guard attributes.first(where: { $0.key == "r" })?.value == nonce else {
+        // Kafka's broker checks that the nonce ends with the one it sent, since librdkafka (2.0)
+        // puts its own nonce in front of the server's combined one; Brook takes the same.
+        guard let finalNonce = attributes.first(where: { $0.key == "r" })?.value, finalNonce.hasSuffix(nonce) else {
             throw Self.failure("the SCRAM client-final message's nonce is not the one the server sent")
         }
         guard let proof = Data(base64Encoded: String(text[proofStart.upperBound...])).map(Array.init),

@@ -8,6 +8,7 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
     case fetch = 1
     case listOffsets = 2
     case metadata = 3
+    case saslHandshake = 17
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
@@ -15,6 +16,7 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
     case initProducerID = 22
     case describeConfigs = 32
     case alterConfigs = 33
+    case saslAuthenticate = 36
     case createPartitions = 37
     case incrementalAlterConfigs = 44
 
@@ -25,6 +27,10 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .fetch: 4...11
         case .listOffsets: 1...5
         case .metadata: 0...8
+        // v0 is followed by bare SASL tokens (Kafka's legacy framing), v1 by SaslAuthenticate;
+        // librdkafka negotiates SASL only with a broker that lists both.
+        case .saslHandshake: 0...1
+        case .saslAuthenticate: 0...1
         case .apiVersions: 0...2
         case .createTopics: 0...4
         case .deleteTopics: 0...3
@@ -43,6 +49,8 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .fetch: "Fetch"
         case .listOffsets: "ListOffsets"
         case .metadata: "Metadata"
+        case .saslHandshake: "SaslHandshake"
+        case .saslAuthenticate: "SaslAuthenticate"
         case .apiVersions: "ApiVersions"
         case .createTopics: "CreateTopics"
         case .deleteTopics: "DeleteTopics"
@@ -70,6 +78,8 @@ enum KafkaErrorCode {
     static let invalidRequiredAcks: Int16 = 21
     static let requestTimedOut: Int16 = 7
     static let topicAuthorizationFailed: Int16 = 29
+    static let unsupportedSaslMechanism: Int16 = 33
+    static let illegalSaslState: Int16 = 34
     static let unsupportedVersion: Int16 = 35
     static let topicAlreadyExists: Int16 = 36
     static let invalidPartitions: Int16 = 37
@@ -79,6 +89,7 @@ enum KafkaErrorCode {
     static let outOfOrderSequenceNumber: Int16 = 45
     static let invalidProducerEpoch: Int16 = 47
     static let kafkaStorageError: Int16 = 56
+    static let saslAuthenticationFailed: Int16 = 58
     static let unknownProducerID: Int16 = 59
     static let unsupportedCompressionType: Int16 = 76
     static let invalidRecord: Int16 = 87
@@ -110,6 +121,9 @@ enum KafkaErrorCode {
         case .invalidRecord: invalidRecord
         case .unsupportedCompressionType: unsupportedCompressionType
         case .unsupportedVersion: unsupportedVersion
+        case .saslAuthenticationFailed: saslAuthenticationFailed
+        case .unsupportedSaslMechanism: unsupportedSaslMechanism
+        case .illegalSaslState: illegalSaslState
         default: unknownServerError
         }
     }

@@ -188,10 +188,7 @@ public final class LineServer: Service, Sendable {
             return
         }
         let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        let isLoopback = channel.remoteAddress.map { address in
-            guard let ip = address.ipAddress else { return true }  // a Unix domain socket
-            return ip == "::1" || ip.hasPrefix("127.") || ip.hasPrefix("::ffff:127.")
-        } ?? false
+        let isLoopback = channel.remoteAddress?.isLoopback ?? false
         try pipeline.addRequestPipeline(
             // The decoder bounds its own buffer; the handler's cap is a backstop.
             decoder: ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: limits.maxRequestBytes + 2 * limits.maxLine),

@@ -45,7 +45,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "group.initial.rebalance.delay.ms: how long a new group waits for more members.")
     var groupInitialRebalanceDelayMs: Int64 = GroupDefaults.initialRebalanceDelayMs
 
-    @Flag(help: "Every line-protocol connection must authenticate (AUTH, SCRAM or PLAIN on loopback) as a user of the file (brook users add).")
+    @Flag(help: "Every connection must authenticate as a user of the file (brook users add): AUTH on the line protocol, SASL for Kafka clients; SCRAM-SHA-256/512, or PLAIN on loopback.")
     var auth = false
 
     @Flag(help: "Listen on a non-loopback address without --auth: anyone who reaches the port can do anything.")
@@ -59,10 +59,6 @@ struct Serve: AsyncParsableCommand {
         if !Self.isLoopback(host), unixSocket == nil, !auth, !insecure {
             throw ValidationError(
                 "--host \(host) listens beyond this machine, and without --auth anyone who reaches the port can read, write and delete everything: add --auth (after brook users add NAME --super --db \(db)), or --insecure if that is what you mean")
-        }
-        if auth && !noKafka {
-            throw ValidationError(
-                "--auth covers the line protocol; the Kafka listener cannot authenticate clients yet (SASL is not served): add --no-kafka")
         }
         if defaultPartitions < 1 || defaultPartitions > TopicName.maxPartitions {
             throw ValidationError("--default-partitions \(defaultPartitions) is invalid: use 1 to \(TopicName.maxPartitions)")
@@ -113,6 +109,7 @@ struct Serve: AsyncParsableCommand {
                 kafka.advertisedHost = kafkaAdvertisedHost
                 kafka.autoCreateTopics = !noAutoCreateTopics
                 kafka.defaultPartitions = defaultPartitions
+                kafka.requireAuthentication = auth
                 // One connection limit for both listeners: the line server's, which it lowered to
                 // fit the open-file limit, since both take their descriptors from that one limit.
                 kafka.maxConnections = server.connectionLimit.maximum
