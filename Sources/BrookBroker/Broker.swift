@@ -98,6 +98,8 @@ public final class Broker: Sendable {
     /// The consumer-group coordinator of this broker.
     public let groups: GroupCoordinator
     private var logger: Logger { options.logger }
+    /// Who may authenticate, as the file said when the broker opened.
+    public let users: UserDirectory
 
     /// Opens (or creates) the database at `path` and starts the broker's threads.
     /// - Throws: ``BrookError`` when the file is not Brook's, is newer than this build, is damaged
@@ -109,6 +111,7 @@ public final class Broker: Sendable {
         log.counterSaveInterval = options.counterSaveInterval
         if let limit = options.maxDatabaseBytes { try log.limitSize(toBytes: limit) }
         openReport = log.openReport
+        users = UserDirectory(try log.users())
         // This process holds the file's lock now, so no other server is writing one of these.
         Self.removeTemporaryBackups(of: path, logger: options.logger)
         let state = BrokerState(topics: log.topics, unavailable: log.openReport.unavailableTopics)

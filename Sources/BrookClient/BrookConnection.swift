@@ -1,8 +1,23 @@
+import BrookAuth
 import BrookModel
 import BrookWire
+import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
+
+/// Who a client authenticates as, when the server requires it (`brook serve --auth`).
+public struct Credentials: Sendable, Hashable {
+    public var user: String
+    public var password: String
+    public var mechanism: ScramMechanism
+
+    public init(user: String, password: String, mechanism: ScramMechanism = .sha256) {
+        self.user = user
+        self.password = password
+        self.mechanism = mechanism
+    }
+}
 
 /// A server address: `HOST:PORT`, or `unix:PATH` for a Unix domain socket on this machine.
 public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
@@ -49,10 +64,13 @@ public final class BrookConnection: Sendable {
     public let address: ServerAddress
     /// The server's greeting line (`HELLO brook …` with its limits).
     public let greeting: Line
+    /// Who the connection authenticated as, for a reconnect to do the same.
+    public let credentials: Credentials?
     let channel: any Channel
 
-    private init(address: ServerAddress, channel: any Channel, greeting: Line) {
+    private init(address: ServerAddress, channel: any Channel, greeting: Line, credentials: Credentials?) {
         self.address = address
+        self.credentials = credentials
         self.channel = channel
         self.greeting = greeting
     }
@@ -61,10 +79,13 @@ public final class BrookConnection: Sendable {
     /// once, with no hop between threads.
     public var eventLoop: any EventLoop { channel.eventLoop }
 
-    /// Connects and reads the greeting.
-    /// - Throws: `BROKER_NOT_AVAILABLE` naming the address when nothing answers there.
+    /// Connects, reads the greeting and, when the server requires it, authenticates.
+    /// - Throws: `BROKER_NOT_AVAILABLE` naming the address when nothing answers there;
+    ///   `SASL_AUTHENTICATION_FAILED` when the server requires authentication and the credentials
+    ///   are missing or wrong.
     public static func connect(
-        to address: ServerAddress, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        to address: ServerAddress, credentials: Credentials? = nil,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> BrookConnection {
         let channel: any Channel
         // One pick from the group (round robin) for both the channel and its greeting, so a
@@ -97,7 +118,46 @@ public final class BrookConnection: Sendable {
             channel.close(promise: nil)
             throw BrookError(.invalidRequest, "\(address) is not a Brook server: it said '\(Line.printable(greeting.text))'")
         }
-        return BrookConnection(address: address, channel: channel, greeting: greeting)
+        let connection = BrookConnection(address: address, channel: channel, greeting: greeting, credentials: credentials)
+        if let mechanisms = greeting.option("auth") {
+            do {
+                try await connection.authenticate(credentials, offered: mechanisms)
+            } catch {
+                await connection.close()
+                throw error
+            }
+        }
+        return connection
+    }
+
+    /// The SCRAM exchange over AUTH lines: the server proves it holds the verifier, too.
+    private func authenticate(_ credentials: Credentials?, offered: String) async throws {
+        guard let credentials else {
+            throw BrookError(
+                .saslAuthenticationFailed,
+                "\(address) requires authentication: give a user (--user NAME, password from BROOK_PASSWORD or standard input)")
+        }
+        let mechanism = credentials.mechanism
+        guard offered.split(separator: ",").contains(Substring(mechanism.rawValue)) else {
+            throw BrookError(.unsupportedSaslMechanism, "\(address) offers \(offered), not \(mechanism.rawValue)")
+        }
+        var exchange = ScramClientExchange(mechanism: mechanism, user: credentials.user, password: credentials.password)
+        let challenge = try Reply.check(try await send(.auth(mechanism: mechanism.rawValue, payload: Data(exchange.clientFirst).base64EncodedString())))
+        guard challenge.words.count >= 3, challenge.words[1] == "AUTH", challenge.words[2] == "continue",
+            let serverFirst = Self.lastBase64(challenge.text)
+        else {
+            throw BrookError(.saslAuthenticationFailed, "\(address) answered AUTH with '\(Line.printable(challenge.text))'")
+        }
+        let final = try exchange.clientFinal(answering: serverFirst)
+        let done = try Reply.check(try await send(.auth(mechanism: "CONTINUE", payload: Data(final).base64EncodedString())))
+        guard let serverFinal = Self.lastBase64(done.text) else {
+            throw BrookError(.saslAuthenticationFailed, "\(address) answered AUTH CONTINUE with '\(Line.printable(done.text))'")
+        }
+        try exchange.verify(serverFinal: serverFinal)
+    }
+
+    private static func lastBase64(_ text: String) -> [UInt8]? {
+        text.split(separator: " ").last.flatMap { Data(base64Encoded: String($0)) }.map(Array.init)
     }
 
     /// Why a connect failed, in words that say what to do: SwiftNIO's own text names its types and

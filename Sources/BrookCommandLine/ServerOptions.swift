@@ -3,13 +3,32 @@ import BrookClient
 import BrookModel
 import BrookWire
 import Foundation
+import Synchronization
 
 /// `--server HOST:PORT`, defaulting to $BROOK_SERVER, else 127.0.0.1:7665.
 public struct ServerOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "The server, HOST:PORT or unix:PATH (default: $BROOK_SERVER, else 127.0.0.1:7665).")
     public var server: String?
 
+    @Option(name: .long, help: "Authenticate as this user (SCRAM-SHA-256) to a server run with --auth; the password comes from $BROOK_PASSWORD, else a prompt, else the first line of standard input.")
+    public var user: String?
+
     public init() {}
+
+    /// The credentials for `--user`, reading the password once.
+    public func credentials() throws -> Credentials? {
+        guard let user else { return nil }
+        if let password = ProcessInfo.processInfo.environment["BROOK_PASSWORD"], !password.isEmpty {
+            return Credentials(user: user, password: password)
+        }
+        if let password = Self.passwords.withLock({ $0[user] }) { return Credentials(user: user, password: password) }
+        let password = try PasswordInput.read(for: user, confirm: false)
+        Self.passwords.withLock { $0[user] = password }
+        return Credentials(user: user, password: password)
+    }
+
+    /// A command that connects twice asks for the password once.
+    private static let passwords = Mutex<[String: String]>([:])
 
     public func address() throws -> ServerAddress {
         let text = server ?? ProcessInfo.processInfo.environment["BROOK_SERVER"] ?? "127.0.0.1:\(WireProtocol.defaultPort)"
@@ -20,6 +39,6 @@ public struct ServerOptions: ParsableArguments, Sendable {
     }
 
     public func connect() async throws -> BrookClient {
-        try await BrookClient.connect(to: try address())
+        try await BrookClient.connect(to: try address(), credentials: try credentials())
     }
 }

@@ -17,6 +17,7 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
     case syncGroup = 14
     case describeGroups = 15
     case listGroups = 16
+    case saslHandshake = 17
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
@@ -24,6 +25,7 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
     case initProducerID = 22
     case describeConfigs = 32
     case alterConfigs = 33
+    case saslAuthenticate = 36
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
@@ -47,6 +49,10 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .listGroups: 0...2
         case .deleteGroups: 0...1
         case .offsetDelete: 0...0
+        // v0 is followed by bare SASL tokens (Kafka's legacy framing), v1 by SaslAuthenticate;
+        // librdkafka negotiates SASL only with a broker that lists both.
+        case .saslHandshake: 0...1
+        case .saslAuthenticate: 0...1
         case .apiVersions: 0...2
         case .createTopics: 0...4
         case .deleteTopics: 0...3
@@ -76,6 +82,8 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .listGroups: "ListGroups"
         case .deleteGroups: "DeleteGroups"
         case .offsetDelete: "OffsetDelete"
+        case .saslHandshake: "SaslHandshake"
+        case .saslAuthenticate: "SaslAuthenticate"
         case .apiVersions: "ApiVersions"
         case .createTopics: "CreateTopics"
         case .deleteTopics: "DeleteTopics"
@@ -119,6 +127,8 @@ enum KafkaErrorCode {
     static let groupSubscribedToTopic: Int16 = 86
     static let requestTimedOut: Int16 = 7
     static let topicAuthorizationFailed: Int16 = 29
+    static let unsupportedSaslMechanism: Int16 = 33
+    static let illegalSaslState: Int16 = 34
     static let unsupportedVersion: Int16 = 35
     static let topicAlreadyExists: Int16 = 36
     static let invalidPartitions: Int16 = 37
@@ -128,6 +138,7 @@ enum KafkaErrorCode {
     static let outOfOrderSequenceNumber: Int16 = 45
     static let invalidProducerEpoch: Int16 = 47
     static let kafkaStorageError: Int16 = 56
+    static let saslAuthenticationFailed: Int16 = 58
     static let unknownProducerID: Int16 = 59
     static let unsupportedCompressionType: Int16 = 76
     static let invalidRecord: Int16 = 87
@@ -169,6 +180,9 @@ enum KafkaErrorCode {
         case .groupMaxSizeReached: groupMaxSizeReached
         case .fencedInstanceID: fencedInstanceID
         case .groupSubscribedToTopic: groupSubscribedToTopic
+        case .saslAuthenticationFailed: saslAuthenticationFailed
+        case .unsupportedSaslMechanism: unsupportedSaslMechanism
+        case .illegalSaslState: illegalSaslState
         default: unknownServerError
         }
     }

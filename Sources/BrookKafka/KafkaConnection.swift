@@ -1,8 +1,10 @@
+import BrookAuth
 import BrookBroker
 import BrookFrontEnd
 import BrookModel
 import Logging
 import NIOCore
+import Synchronization
 
 /// Kafka's side of one connection; a ``RequestPipelineHandler`` does the rest (replies in
 /// request order, in-flight limits, idle close, quiesce, half-close).
@@ -19,10 +21,15 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
     let peer: String
     var broker: Broker { listener.broker }
     var configuration: KafkaListenerConfiguration { listener.configuration }
+    /// Where this connection is in SASL (KafkaAuthentication.swift).
+    let authentication = Mutex(KafkaAuthenticationState())
+    /// PLAIN is offered only where nobody can listen: loopback.
+    let isLoopback: Bool
 
-    init(listener: KafkaListener, peer: String) {
+    init(listener: KafkaListener, peer: String, isLoopback: Bool = false) {
         self.listener = listener
         self.peer = peer
+        self.isLoopback = isLoopback
     }
 
     // MARK: RequestPipelineAdapter
@@ -59,6 +66,12 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             ])
             responder.succeed(.none, thenClose: true)
         case .request(let header, let request, let size):
+            if let refusal = refusalBeforeAuthentication(header) {
+                listener.logger.notice("closing a Kafka connection: a request before authentication", metadata: [
+                    "peer": "\(peer)", "request": "\(refusal)", "client_id": "\(header.clientID ?? "")",
+                ])
+                return responder.succeed(.none, thenClose: true)
+            }
             start(request, header: header, size: size, responder: responder, loop: context.eventLoop)
         }
     }
@@ -80,6 +93,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
         switch request {
         case .apiVersions:
             responder.succeed(.buffer(KafkaResponse.apiVersions(correlationID: correlationID, version: version)))
+        case .saslHandshake(let mechanism):
+            handshake(mechanism, correlationID: correlationID, responder: responder)
+        case .saslAuthenticate(let bytes):
+            authenticate(Array(buffer: bytes), correlationID: correlationID, version: version, responder: responder)
         case .metadata(let metadata):
             Task { [self] in
                 responder.succeed(.buffer(await self.metadata(metadata, correlationID: correlationID, version: version)))

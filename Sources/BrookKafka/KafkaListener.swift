@@ -1,3 +1,4 @@
+import BrookAuth
 import BrookBroker
 import BrookFrontEnd
 import BrookModel
@@ -36,6 +37,9 @@ public struct KafkaListenerConfiguration: Sendable {
     public var nodeID: Int32 = 0
     /// The cluster id Metadata reports.
     public var clusterID = "brook"
+    /// Every connection must authenticate with SASL (SCRAM-SHA-256/512, or PLAIN on loopback)
+    /// before anything but ApiVersions.
+    public var requireAuthentication = false
 
     public static let defaultPort = 9092
 
@@ -62,6 +66,8 @@ public final class KafkaListener: Service, Sendable {
     /// The bound port, which Metadata advertises (known once listening).
     private let boundPort = Atomic<Int>(0)
     let heldBytes = SharedCount()
+    /// Derives unknown users' stand-in SCRAM salts, so they look like known ones.
+    let authSecret = ScramServerExchange.makeSecret()
 
     public init(
         broker: Broker, configuration: KafkaListenerConfiguration = KafkaListenerConfiguration(),
@@ -129,7 +135,7 @@ public final class KafkaListener: Service, Sendable {
             // The decoder refuses an oversize frame before buffering it; the cap is a backstop.
             decoder: ByteToMessageHandler(
                 KafkaFrameDecoder(maxRequestBytes: configuration.maxRequestBytes), maximumBufferSize: configuration.maxRequestBytes + 1_024),
-            adapter: KafkaConnection(listener: self, peer: peer),
+            adapter: KafkaConnection(listener: self, peer: peer, isLoopback: channel.remoteAddress?.isLoopback ?? false),
             limits: RequestPipelineLimits(maxInFlight: configuration.maxInFlight, maxInFlightBytes: configuration.maxInFlightBytes),
             idleTimeout: .milliseconds(configuration.idleTimeoutMs), heldBytes: heldBytes)
     }

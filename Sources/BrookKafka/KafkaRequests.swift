@@ -11,6 +11,9 @@ public struct KafkaRequestHeader: Sendable, Hashable {
 /// A decoded request of an API and version Brook serves.
 enum KafkaRequest: Sendable {
     case apiVersions
+    case saslHandshake(mechanism: String)
+    /// SaslAuthenticate's auth_bytes, or (after a v0 handshake) a bare SASL token.
+    case saslAuthenticate(ByteBuffer)
     case metadata(MetadataRequest)
     case produce(ProduceRequest)
     case fetch(KafkaFetchRequest)
@@ -388,6 +391,10 @@ extension KafkaRequest {
             } ?? []
             _ = try body.int32()  // timeout_ms
             request = .deleteRecords(DeleteRecordsRequest(topics: topics))
+        case .saslHandshake:
+            request = .saslHandshake(mechanism: try body.string())
+        case .saslAuthenticate:
+            request = .saslAuthenticate(try body.nullableBytes() ?? ByteBuffer())
         case .initProducerID:
             request = .initProducerID(InitProducerIDRequest(
                 transactionalID: try body.nullableString(), transactionTimeoutMs: try body.int32()))

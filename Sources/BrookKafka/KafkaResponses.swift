@@ -28,6 +28,31 @@ enum KafkaResponse {
         }
     }
 
+    static func saslHandshake(correlationID: Int32, errorCode: Int16, mechanisms: [String]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(errorCode)
+            buffer.writeKafkaArrayCount(mechanisms.count)
+            for mechanism in mechanisms { buffer.writeKafkaString(mechanism) }
+        }
+    }
+
+    /// SaslAuthenticate v0–1, or for a bare token (version -1, after a v0 handshake) the bare
+    /// answer: a size and the token.
+    static func saslAuthenticate(correlationID: Int32, version: Int16, errorCode: Int16, message: String?, bytes: [UInt8]) -> ByteBuffer {
+        if version < 0 {
+            var buffer = ByteBufferAllocator().buffer(capacity: 4 + bytes.count)
+            buffer.writeInteger(Int32(bytes.count))
+            buffer.writeBytes(bytes)
+            return buffer
+        }
+        return frame(correlationID: correlationID, capacity: 64 + bytes.count) { buffer in
+            buffer.writeInteger(errorCode)
+            buffer.writeKafkaString(message)
+            buffer.writeKafkaBytes(ByteBuffer(bytes: bytes))
+            if version >= 1 { buffer.writeInteger(Int64(0)) }  // session_lifetime_ms: no re-authentication
+        }
+    }
+
     struct MetadataTopic {
         var errorCode: Int16
         var name: String

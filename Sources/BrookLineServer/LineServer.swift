@@ -1,3 +1,4 @@
+import BrookAuth
 import BrookBroker
 import BrookFrontEnd
 import BrookModel
@@ -20,6 +21,8 @@ public struct LineServerConfiguration: Sendable {
     public var unixSocketPath: String?
     /// Frame sizes, connections, in-flight requests and the idle timeout, announced in the greeting.
     public var limits = WireLimits()
+    /// Every connection must authenticate (AUTH) before anything but PING, HELP and QUIT.
+    public var requireAuthentication = false
 
     public init() {}
 }
@@ -43,6 +46,8 @@ public final class LineServer: Service, Sendable {
     let heldBytes = SharedCount()
     /// Requests read from all connections since start.
     let requestsRead = SharedCount()
+    /// Derives unknown users' stand-in SCRAM salts, so they look like known ones.
+    let authSecret = ScramServerExchange.makeSecret()
 
     public init(
         broker: Broker, configuration: LineServerConfiguration = LineServerConfiguration(),
@@ -183,10 +188,11 @@ public final class LineServer: Service, Sendable {
             return
         }
         let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let isLoopback = channel.remoteAddress?.isLoopback ?? false
         try pipeline.addRequestPipeline(
             // The decoder bounds its own buffer; the handler's cap is a backstop.
             decoder: ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: limits.maxRequestBytes + 2 * limits.maxLine),
-            adapter: LineConnection(server: self, id: connectionIDs.add(1, ordering: .relaxed).newValue, peer: peer),
+            adapter: LineConnection(server: self, id: connectionIDs.add(1, ordering: .relaxed).newValue, peer: peer, isLoopback: isLoopback),
             limits: RequestPipelineLimits(maxInFlight: limits.maxInFlight, maxInFlightBytes: limits.maxInFlightBytes),
             idleTimeout: .milliseconds(limits.idleTimeoutMs), heldBytes: heldBytes)
     }

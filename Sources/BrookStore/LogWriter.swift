@@ -393,7 +393,7 @@ public final class LogWriter {
     }
 
     /// Runs an admin change in its own transaction; `publish` updates memory only after COMMIT.
-    private func adminTransaction<T>(
+    func adminTransaction<T>(
         _ action: String, _ body: () throws -> T, publish: (T) -> Void
     ) throws(BrookError) -> T {
         precondition(!db.isInTransaction, "admin changes run outside group-commit transactions")

@@ -6,12 +6,17 @@ import NIOCore
 public enum Reply {
     // MARK: Writing (server)
 
-    public static func greeting(_ limits: WireLimits, maxGroupMembers: Int, sql: SQLLimits = SQLLimits(), into buffer: inout ByteBuffer) {
+    /// - Parameter authMechanisms: when the server requires authentication, the mechanisms AUTH
+    ///   takes on this connection, announced as `auth=M1,M2`.
+    public static func greeting(
+        _ limits: WireLimits, maxGroupMembers: Int, sql: SQLLimits = SQLLimits(), authMechanisms: [String]? = nil, into buffer: inout ByteBuffer
+    ) {
+        let auth = authMechanisms.map { " auth=\($0.joined(separator: ","))" } ?? ""
         buffer.writeLine(
             "HELLO brook \(WireProtocol.serverVersion) protocol=\(WireProtocol.version) max_line=\(limits.maxLine) "
                 + "max_record_bytes=\(limits.maxRecordBytes) max_request_bytes=\(limits.maxRequestBytes) max_batch_records=\(limits.maxBatchRecords) "
                 + "max_connections=\(limits.maxConnections) max_in_flight=\(limits.maxInFlight) max_in_flight_bytes=\(limits.maxInFlightBytes) max_long_polls=\(limits.maxLongPolls) idle_timeout_ms=\(limits.idleTimeoutMs) "
-                + "max_group_members=\(maxGroupMembers) max_sql_bytes=\(sql.maxStatementBytes) max_sql_result_bytes=\(sql.maxResultBytes) max_sql_queued=\(sql.maxQueued)")
+                + "max_group_members=\(maxGroupMembers) max_sql_bytes=\(sql.maxStatementBytes) max_sql_result_bytes=\(sql.maxResultBytes) max_sql_queued=\(sql.maxQueued)" + auth)
     }
 
     public static func ok(_ text: String = "", into buffer: inout ByteBuffer) {
@@ -43,6 +48,7 @@ public enum Reply {
         "POLL <group> <member> <generation> [max_records=N] [max_bytes=N] [max_wait_ms=N]",
         "SEEK <group> <member> <topic>:<partition> <offset>; PAUSE|RESUME <group> <member> <topic>:<partition>...",
         "GROUP LIST; GROUP DESCRIBE|DELETE <group>; GROUP RESET <group> <topic> earliest|latest|offset=N|timestamp=MS",
+        "AUTH SCRAM-SHA-256|SCRAM-SHA-512|PLAIN <base64>; AUTH CONTINUE <base64> (when the greeting says auth=)",
         "HELP",
         "QUIT",
     ]

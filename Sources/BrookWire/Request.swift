@@ -106,6 +106,9 @@ public enum Request: Hashable, Sendable {
     case groupDelete(String)
     /// HELP: one line per verb, for a person at `nc`.
     case help
+    /// `AUTH <mechanism> <base64>` starts an authentication, `AUTH CONTINUE <base64>` answers the
+    /// server's challenge. The payload is the SASL message, base64 in the line.
+    case auth(mechanism: String, payload: String)
 
     /// Whether the server answers this request (PRODUCE with acks=0 gets no reply).
     public var expectsReply: Bool {
@@ -191,6 +194,12 @@ public enum Request: Hashable, Sendable {
         case "HELP":
             try line.expect(maxWords: 1, options: [], usage: "HELP")
             return .help
+        case "AUTH":
+            // Read from the raw text: base64 ends in '=', which the word splitter takes for an option.
+            let usage = "AUTH SCRAM-SHA-256|SCRAM-SHA-512|PLAIN <base64>, then AUTH CONTINUE <base64>"
+            let parts = line.text.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard parts.count == 3 else { throw BrookError(.invalidRequest, "AUTH takes a mechanism and a base64 message: \(usage)") }
+            return .auth(mechanism: parts[1].uppercased(), payload: String(parts[2]))
         case "JOIN", "SYNC", "HEARTBEAT", "LEAVE", "COMMIT", "OFFSETS", "POLL", "SEEK", "PAUSE", "RESUME", "GROUP":
             return try GroupRequests.parse(frame)
         case "":
@@ -340,6 +349,8 @@ public enum Request: Hashable, Sendable {
             names = word.map { [$0] } ?? []
         case .sql, .backup, .quit, .help, .topicList, .groupList:
             names = []
+        case .auth(let mechanism, _):
+            names = [mechanism]  // the payload is base64, which ends in '='; the encoder writes it as is
         case .join(let options):
             names = [options.group, options.member.isEmpty ? "x" : options.member, options.client] + options.topics + (options.instance.map { [$0] } ?? []) + options.strategies
         case .sync(let group, let member, _, let assignments):
@@ -408,6 +419,8 @@ public enum Request: Hashable, Sendable {
             buffer.writeLine("BACKUP")
         case .quit:
             buffer.writeLine("QUIT")
+        case .auth(let mechanism, let payload):
+            buffer.writeLine("AUTH \(mechanism) \(payload)")
         case .help:
             buffer.writeLine("HELP")
         case .initProducer(let key):

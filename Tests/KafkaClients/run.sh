@@ -170,4 +170,7 @@ server_pid=""
 [[ $status -eq 0 ]] || fail "brook serve exited $status on SIGTERM"
 grep -q "Kafka listener stopped" "$work/serve.log" || fail "the Kafka listener did not report stopping"
 echo "ok: graceful shutdown"
+
+# SASL: its own server, run with --auth.
+bash "$here/sasl.sh" "$brook"
 echo "all Kafka client checks passed"
