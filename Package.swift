@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "BrookKafkaTests",
             dependencies: [
-                "BrookKafka", "BrookBroker", "BrookModel", "BrookTestSupport", "CZlib", "CSnappy",
+                "BrookKafka", "BrookAuth", "BrookStore", "BrookBroker", "BrookModel", "BrookTestSupport", "CZlib", "CSnappy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -27,10 +27,13 @@ final class KafkaTestServer: Sendable {
         self.log = log
     }
 
+    /// - Parameter prepare: runs on the database file's path before the broker opens it.
     static func start(
-        broker configureBroker: (inout BrokerOptions) -> Void = { _ in }, listener configure: (inout KafkaListenerConfiguration) -> Void = { _ in }
+        broker configureBroker: (inout BrokerOptions) -> Void = { _ in }, listener configure: (inout KafkaListenerConfiguration) -> Void = { _ in },
+        prepare: (String) throws -> Void = { _ in }
     ) async throws -> KafkaTestServer {
         let dir = TemporaryDirectory("brook-kafka")
+        try prepare(dir.file("brook.db"))
         var options = BrokerOptions()
         options.retentionCheckIntervalMs = 0
         options.logger = Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() })
