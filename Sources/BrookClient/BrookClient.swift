@@ -23,8 +23,8 @@ public final class BrookClient: Sendable {
     }
 
     /// Connects to the server at `address`.
-    public static func connect(to address: ServerAddress = ServerAddress(), credentials: Credentials? = nil) async throws -> BrookClient {
-        BrookClient(connection: try await BrookConnection.connect(to: address, credentials: credentials))
+    public static func connect(to address: ServerAddress = ServerAddress(), credentials: Credentials? = nil, tls: ClientTLS? = nil) async throws -> BrookClient {
+        BrookClient(connection: try await BrookConnection.connect(to: address, credentials: credentials, tls: tls))
     }
 
     public func close() async {

@@ -4,6 +4,7 @@ import BrookWire
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Who a client authenticates as, when the server requires it (`brook serve --auth`).
@@ -16,6 +17,39 @@ public struct Credentials: Sendable, Hashable {
         self.user = user
         self.password = password
         self.mechanism = mechanism
+    }
+}
+
+/// TLS to the server: the CA that signed its certificate, and for mTLS the client's own.
+public struct ClientTLS: Sendable {
+    let context: NIOSSLContext
+
+    /// - Parameters:
+    ///   - caFile: PEM; the server's certificate must chain to it and name the host connected to
+    ///     (a DNS name, or an IP address SAN such as 127.0.0.1).
+    ///   - certificateFile, keyFile: PEM, the client's certificate and key for a server that
+    ///     requires one (`brook serve --tls-client-ca`).
+    public init(caFile: String, certificateFile: String? = nil, keyFile: String? = nil) throws(BrookError) {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        do {
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+        } catch {
+            throw BrookError(.invalidConfig, "cannot read the CA certificate '\(caFile)' (\(error)): give the PEM certificate of the CA that signed the server's")
+        }
+        if let certificateFile, let keyFile {
+            do {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            } catch {
+                throw BrookError(.invalidConfig, "cannot read the client certificate '\(certificateFile)' or key '\(keyFile)' (\(error)): give PEM files")
+            }
+        }
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw BrookError(.invalidConfig, "cannot set up TLS with CA '\(caFile)': \(error)")
+        }
     }
 }
 
@@ -66,9 +100,12 @@ public final class BrookConnection: Sendable {
     public let greeting: Line
     /// Who the connection authenticated as, for a reconnect to do the same.
     public let credentials: Credentials?
+    /// The TLS the connection uses, for a reconnect to do the same.
+    public let tls: ClientTLS?
     let channel: any Channel
 
-    private init(address: ServerAddress, channel: any Channel, greeting: Line, credentials: Credentials?) {
+    private init(address: ServerAddress, channel: any Channel, greeting: Line, credentials: Credentials?, tls: ClientTLS?) {
+        self.tls = tls
         self.address = address
         self.credentials = credentials
         self.channel = channel
@@ -84,7 +121,7 @@ public final class BrookConnection: Sendable {
     ///   `SASL_AUTHENTICATION_FAILED` when the server requires authentication and the credentials
     ///   are missing or wrong.
     public static func connect(
-        to address: ServerAddress, credentials: Credentials? = nil,
+        to address: ServerAddress, credentials: Credentials? = nil, tls: ClientTLS? = nil,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> BrookConnection {
         let channel: any Channel
@@ -99,6 +136,13 @@ public final class BrookConnection: Sendable {
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            // SNI takes host names only; for an IP address NIOSSL checks the
+                            // certificate against the address connected to.
+                            let isIP = (try? SocketAddress(ipAddress: address.host, port: 0)) != nil
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: tls.context, serverHostname: isIP ? nil : address.host))
+                        }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: .client)))
                         try channel.pipeline.syncOperations.addHandler(ClientHandler(greeting: greetingPromise))
                     }
@@ -113,12 +157,32 @@ public final class BrookConnection: Sendable {
             greetingPromise.fail(error)
             throw BrookError(.brokerNotAvailable, "cannot connect to \(address): \(Self.reason(connecting: error, to: address))")
         }
-        let greeting = try await greetingPromise.futureResult.get().line
+        // A server that speaks TLS to a client that does not (or the reverse) sends nothing the
+        // client can read: bound the wait and say so.
+        let timeout = loop.scheduleTask(in: .seconds(10)) {
+            greetingPromise.fail(BrookError(.brokerNotAvailable, "\(address) sent no greeting within 10 s: if the server runs with --tls-cert, connect with --tls-ca"))
+        }
+        let greeting: Line
+        do {
+            greeting = try await greetingPromise.futureResult.get().line
+            timeout.cancel()
+        } catch let error as BrookError {
+            channel.close(promise: nil)
+            throw error
+        } catch {
+            timeout.cancel()
+            channel.close(promise: nil)
+            throw BrookError(
+                .brokerNotAvailable,
+                tls == nil
+                    ? "\(address) closed the connection before its greeting (\(error))"
+                    : "TLS with \(address) failed (\(error)): check that --tls-ca is the CA that signed the server's certificate, that the certificate names \(address.host), and that the server runs with --tls-cert")
+        }
         guard greeting.verb == "HELLO" else {
             channel.close(promise: nil)
             throw BrookError(.invalidRequest, "\(address) is not a Brook server: it said '\(Line.printable(greeting.text))'")
         }
-        let connection = BrookConnection(address: address, channel: channel, greeting: greeting, credentials: credentials)
+        let connection = BrookConnection(address: address, channel: channel, greeting: greeting, credentials: credentials, tls: tls)
         if let mechanisms = greeting.option("auth") {
             do {
                 try await connection.authenticate(credentials, offered: mechanisms)

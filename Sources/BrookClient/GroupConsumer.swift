@@ -124,7 +124,7 @@ public actor GroupConsumer {
         let address = client.connection.address
         while true {
             try await Task.sleep(for: .milliseconds(100))
-            if let fresh = try? await BrookClient.connect(to: address, credentials: client.connection.credentials) {
+            if let fresh = try? await BrookClient.connect(to: address, credentials: client.connection.credentials, tls: client.connection.tls) {
                 await client.close()
                 client = fresh
                 return

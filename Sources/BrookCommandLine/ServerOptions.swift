@@ -13,7 +13,22 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Authenticate as this user (SCRAM-SHA-256) to a server run with --auth; the password comes from $BROOK_PASSWORD, else a prompt, else the first line of standard input.")
     public var user: String?
 
+    @Option(name: .long, help: "Connect with TLS, trusting this CA's PEM certificate (for a server run with --tls-cert).")
+    public var tlsCA: String?
+
+    @Option(name: .long, help: "With --tls-ca: this client certificate (PEM), for a server run with --tls-client-ca.")
+    public var tlsCert: String?
+
+    @Option(name: .long, help: "With --tls-cert: the client certificate's key (PEM).")
+    public var tlsKey: String?
+
     public init() {}
+
+    /// The TLS for `--tls-ca`, if given.
+    public func tls() throws -> ClientTLS? {
+        guard let tlsCA else { return nil }
+        return try ClientTLS(caFile: tlsCA, certificateFile: tlsCert, keyFile: tlsKey)
+    }
 
     /// The credentials for `--user`, reading the password once.
     public func credentials() throws -> Credentials? {
@@ -39,6 +54,6 @@ public struct ServerOptions: ParsableArguments, Sendable {
     }
 
     public func connect() async throws -> BrookClient {
-        try await BrookClient.connect(to: try address(), credentials: try credentials())
+        try await BrookClient.connect(to: try address(), credentials: try credentials(), tls: try tls())
     }
 }

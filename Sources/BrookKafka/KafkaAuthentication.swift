@@ -25,7 +25,7 @@ extension KafkaConnection {
 
     private var offeredMechanisms: [String] {
         guard listener.configuration.requireAuthentication else { return [] }
-        return ScramMechanism.allCases.map(\.rawValue) + (isLoopback ? ["PLAIN"] : [])
+        return ScramMechanism.allCases.map(\.rawValue) + (isLoopback || listener.configuration.tls != nil ? ["PLAIN"] : [])
     }
 
     func handshake(_ mechanism: String, correlationID: Int32, responder: RequestResponder) {

@@ -66,6 +66,9 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             ])
             responder.succeed(.none, thenClose: true)
         case .request(let header, let request, let size):
+            if configuration.tls?.requiresClientCertificate == true, let name = ServerTLS.clientCommonName(context.pipeline.syncOperations) {
+                authentication.withLock { if $0.principal == nil { $0.principal = name } }
+            }
             if let refusal = refusalBeforeAuthentication(header) {
                 listener.logger.notice("closing a Kafka connection: a request before authentication", metadata: [
                     "peer": "\(peer)", "request": "\(refusal)", "client_id": "\(header.clientID ?? "")",

@@ -40,6 +40,9 @@ public struct KafkaListenerConfiguration: Sendable {
     /// Every connection must authenticate with SASL (SCRAM-SHA-256/512, or PLAIN on loopback)
     /// before anything but ApiVersions.
     public var requireAuthentication = false
+    /// TLS on every connection (SSL or SASL_SSL for clients); with a client CA, a verified client
+    /// certificate authenticates its connection as its subject CN.
+    public var tls: ServerTLS?
 
     public static let defaultPort = 9092
 
@@ -123,6 +126,7 @@ public final class KafkaListener: Service, Sendable {
     private func setUp(_ channel: any Channel) throws {
         let pipeline = channel.pipeline.syncOperations
         let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        if let tls = configuration.tls { try pipeline.addHandler(tls.makeHandler()) }
         guard connectionLimit.admit(channel) else {
             // Kafka has no unsolicited messages: the client sees the connection close.
             logger.warning("refusing a Kafka connection: the listener holds its maximum", metadata: [

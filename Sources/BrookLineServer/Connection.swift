@@ -46,7 +46,7 @@ final class LineConnection: RequestPipelineAdapter {
     }
 
     private var authMechanisms: [String] {
-        ScramMechanism.allCases.map(\.rawValue) + (isLoopback ? ["PLAIN"] : [])
+        ScramMechanism.allCases.map(\.rawValue) + (isLoopback || server.configuration.tls != nil ? ["PLAIN"] : [])
     }
 
     // MARK: RequestPipelineAdapter
@@ -68,6 +68,9 @@ final class LineConnection: RequestPipelineAdapter {
         switch event {
         case .frame(let frame):
             server.requestsRead.add(1)
+            if principal == nil, server.configuration.tls?.requiresClientCertificate == true {
+                principal = ServerTLS.clientCommonName(context.pipeline.syncOperations)
+            }
             start(frame, responder: responder, loop: context.eventLoop)
         case .refused(_, let error):
             responder.fail(error)
@@ -131,8 +134,8 @@ final class LineConnection: RequestPipelineAdapter {
                 step = try exchange.receive(message)
                 scram = nil
             case "PLAIN":
-                guard isLoopback else {
-                    throw BrookError(.unsupportedSaslMechanism, "PLAIN sends the password itself and is taken only over loopback: use SCRAM-SHA-256 or SCRAM-SHA-512")
+                guard isLoopback || server.configuration.tls != nil else {
+                    throw BrookError(.unsupportedSaslMechanism, "PLAIN sends the password itself and is taken only over TLS or loopback: use SCRAM-SHA-256 or SCRAM-SHA-512")
                 }
                 step = .authenticated(user: try PlainAuthentication.authenticate(message, secret: server.authSecret, lookup: lookup), serverFinal: [])
             default:

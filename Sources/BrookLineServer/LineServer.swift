@@ -23,6 +23,9 @@ public struct LineServerConfiguration: Sendable {
     public var limits = WireLimits()
     /// Every connection must authenticate (AUTH) before anything but PING, HELP and QUIT.
     public var requireAuthentication = false
+    /// TLS on every connection; with a client CA, a verified client certificate authenticates
+    /// its connection as its subject CN.
+    public var tls: ServerTLS?
 
     public init() {}
 }
@@ -181,6 +184,7 @@ public final class LineServer: Service, Sendable {
     private func setUp(_ channel: any Channel) throws {
         let limits = configuration.limits
         let pipeline = channel.pipeline.syncOperations
+        if let tls = configuration.tls { try pipeline.addHandler(tls.makeHandler()) }
         guard connectionLimit.admit(channel) else {
             let refusal = LineConnection.error(BrookError(
                 .tooManyConnections, "the server holds max_connections=\(limits.maxConnections) connections; try again later"))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BrookBroker
 import BrookCommandLine
+import BrookFrontEnd
 import BrookKafka
 import BrookLineServer
 import BrookModel
@@ -54,12 +55,27 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Listen on a non-loopback address without --auth: anyone who reaches the port can do anything.")
     var insecure = false
 
+    @Option(help: "TLS on both listeners: the server's certificate chain (PEM). Needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "The private key of --tls-cert (PEM, unencrypted).")
+    var tlsKey: String?
+
+    @Option(help: "Require client certificates signed by this CA (PEM): mTLS; a certificate's subject CN is the client's user.")
+    var tlsClientCa: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     func validate() throws {
         // Protected mode, as Redis's: a server others can reach must check who they are.
-        if !Self.isLoopback(host), unixSocket == nil, !auth, !insecure {
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give the certificate (PEM) and its private key (PEM)")
+        }
+        if tlsClientCa != nil && tlsCert == nil {
+            throw ValidationError("--tls-client-ca needs TLS: add --tls-cert and --tls-key")
+        }
+        if !Self.isLoopback(host), unixSocket == nil, !auth, tlsClientCa == nil, !insecure {
             throw ValidationError(
                 "--host \(host) listens beyond this machine, and without --auth anyone who reaches the port can read, write and delete everything: add --auth (after brook users add NAME --super --db \(db)), or --insecure if that is what you mean")
         }
@@ -94,6 +110,15 @@ struct Serve: AsyncParsableCommand {
             configuration.host = host
             configuration.port = port
             configuration.unixSocketPath = unixSocket
+            var tls: ServerTLS?
+            if let tlsCert, let tlsKey {
+                do {
+                    tls = try ServerTLS(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCa)
+                } catch let error as ServerTLS.SetupError {
+                    throw BrookError(.invalidConfig, error.description)
+                }
+            }
+            configuration.tls = tls
             // Before the database is opened, so a port in use leaves no new file behind.
             try await LineServer.checkCanListen(configuration)
             let broker = try Broker(path: db, options: options)
@@ -114,6 +139,7 @@ struct Serve: AsyncParsableCommand {
                 kafka.autoCreateTopics = !noAutoCreateTopics
                 kafka.defaultPartitions = defaultPartitions
                 kafka.requireAuthentication = auth
+                kafka.tls = tls
                 // One connection limit for both listeners: the line server's, which it lowered to
                 // fit the open-file limit, since both take their descriptors from that one limit.
                 kafka.maxConnections = server.connectionLimit.maximum
