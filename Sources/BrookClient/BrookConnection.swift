@@ -23,6 +23,9 @@ public struct Credentials: Sendable, Hashable {
 /// TLS to the server: the CA that signed its certificate, and for mTLS the client's own.
 public struct ClientTLS: Sendable {
     let context: NIOSSLContext
+    /// The client presents a certificate: to a server that requires one, it is the client's
+    /// identity, and no AUTH follows.
+    public let hasClientCertificate: Bool
 
     /// - Parameters:
     ///   - caFile: PEM; the server's certificate must chain to it and name the host connected to
@@ -37,6 +40,7 @@ public struct ClientTLS: Sendable {
         } catch {
             throw BrookError(.invalidConfig, "cannot read the CA certificate '\(caFile)' (\(error)): give the PEM certificate of the CA that signed the server's")
         }
+        hasClientCertificate = certificateFile != nil && keyFile != nil
         if let certificateFile, let keyFile {
             do {
                 configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
@@ -183,7 +187,7 @@ public final class BrookConnection: Sendable {
             throw BrookError(.invalidRequest, "\(address) is not a Brook server: it said '\(Line.printable(greeting.text))'")
         }
         let connection = BrookConnection(address: address, channel: channel, greeting: greeting, credentials: credentials, tls: tls)
-        if let mechanisms = greeting.option("auth") {
+        if let mechanisms = greeting.option("auth"), credentials != nil || tls?.hasClientCertificate != true {
             do {
                 try await connection.authenticate(credentials, offered: mechanisms)
             } catch {

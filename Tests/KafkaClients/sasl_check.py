@@ -1,6 +1,6 @@
-"""confluent-kafka and kafka-python over SASL_PLAINTEXT against `brook serve --auth`.
+"""confluent-kafka and kafka-python over SASL_PLAINTEXT (or SASL_SSL with --tls CA.pem) against `brook serve --auth`.
 
-    python sasl_check.py HOST:PORT
+    python sasl_check.py HOST:PORT [--tls CA.pem]
 """
 import sys
 import uuid
@@ -12,16 +12,30 @@ from kafka import TopicPartition as KTopicPartition
 from kafka.errors import KafkaError as KafkaPythonError
 
 bootstrap = sys.argv[1]
+# --tls CA.pem: the same checks over SASL_SSL, the server's certificate verified against CA.pem.
+ca = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--tls" else None
+protocol = "SASL_SSL" if ca else "SASL_PLAINTEXT"
 
 
 def confluent_config(mechanism, user, password):
-    return {
+    config = {
         "bootstrap.servers": bootstrap,
-        "security.protocol": "SASL_PLAINTEXT",
+        "security.protocol": protocol,
         "sasl.mechanisms": mechanism,
         "sasl.username": user,
         "sasl.password": password,
     }
+    if ca:
+        config["ssl.ca.location"] = ca
+    return config
+
+
+def kafka_python_options(mechanism, user, password):
+    options = dict(bootstrap_servers=bootstrap, security_protocol=protocol, sasl_mechanism=mechanism,
+                   sasl_plain_username=user, sasl_plain_password=password)
+    if ca:
+        options["ssl_cafile"] = ca
+    return options
 
 
 def check(condition, what):
@@ -35,7 +49,7 @@ topic = f"sasl-confluent-{uuid.uuid4().hex[:8]}"
 producer = Producer({**confluent_config("SCRAM-SHA-256", "alice", "alice-secret"), "enable.idempotence": True, "acks": "all"})
 for i in range(10):
     producer.produce(topic, key=b"k", value=f"v{i}".encode())
-check(producer.flush(15) == 0, "confluent-kafka idempotent producer over SCRAM-SHA-256 delivered 10 records")
+check(producer.flush(15) == 0, f"confluent-kafka idempotent producer over {protocol} SCRAM-SHA-256 delivered 10 records")
 consumer = Consumer({**confluent_config("SCRAM-SHA-512", "bob", "bob-secret"), "group.id": "unused", "enable.auto.commit": False})
 consumer.assign([TopicPartition(topic, 0, 0)])
 values = []
@@ -64,8 +78,7 @@ check(any("unknown user or wrong password" in e for e in errors),
 
 # kafka-python over SCRAM-SHA-512 and PLAIN.
 for mechanism, user, password in [("SCRAM-SHA-512", "bob", "bob-secret"), ("PLAIN", "alice", "alice-secret")]:
-    options = dict(bootstrap_servers=bootstrap, security_protocol="SASL_PLAINTEXT", sasl_mechanism=mechanism,
-                   sasl_plain_username=user, sasl_plain_password=password)
+    options = kafka_python_options(mechanism, user, password)
     kp_topic = f"sasl-kp-{mechanism.lower()}-{uuid.uuid4().hex[:6]}"
     kp = KafkaProducer(**options)
     kp.send(kp_topic, key=b"k", value=b"hello").get(timeout=15)
@@ -75,11 +88,10 @@ for mechanism, user, password in [("SCRAM-SHA-512", "bob", "bob-secret"), ("PLAI
     kc.seek_to_beginning()
     got = [m.value for m in kc]
     kc.close()
-    check(got == [b"hello"], f"kafka-python produces and consumes over SASL_PLAINTEXT {mechanism}")
+    check(got == [b"hello"], f"kafka-python produces and consumes over {protocol} {mechanism}")
 
 try:
-    KafkaProducer(bootstrap_servers=bootstrap, security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
-                  sasl_plain_username="alice", sasl_plain_password="wrong", max_block_ms=5000).close()
+    KafkaProducer(**kafka_python_options("SCRAM-SHA-256", "alice", "wrong"), max_block_ms=5000).close()
     raise SystemExit("FAIL: kafka-python with a wrong password connected")
 except KafkaPythonError as error:
     check(True, f"kafka-python with a wrong password is refused ({type(error).__name__})")
