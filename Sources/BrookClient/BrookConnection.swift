@@ -92,12 +92,40 @@ public final class BrookConnection: Sendable {
             greetingPromise.fail(error)
             throw BrookError(.brokerNotAvailable, "cannot connect to \(address): \(Self.reason(connecting: error, to: address))")
         }
-        let greeting = try await greetingPromise.futureResult.get().line
+        let greeting = try await Self.greeting(greetingPromise.futureResult, on: channel, from: address)
         guard greeting.verb == "HELLO" else {
             channel.close(promise: nil)
             throw BrookError(.invalidRequest, "\(address) is not a Brook server: it said '\(Line.printable(greeting.text))'")
         }
         return BrookConnection(address: address, channel: channel, greeting: greeting)
+    }
+
+    /// How long a connected server may take to greet.
+    static let greetingTimeout = TimeAmount.seconds(10)
+
+    /// Waits for the greeting, which ends the wait in any case: a peer that accepts and never
+    /// speaks (not a Brook server, or a socket nobody serves) would otherwise hold the caller
+    /// forever, whatever its task's cancellation.
+    /// - Throws: `CancellationError` when the task is cancelled meanwhile, `BROKER_NOT_AVAILABLE`
+    ///   when no greeting comes within ``greetingTimeout`` or the connection closes first.
+    private static func greeting(_ greeting: EventLoopFuture<Frame>, on channel: any Channel, from address: ServerAddress) async throws -> Line {
+        let timer = channel.eventLoop.scheduleTask(in: greetingTimeout) { channel.close(promise: nil) }
+        defer { timer.cancel() }
+        let deadline = NIODeadline.now() + greetingTimeout
+        do {
+            // Closing the channel fails the greeting, whoever closes it.
+            return try await withTaskCancellationHandler {
+                try await greeting.get().line
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            if NIODeadline.now() >= deadline {
+                throw BrookError(.brokerNotAvailable, "\(address) accepted the connection but sent no greeting within \(greetingTimeout.nanoseconds / 1_000_000_000) s — is it a Brook server?")
+            }
+            throw error
+        }
     }
 
     /// Why a connect failed, in words that say what to do: SwiftNIO's own text names its types and

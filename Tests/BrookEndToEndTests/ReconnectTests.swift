@@ -1,0 +1,81 @@
+import BrookBroker
+import BrookClient
+import BrookLineServer
+import BrookModel
+import BrookTestSupport
+import NIOCore
+import NIOPosix
+import Testing
+
+/// A client reconnecting to a restarting server never waits on it forever. `brook serve` once
+/// checked its port by listening on it for a moment before opening its database; a client that
+/// connected then was accepted by no server and waited for a greeting that never came, deaf to
+/// its task's cancellation.
+struct ReconnectTests {
+    @Test func thePortCheckBeforeServingNeverAcceptsAConnection() async throws {
+        let port = try freePort()
+        var configuration = LineServerConfiguration()
+        configuration.port = port
+        let connecting = Task {
+            var connected = 0
+            while !Task.isCancelled {
+                if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get() {
+                    connected += 1
+                    try? await channel.close()
+                }
+            }
+            return connected
+        }
+        for _ in 0..<300 { try await LineServer.checkCanListen(configuration) }
+        connecting.cancel()
+        let connected = await connecting.value
+        #expect(connected == 0, "\(connected) connects reached the port while it was only being checked")
+    }
+
+    @Test func aConnectToAPeerThatNeverGreetsEndsWhenItsTaskIsCancelled() async throws {
+        let silent = try await SilentListener()
+        let connecting = Task { try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: silent.port)) }
+        #expect(try await eventually { silent.acceptedCount == 1 }, "the client connected and waits for a greeting")
+        connecting.cancel()
+        let stopped = await finishes(within: .seconds(5)) { _ = await connecting.result }
+        #expect(stopped, "the connect ended within 5 s of its cancellation")
+        if stopped {
+            let result = await connecting.result
+            #expect(throws: CancellationError.self) { try result.get() }
+        }
+        await silent.close()
+    }
+
+    @Test func aConnectToAPeerThatNeverGreetsFailsAfterTenSeconds() async throws {
+        let silent = try await SilentListener()
+        let connecting = Task { try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: silent.port)) }
+        // Bounded, so that a connect that waits on fails the test instead of hanging the run.
+        try #require(await finishes(within: .seconds(30)) { _ = await connecting.result }, "the connect gave up")
+        await expectBrookError(.brokerNotAvailable, containing: "sent no greeting within 10 s") { try await connecting.value }
+        await silent.close()
+    }
+
+    @Test func aConsumerReconnectingToAPeerThatNeverGreetsStopsWhenItsTaskIsCancelled() async throws {
+        let port = try freePort()
+        let server = try await TestServer.start(broker: { $0.groups.initialRebalanceDelayMs = 0 }, server: { $0.port = port })
+        let admin = try await server.client()
+        try await admin.createTopic("t")
+        await admin.close()
+        let consumer = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
+        _ = try await consumer.poll()
+        #expect(await consumer.assignment.count == 1, "joined")
+
+        // The server goes; what answers at its address next accepts and never speaks.
+        await server.stop()
+        let silent = try await SilentListener(port: port)
+        let consuming = Task {
+            while !Task.isCancelled { _ = try? await consumer.poll() }
+        }
+        #expect(try await eventually { silent.acceptedCount >= 1 }, "the consumer reconnected and waits for a greeting")
+        consuming.cancel()
+        let stopped = await finishes(within: .seconds(5)) { _ = await consuming.result }
+        #expect(stopped, "the consumer stopped within 5 s of its cancellation")
+        await silent.close()
+        _ = await consuming.result
+    }
+}
