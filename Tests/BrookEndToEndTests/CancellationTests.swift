@@ -3,15 +3,16 @@ import BrookClient
 import BrookLineServer
 import BrookModel
 import BrookTestSupport
+import BrookWire
 import NIOCore
 import NIOPosix
 import Testing
 
-/// A client reconnecting to a restarting server never waits on it forever. `brook serve` once
-/// checked its port by listening on it for a moment before opening its database; a client that
-/// connected then was accepted by no server and waited for a greeting that never came, deaf to
-/// its task's cancellation.
-struct ReconnectTests {
+/// A client stops waiting on its server when its task is cancelled, and never waits forever.
+/// `brook serve` once checked its port by listening on it for a moment before opening its
+/// database; a client reconnecting then was accepted by no server and waited for a greeting that
+/// never came, deaf to its task's cancellation.
+struct CancellationTests {
     @Test func thePortCheckBeforeServingNeverAcceptsAConnection() async throws {
         let port = try freePort()
         var configuration = LineServerConfiguration()
@@ -77,5 +78,29 @@ struct ReconnectTests {
         #expect(stopped, "the consumer stopped within 5 s of its cancellation")
         await silent.close()
         _ = await consuming.result
+    }
+
+    @Test func aConsumerWhoseJoinTheServerHoldsStopsWhenItsTaskIsCancelled() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        // A member by hand that never rejoins: a rebalance waits for it until its 30 s session ends.
+        let slow = try await BrookConnection.connect(to: server.address)
+        var options = JoinOptions(group: "g", topics: ["t"])
+        options.sessionTimeoutMs = 30_000
+        _ = try Reply.joined(try await slow.send(.join(options)))
+
+        let consumer = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
+        let consuming = Task {
+            while !Task.isCancelled { _ = try? await consumer.poll() }
+        }
+        try await awaitMembers(server, "g", 2)  // the consumer's JOIN is in, and held
+        consuming.cancel()
+        let stopped = await finishes(within: .seconds(5)) { _ = await consuming.result }
+        #expect(stopped, "the consumer stopped within 5 s of its cancellation, not when the rebalance ended")
+        await slow.close()
+        _ = await consuming.result
+        await admin.close()
+        await server.stop()
     }
 }
