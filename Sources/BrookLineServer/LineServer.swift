@@ -139,7 +139,7 @@ public final class LineServer: Service, Sendable {
         guard configuration.unixSocketPath == nil, configuration.port != 0 else { return }
         do {
             let address = try SocketAddress.makeAddressResolvingHost(configuration.host, port: configuration.port)
-            let fd = socket(address.protocol.rawValue, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(address.protocol.rawValue, streamSocketType, 0)
             guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
             defer { close(fd) }
             var reuse: CInt = 1
@@ -150,6 +150,12 @@ public final class LineServer: Service, Sendable {
             throw bindError(error, host: configuration.host, port: configuration.port) ?? error
         }
     }
+
+    #if canImport(Glibc)
+    private static let streamSocketType = Int32(SOCK_STREAM.rawValue)
+    #else
+    private static let streamSocketType = SOCK_STREAM
+    #endif
 
     /// A failed bind in words that name the port and say what to do, or nil for other failures.
     static func bindError(_ error: any Error, host: String, port: Int) -> BrookError? {
