@@ -47,16 +47,6 @@ func run(_ consumer: GroupConsumer, _ name: String, into collector: Collector) -
     }
 }
 
-/// Waits until `condition` holds, up to `seconds`.
-func eventually(_ seconds: Double = 20, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}
-
 /// Waits until the server's group has `count` members: a JOIN sent from another task has
 /// arrived. Group state, not time, decides.
 func awaitMembers(_ server: TestServer, _ group: String, _ count: Int) async throws {
