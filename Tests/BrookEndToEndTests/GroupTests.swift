@@ -214,6 +214,36 @@ struct GroupMembershipTests {
     }
 }
 
+extension GroupMembershipTests {
+    /// A dynamic member leaves when its connection closes, even one whose JOIN was still waiting
+    /// for the rebalance (as a cancelled GroupConsumer's is): the server answers the JOIN, sees
+    /// the connection gone, and the member leaves instead of holding partitions until its session
+    /// times out.
+    @Test func aConnectionClosedWhileItsJoinWaitsLeavesTheGroup() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        let first = try await BrookConnection.connect(to: server.address)
+        let one = try Reply.joined(try await first.send(.join(JoinOptions(group: "g", topics: ["t"]))))
+        // A second member's JOIN waits for the first to rejoin; its connection closes meanwhile.
+        let second = try await BrookConnection.connect(to: server.address)
+        let pending = second.submit(.join(JoinOptions(group: "g", topics: ["t"])))
+        try await awaitMembers(server, "g", 2)
+        await second.close()
+        _ = try? await pending.get()
+
+        var rejoin = JoinOptions(group: "g", topics: ["t"])
+        rejoin.member = one.memberID
+        _ = try Reply.joined(try await first.send(.join(rejoin)))
+        try await awaitMembers(server, "g", 1)
+        let described = try await server.broker.groups.describe(group: "g")
+        #expect(described.members.map(\.memberID) == [one.memberID], "only the first is left")
+        await first.close()
+        await admin.close()
+        await server.stop()
+    }
+}
+
 struct GroupProtocolTests {
     @Test func cooperativeMembersKeepConsumingWhatTheyKeepDuringARebalance() async throws {
         let server = try await groupServer()
