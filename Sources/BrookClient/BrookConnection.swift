@@ -120,10 +120,10 @@ public final class BrookConnection: Sendable {
                 channel.close(promise: nil)
             }
         } catch {
-            if Task.isCancelled { throw CancellationError() }
             if NIODeadline.now() >= deadline {
                 throw BrookError(.brokerNotAvailable, "\(address) accepted the connection but sent no greeting within \(greetingTimeout.nanoseconds / 1_000_000_000) s — is it a Brook server?")
             }
+            if Task.isCancelled { throw CancellationError() }
             throw error
         }
     }
