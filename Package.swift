@@ -156,7 +156,15 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["EmbedMigrationsTool"]
         ),
-        .target(name: "BrookTestSupport", dependencies: ["BrookBroker", "BrookModel", "CSQLite"], path: "Tests/BrookTestSupport"),
+        .target(
+            name: "BrookTestSupport",
+            dependencies: [
+                "BrookBroker", "BrookModel", "CSQLite",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/BrookTestSupport"),
         .testTarget(name: "BrookModelTests", dependencies: ["BrookModel", "BrookTestSupport"]),
         .testTarget(name: "BrookAuthTests", dependencies: ["BrookAuth", "BrookModel"]),
         .testTarget(name: "BrookStoreTests", dependencies: ["BrookStore", "BrookModel", "CSQLite", "BrookTestSupport"]),

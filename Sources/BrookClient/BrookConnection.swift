@@ -161,27 +161,7 @@ public final class BrookConnection: Sendable {
             greetingPromise.fail(error)
             throw BrookError(.brokerNotAvailable, "cannot connect to \(address): \(Self.reason(connecting: error, to: address))")
         }
-        // A server that speaks TLS to a client that does not (or the reverse) sends nothing the
-        // client can read: bound the wait and say so.
-        let timeout = loop.scheduleTask(in: .seconds(10)) {
-            greetingPromise.fail(BrookError(.brokerNotAvailable, "\(address) sent no greeting within 10 s: if the server runs with --tls-cert, connect with --tls-ca"))
-        }
-        let greeting: Line
-        do {
-            greeting = try await greetingPromise.futureResult.get().line
-            timeout.cancel()
-        } catch let error as BrookError {
-            channel.close(promise: nil)
-            throw error
-        } catch {
-            timeout.cancel()
-            channel.close(promise: nil)
-            throw BrookError(
-                .brokerNotAvailable,
-                tls == nil
-                    ? "\(address) closed the connection before its greeting (\(error))"
-                    : "TLS with \(address) failed (\(error)): check that --tls-ca is the CA that signed the server's certificate, that the certificate names \(address.host), and that the server runs with --tls-cert")
-        }
+        let greeting = try await Self.greeting(greetingPromise.futureResult, on: channel, from: address, tls: tls != nil)
         guard greeting.verb == "HELLO" else {
             channel.close(promise: nil)
             throw BrookError(.invalidRequest, "\(address) is not a Brook server: it said '\(Line.printable(greeting.text))'")
@@ -226,6 +206,44 @@ public final class BrookConnection: Sendable {
 
     private static func lastBase64(_ text: String) -> [UInt8]? {
         text.split(separator: " ").last.flatMap { Data(base64Encoded: String($0)) }.map(Array.init)
+    }
+
+    /// How long a connected server may take to greet.
+    static let greetingTimeout = TimeAmount.seconds(10)
+
+    /// Waits for the greeting, which ends the wait in any case: a peer that accepts and never
+    /// speaks (not a Brook server, or a socket nobody serves) would otherwise hold the caller
+    /// forever, whatever its task's cancellation.
+    /// - Throws: `CancellationError` when the task is cancelled meanwhile, `BROKER_NOT_AVAILABLE`
+    ///   when no greeting comes within ``greetingTimeout`` or the connection closes first.
+    private static func greeting(_ greeting: EventLoopFuture<Frame>, on channel: any Channel, from address: ServerAddress, tls: Bool) async throws -> Line {
+        let timer = channel.eventLoop.scheduleTask(in: greetingTimeout) { channel.close(promise: nil) }
+        defer { timer.cancel() }
+        let deadline = NIODeadline.now() + greetingTimeout
+        do {
+            // Closing the channel fails the greeting, whoever closes it.
+            return try await withTaskCancellationHandler {
+                try await greeting.get().line
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        } catch {
+            if NIODeadline.now() >= deadline {
+                throw BrookError(
+                    .brokerNotAvailable,
+                    "\(address) accepted the connection but sent no greeting within \(greetingTimeout.nanoseconds / 1_000_000_000) s — is it a Brook server?"
+                        + (tls ? "" : " If it runs with --tls-cert, connect with --tls-ca"))
+            }
+            if Task.isCancelled { throw CancellationError() }
+            if tls, !(error is BrookError) {
+                // A server that speaks TLS to a client that does not (or the reverse) sends nothing the
+                // client can read.
+                throw BrookError(
+                    .brokerNotAvailable,
+                    "TLS with \(address) failed (\(error)): check that --tls-ca is the CA that signed the server's certificate, that the certificate names \(address.host), and that the server runs with --tls-cert")
+            }
+            throw error
+        }
     }
 
     /// Why a connect failed, in words that say what to do: SwiftNIO's own text names its types and

@@ -12,36 +12,28 @@ import Testing
 
 /// A line server started with `requireAuthentication`, on a file holding users.
 private final class AuthenticatedServer: Sendable {
-    let dir = TemporaryDirectory("brook-auth")
-    let broker: Broker
-    let server: LineServer
+    let test: TestBroker
     let task: Task<Void, Error>
     let address: ServerAddress
 
     init(users: [(String, String)]) async throws {
-        let path = dir.file("brook.db")
-        let writer = try LogWriter(path: path)
-        for (name, password) in users {
-            try writer.addUser(BrookUser(name: name, isSuper: false, credentials: try ScramCredential.makeAll(password: password), createdMs: 1, updatedMs: 1))
-        }
-        writer.close()
-        var options = BrokerOptions()
-        options.retentionCheckIntervalMs = 0
-        options.logger = Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() })
-        broker = try Broker(path: path, options: options)
+        test = try TestBroker("brook-auth", prepare: { path in
+            let writer = try LogWriter(path: path)
+            for (name, password) in users {
+                try writer.addUser(BrookUser(name: name, isSuper: false, credentials: try ScramCredential.makeAll(password: password), createdMs: 1, updatedMs: 1))
+            }
+            writer.close()
+        })
         var configuration = LineServerConfiguration()
         configuration.port = 0
         configuration.requireAuthentication = true
-        let server = LineServer(broker: broker, configuration: configuration, logger: Logger(label: "test.server", factory: { _ in SwiftLogNoOpLogHandler() }))
-        self.server = server
+        let server = LineServer(broker: test.broker, configuration: configuration, logger: Logger(label: "test.server", factory: { _ in SwiftLogNoOpLogHandler() }))
         task = Task { try await server.run() }
         address = ServerAddress(host: "127.0.0.1", port: try await server.localAddress().port!)
     }
 
     func stop() async {
-        task.cancel()
-        _ = await task.result
-        await broker.close()
+        await test.stop(serving: task)
     }
 }
 
