@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Shared vocabulary: records, topic configs, error codes, the murmur2 partitioner.
         .target(name: "BrookModel"),
+        // CRC-32C with the CPU's instruction (SSE 4.2), chosen at run time.
+        .target(name: "CCRC32C"),
         // The SQLite log: connections, migrations, partition tables, append, read, prune, backup, SQL.
         .target(
             name: "BrookStore",
@@ -87,7 +89,7 @@ let package = Package(
         .target(
             name: "BrookKafka",
             dependencies: [
-                "BrookFrontEnd", "BrookBroker", "BrookModel", "CZlib", "CSnappy", "CLZ4", "CZstd",
+                "BrookFrontEnd", "BrookBroker", "BrookModel", "CCRC32C", "CZlib", "CSnappy", "CLZ4", "CZstd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

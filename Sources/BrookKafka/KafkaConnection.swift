@@ -353,7 +353,7 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                     }
                     return KafkaResponse.FetchedPartition(
                         index: partition.index, errorCode: KafkaErrorCode.none, highWatermark: fetched.highWatermark,
-                        logStartOffset: fetched.logStartOffset, records: fetched.sink.batch())
+                        logStartOffset: fetched.logStartOffset, records: fetched.sink)
                 case .failure(let error):
                     return KafkaResponse.FetchedPartition(
                         index: partition.index, errorCode: KafkaErrorCode.code(for: error), highWatermark: -1, logStartOffset: -1, records: nil)

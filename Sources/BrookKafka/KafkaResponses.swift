@@ -104,11 +104,16 @@ enum KafkaResponse {
         var errorCode: Int16
         var highWatermark: Int64
         var logStartOffset: Int64
-        var records: ByteBuffer?
+        /// The records, written into the reply as batches the way the topic serves them.
+        var records: KafkaBatchSink?
+        /// The topic's message.timestamp.type is LogAppendTime.
+        var logAppendTime = false
+        /// The codec of the topic's compression.type; 0 for none.
+        var codec: Int16 = 0
     }
 
     static func fetch(correlationID: Int32, version: Int16, topics: [(name: String, partitions: [FetchedPartition])]) -> ByteBuffer {
-        let recordBytes = topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.readableBytes ?? 0) + 64 } }
+        let recordBytes = topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.batchBytes ?? 0) + 64 } }
         return frame(correlationID: correlationID, capacity: 64 + recordBytes) { buffer in
             buffer.writeInteger(Int32(0))  // throttle_time_ms
             if version >= 7 {
@@ -127,8 +132,12 @@ enum KafkaResponse {
                     if version >= 5 { buffer.writeInteger(partition.logStartOffset) }
                     buffer.writeKafkaArrayCount(0)  // aborted_transactions
                     if version >= 11 { buffer.writeInteger(Int32(-1)) }  // preferred_read_replica
-                    // Records are never null: empty bytes when there are none.
-                    buffer.writeKafkaBytes(partition.records ?? ByteBuffer())
+                    // Records are never null: empty bytes when there are none. The batches go
+                    // straight into the reply, then their size before them.
+                    let size = buffer.writerIndex
+                    buffer.writeInteger(Int32(0))
+                    partition.records?.write(into: &buffer, logAppendTime: partition.logAppendTime, codec: partition.codec)
+                    buffer.setInteger(Int32(buffer.writerIndex - size - 4), at: size)
                 }
             }
         }
