@@ -73,6 +73,8 @@ enum KafkaResponse {
         var index: Int32
         var errorCode: Int16 = KafkaErrorCode.none
         var baseOffset: Int64 = -1
+        /// The broker's append time under LogAppendTime; -1 under CreateTime.
+        var logAppendTime: Int64 = -1
         var logStartOffset: Int64 = -1
         var errorMessage: String?
     }
@@ -87,7 +89,7 @@ enum KafkaResponse {
                     buffer.writeInteger(partition.index)
                     buffer.writeInteger(partition.errorCode)
                     buffer.writeInteger(partition.baseOffset)
-                    if version >= 2 { buffer.writeInteger(Int64(-1)) }  // log_append_time_ms: CreateTime
+                    if version >= 2 { buffer.writeInteger(partition.logAppendTime) }
                     if version >= 5 { buffer.writeInteger(partition.logStartOffset) }
                     if version >= 8 {
                         buffer.writeKafkaArrayCount(0)  // record_errors
