@@ -52,6 +52,8 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        // CRC-32C with the CPU's instruction (SSE 4.2), chosen at run time.
+        .target(name: "CCRC32C"),
         // The SQLite log: connections, migrations, partition tables, append, read, prune, backup, SQL.
         .target(
             name: "BrookStore",
@@ -101,7 +103,7 @@ let package = Package(
         .target(
             name: "BrookKafka",
             dependencies: [
-                "BrookFrontEnd", "BrookBroker", "BrookAuth", "BrookModel", "CZlib", "CSnappy", "CLZ4", "CZstd",
+                "BrookFrontEnd", "BrookBroker", "BrookAuth", "BrookModel", "CCRC32C", "CZlib", "CSnappy", "CLZ4", "CZstd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -337,6 +337,8 @@ public final class Broker: Sendable {
         let promise = Promise<[RecordPosition]>()
         let logger = self.logger
         let bases = ResultBox<[Int64]>()
+        // Per batch, the time it was stamped with under LogAppendTime.
+        let appendTimes = ResultBox<[Int64?]>()
         try writer.submit(Writer.Job(
             kind: .grouped, durable: acks == .all, bytes: plan.bytes,
             run: { log in
@@ -348,6 +350,11 @@ public final class Broker: Sendable {
                     if let producer {
                         verdicts.append(try log.checkSequence(producer, topic: name, partition: batch.partition, records: batch.records))
                     }
+                }
+                let stamped = log.topics[name]?.config.messageTimestampType == .logAppendTime
+                appendTimes.value = plan.batches.indices.map { index in
+                    if !verdicts.isEmpty, case .duplicate = verdicts[index] { return nil }
+                    return stamped ? now : nil
                 }
                 bases.value = try plan.batches.enumerated().map { index, batch in
                     if let producer {
@@ -365,7 +372,9 @@ public final class Broker: Sendable {
                     promise.complete(.failure(error))
                 } else if acks != .noAck, let bases = bases.value {
                     promise.complete(.success(plan.slots.map { slot in
-                        RecordPosition(partition: plan.batches[slot.batch].partition, offset: bases[slot.batch] + Int64(slot.index))
+                        RecordPosition(
+                            partition: plan.batches[slot.batch].partition, offset: bases[slot.batch] + Int64(slot.index),
+                            logAppendTime: appendTimes.value?[slot.batch])
                     }))
                 }
             }))

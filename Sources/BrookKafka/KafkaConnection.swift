@@ -301,7 +301,9 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                         loop.execute {
                             switch result {
                             case .success(let positions):
-                                replies.answer(slot, baseOffset: positions.first?.offset ?? -1, logStartOffset: self.logStartOffset(topic.name, Int(partition.index)))
+                                replies.answer(
+                                    slot, baseOffset: positions.first?.offset ?? -1, logAppendTime: positions.first?.logAppendTime ?? -1,
+                                    logStartOffset: self.logStartOffset(topic.name, Int(partition.index)))
                             case .failure(let error):
                                 replies.answer(slot, error: error)
                                 self.logRefusal(error, topic: topic.name, partition: partition.index, acks: acks)
@@ -348,20 +350,25 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             partitions: partitions, minBytes: max(0, Int(request.minBytes)), maxBytes: max(1, Int(request.maxBytes)),
             maxWait: .milliseconds(maxWaitMs))
         let topics = request.topics
+        // How each topic serves its batches, as its configs say now.
+        let serving = Dictionary(request.topics.map { topic in
+            (topic.name, (try? broker.describeTopic(topic.name).config).map(FetchServing.init) ?? FetchServing())
+        }, uniquingKeysWith: { first, _ in first })
         let fetch: PendingFetch<KafkaBatchSink>
         do {
             fetch = try broker.startFetch(fetchRequest, into: KafkaBatchSink.self, executor: { loop.execute($0) }) { result in
-                responder.succeed(.buffer(Self.fetchReply(result, topics: topics, correlationID: correlationID, version: version)))
+                responder.succeed(.buffer(Self.fetchReply(result, topics: topics, serving: serving, correlationID: correlationID, version: version)))
             }
         } catch {
-            return responder.succeed(.buffer(Self.fetchReply(.failure(error), topics: topics, correlationID: correlationID, version: version)))
+            return responder.succeed(.buffer(Self.fetchReply(.failure(error), topics: topics, serving: serving, correlationID: correlationID, version: version)))
         }
         responder.onEnd { _ in fetch.answerNow() }
     }
 
     /// A Fetch reply in the request's topic order; every requested partition answers.
     private static func fetchReply(
-        _ result: Result<FetchResponse<KafkaBatchSink>, Error>, topics: [KafkaFetchRequest.Topic], correlationID: Int32, version: Int16
+        _ result: Result<FetchResponse<KafkaBatchSink>, Error>, topics: [KafkaFetchRequest.Topic], serving: [String: FetchServing],
+        correlationID: Int32, version: Int16
     ) -> ByteBuffer {
         var flat = 0
         let answered = topics.map { topic in
@@ -375,9 +382,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                             index: partition.index, errorCode: KafkaErrorCode.code(for: error), highWatermark: fetched.highWatermark,
                             logStartOffset: fetched.logStartOffset, records: nil)
                     }
+                    let serves = serving[topic.name] ?? FetchServing()
                     return KafkaResponse.FetchedPartition(
                         index: partition.index, errorCode: KafkaErrorCode.none, highWatermark: fetched.highWatermark,
-                        logStartOffset: fetched.logStartOffset, records: fetched.sink.batch())
+                        logStartOffset: fetched.logStartOffset, records: fetched.sink, logAppendTime: serves.logAppendTime, codec: serves.codec)
                 case .failure(let error):
                     return KafkaResponse.FetchedPartition(
                         index: partition.index, errorCode: KafkaErrorCode.code(for: error), highWatermark: -1, logStartOffset: -1, records: nil)
@@ -573,8 +581,9 @@ private final class ProduceReplies: @unchecked Sendable {
         self.responder = responder
     }
 
-    func answer(_ slot: (Int, Int), baseOffset: Int64, logStartOffset: Int64) {
+    func answer(_ slot: (Int, Int), baseOffset: Int64, logAppendTime: Int64, logStartOffset: Int64) {
         topics[slot.0].partitions[slot.1].baseOffset = baseOffset
+        topics[slot.0].partitions[slot.1].logAppendTime = logAppendTime
         topics[slot.0].partitions[slot.1].logStartOffset = logStartOffset
         pending -= 1
         replyIfDone()
@@ -594,5 +603,26 @@ private final class ProduceReplies: @unchecked Sendable {
     func replyIfDone() {
         guard submitted, pending == 0 else { return }
         responder.succeed(.buffer(KafkaResponse.produce(correlationID: correlationID, version: version, topics: topics)))
+    }
+}
+
+/// How a topic's fetched batches are written, from its configs.
+struct FetchServing: Sendable {
+    /// message.timestamp.type is LogAppendTime: batches carry the timestamp-type attribute.
+    var logAppendTime = false
+    /// compression.type's codec (1 gzip, 2 snappy, 3 lz4, 4 zstd); 0 serves them uncompressed.
+    var codec: Int16 = 0
+
+    init() {}
+
+    init(_ config: TopicConfig) {
+        logAppendTime = config.messageTimestampType == .logAppendTime
+        switch config.compressionType {
+        case .producer, .uncompressed: codec = 0
+        case .gzip: codec = 1
+        case .snappy: codec = 2
+        case .lz4: codec = 3
+        case .zstd: codec = 4
+        }
     }
 }

@@ -98,6 +98,8 @@ enum KafkaResponse {
         var index: Int32
         var errorCode: Int16 = KafkaErrorCode.none
         var baseOffset: Int64 = -1
+        /// The broker's append time under LogAppendTime; -1 under CreateTime.
+        var logAppendTime: Int64 = -1
         var logStartOffset: Int64 = -1
         var errorMessage: String?
     }
@@ -112,7 +114,7 @@ enum KafkaResponse {
                     buffer.writeInteger(partition.index)
                     buffer.writeInteger(partition.errorCode)
                     buffer.writeInteger(partition.baseOffset)
-                    if version >= 2 { buffer.writeInteger(Int64(-1)) }  // log_append_time_ms: CreateTime
+                    if version >= 2 { buffer.writeInteger(partition.logAppendTime) }
                     if version >= 5 { buffer.writeInteger(partition.logStartOffset) }
                     if version >= 8 {
                         buffer.writeKafkaArrayCount(0)  // record_errors
@@ -129,11 +131,16 @@ enum KafkaResponse {
         var errorCode: Int16
         var highWatermark: Int64
         var logStartOffset: Int64
-        var records: ByteBuffer?
+        /// The records, written into the reply as batches the way the topic serves them.
+        var records: KafkaBatchSink?
+        /// The topic's message.timestamp.type is LogAppendTime.
+        var logAppendTime = false
+        /// The codec of the topic's compression.type; 0 for none.
+        var codec: Int16 = 0
     }
 
     static func fetch(correlationID: Int32, version: Int16, topics: [(name: String, partitions: [FetchedPartition])]) -> ByteBuffer {
-        let recordBytes = topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.readableBytes ?? 0) + 64 } }
+        let recordBytes = topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.batchBytes ?? 0) + 64 } }
         return frame(correlationID: correlationID, capacity: 64 + recordBytes) { buffer in
             buffer.writeInteger(Int32(0))  // throttle_time_ms
             if version >= 7 {
@@ -152,8 +159,12 @@ enum KafkaResponse {
                     if version >= 5 { buffer.writeInteger(partition.logStartOffset) }
                     buffer.writeKafkaArrayCount(0)  // aborted_transactions
                     if version >= 11 { buffer.writeInteger(Int32(-1)) }  // preferred_read_replica
-                    // Records are never null: empty bytes when there are none.
-                    buffer.writeKafkaBytes(partition.records ?? ByteBuffer())
+                    // Records are never null: empty bytes when there are none. The batches go
+                    // straight into the reply, then their size before them.
+                    let size = buffer.writerIndex
+                    buffer.writeInteger(Int32(0))
+                    partition.records?.write(into: &buffer, logAppendTime: partition.logAppendTime, codec: partition.codec)
+                    buffer.setInteger(Int32(buffer.writerIndex - size - 4), at: size)
                 }
             }
         }

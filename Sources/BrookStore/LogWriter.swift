@@ -133,14 +133,27 @@ public final class LogWriter {
     private static func loadTopics(_ db: Connection) throws -> [String: TopicMetadata] {
         var topics: [Int64: TopicMetadata] = [:]
         let topicRows = try db.prepare(
-            "SELECT id, name, retention_ms, retention_bytes, max_message_bytes, created_ms FROM __brook_topics")
+            """
+            SELECT id, name, retention_ms, retention_bytes, max_message_bytes, created_ms, message_timestamp_type, compression_type
+            FROM __brook_topics
+            """)
         while try topicRows.step() {
             let id = topicRows.int64(0)
+            let name = topicRows.string(1) ?? ""
+            let timestampType = topicRows.string(6) ?? ""
+            let compressionType = topicRows.string(7) ?? ""
+            guard let messageTimestampType = MessageTimestampType(rawValue: timestampType),
+                let compression = CompressionType(rawValue: compressionType)
+            else {
+                throw BrookError(
+                    .corruptDatabase,
+                    "topic '\(name)' has message.timestamp.type '\(timestampType)' and compression.type '\(compressionType)' in __brook_topics, not values Brook knows: set them back with SQL to CreateTime / producer")
+            }
             topics[id] = TopicMetadata(
-                id: id, name: topicRows.string(1) ?? "",
+                id: id, name: name,
                 config: TopicConfig(
                     retentionMs: topicRows.int64(2), retentionBytes: topicRows.int64(3),
-                    maxMessageBytes: Int(topicRows.int64(4))),
+                    maxMessageBytes: Int(topicRows.int64(4)), messageTimestampType: messageTimestampType, compressionType: compression),
                 partitions: [], createdMs: topicRows.int64(5))
         }
         let partitionRows = try db.prepare(
@@ -298,12 +311,18 @@ public final class LogWriter {
                 throw BrookError(.topicAlreadyExists, "topic name '\(name)' collides with an existing SQL object of that name")
             }
             let insert = try db.cached(
-                "INSERT INTO __brook_topics (name, retention_ms, retention_bytes, max_message_bytes, created_ms) VALUES (?, ?, ?, ?, ?)")
+                """
+                INSERT INTO __brook_topics
+                    (name, retention_ms, retention_bytes, max_message_bytes, created_ms, message_timestamp_type, compression_type)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
             try insert.bind(name, at: 1)
             try insert.bind(config.retentionMs, at: 2)
             try insert.bind(config.retentionBytes, at: 3)
             try insert.bind(config.maxMessageBytes, at: 4)
             try insert.bind(now, at: 5)
+            try insert.bind(config.messageTimestampType.rawValue, at: 6)
+            try insert.bind(config.compressionType.rawValue, at: 7)
             try insert.run()
             let topicID = sqlite3_last_insert_rowid(db.handle)
             var topic = TopicMetadata(id: topicID, name: name, config: config, partitions: [], createdMs: now)
@@ -340,11 +359,17 @@ public final class LogWriter {
         try config.validate()
         return try adminTransaction("altering topic '\(name)'") {
             let update = try db.cached(
-                "UPDATE __brook_topics SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ? WHERE id = ?")
+                """
+                UPDATE __brook_topics
+                SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ?, message_timestamp_type = ?, compression_type = ?
+                WHERE id = ?
+                """)
             try update.bind(config.retentionMs, at: 1)
             try update.bind(config.retentionBytes, at: 2)
             try update.bind(config.maxMessageBytes, at: 3)
-            try update.bind(topic.id, at: 4)
+            try update.bind(config.messageTimestampType.rawValue, at: 4)
+            try update.bind(config.compressionType.rawValue, at: 5)
+            try update.bind(topic.id, at: 6)
             try update.run()
             topic.config = config
             return topic
@@ -482,13 +507,15 @@ public final class LogWriter {
         let insert = try db.cached(
             "INSERT INTO \"\(LogNames.table(partition.id))\" (offset, timestamp, key, headers, value) VALUES (?, ?, ?, ?, ?)")
         var offset = base
+        // LogAppendTime: the broker's append time replaces the producer's timestamp.
+        let stampsAppendTime = topics[name]!.config.messageTimestampType == .logAppendTime
         // Kept for the commit's long polls, which answer from the batch without reading it back.
         let keepHeaders = records.contains { !$0.headers.isEmpty }
         var encodedHeaders: [[UInt8]] = []
         if keepHeaders { encodedHeaders.reserveCapacity(records.count) }
         for record in records {
             try insert.bind(offset, at: 1)
-            try insert.bind(record.timestamp ?? now, at: 2)
+            try insert.bind(stampsAppendTime ? now : record.timestamp ?? now, at: 2)
             let headers = record.headers.isEmpty ? nil : HeaderCodec.encode(record.headers)
             if keepHeaders { encodedHeaders.append(headers ?? []) }
             try withOptionalBytes(record.key) { key in
@@ -506,7 +533,13 @@ public final class LogWriter {
         }
         state.nextOffset = offset
         state.bytes += batchBytes
-        let batch = AppendedBatch(baseOffset: base, records: records, appendTime: now, encodedHeaders: encodedHeaders)
+        let batch = AppendedBatch(
+            baseOffset: base, records: stampsAppendTime ? records.map { record in
+                var stamped = record
+                stamped.timestamp = now
+                return stamped
+            } : records, appendTime: now,
+            encodedHeaders: encodedHeaders)
         if staged[partition.id] == nil {
             staged[partition.id] = (name, index, state, [batch])
         } else {

@@ -33,7 +33,7 @@ public enum Reply {
     /// HELP's lines: each verb with its arguments, for a person typing at `nc`.
     public static let helpLines = [
         "PING [WORD]",
-        "TOPIC CREATE|DESCRIBE|ALTER <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]; TOPIC LIST; TOPIC DELETE <name>",
+        "TOPIC CREATE|DESCRIBE|ALTER <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B] [message.timestamp.type=T] [compression.type=C]; TOPIC LIST; TOPIC DELETE <name>",
         "METADATA [TOPIC...]",
         "PRODUCE <topic> [acks=0|1|all] [partition=P] [timestamp=MS] [key=N] [header=K:V]... value=N|value=null, then the data items",
         "FETCH <topic> <partition> <offset> [max_records=N] [max_bytes=N] [max_wait_ms=N]",
@@ -74,7 +74,8 @@ public enum Reply {
             for topic in topics {
                 block.writeLine(
                     "TOPIC \(topic.name) partitions=\(topic.partitionCount) retention.ms=\(topic.config.retentionMs) "
-                        + "retention.bytes=\(topic.config.retentionBytes) max.message.bytes=\(topic.config.maxMessageBytes)")
+                        + "retention.bytes=\(topic.config.retentionBytes) max.message.bytes=\(topic.config.maxMessageBytes) "
+                        + "message.timestamp.type=\(topic.config.messageTimestampType.rawValue) compression.type=\(topic.config.compressionType.rawValue)")
                 guard partitions else { continue }
                 for partition in topic.partitions {
                     block.writeLine(
@@ -272,7 +273,13 @@ public enum Reply {
                     config: TopicConfig(
                         retentionMs: try line.int("retention.ms") ?? TopicConfig.defaultRetentionMs,
                         retentionBytes: try line.int("retention.bytes") ?? TopicConfig.defaultRetentionBytes,
-                        maxMessageBytes: Int(try line.int("max.message.bytes") ?? Int64(TopicConfig.defaultMaxMessageBytes)))))
+                        maxMessageBytes: Int(try line.int("max.message.bytes") ?? Int64(TopicConfig.defaultMaxMessageBytes)),
+                        // Absent from older servers' replies: the defaults those servers implement.
+                        messageTimestampType: try line.option("message.timestamp.type").map { text throws(BrookError) in
+                            try MessageTimestampType(parsing: text)
+                        } ?? .createTime,
+                        compressionType: try line.option("compression.type").map { text throws(BrookError) in try CompressionType(parsing: text) }
+                            ?? .producer)))
             case "PARTITION" where !topics.isEmpty:
                 topics[topics.count - 1].partitions.append(PartitionDescription(
                     index: Int(line.words.count > 1 ? Int(line.words[1]) ?? 0 : 0),

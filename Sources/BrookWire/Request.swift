@@ -7,12 +7,19 @@ public struct TopicSettings: Hashable, Sendable {
     public var retentionMs: Int64?
     public var retentionBytes: Int64?
     public var maxMessageBytes: Int?
+    public var messageTimestampType: MessageTimestampType?
+    public var compressionType: CompressionType?
 
-    public init(partitions: Int? = nil, retentionMs: Int64? = nil, retentionBytes: Int64? = nil, maxMessageBytes: Int? = nil) {
+    public init(
+        partitions: Int? = nil, retentionMs: Int64? = nil, retentionBytes: Int64? = nil, maxMessageBytes: Int? = nil,
+        messageTimestampType: MessageTimestampType? = nil, compressionType: CompressionType? = nil
+    ) {
         self.partitions = partitions
         self.retentionMs = retentionMs
         self.retentionBytes = retentionBytes
         self.maxMessageBytes = maxMessageBytes
+        self.messageTimestampType = messageTimestampType
+        self.compressionType = compressionType
     }
 
     /// `config` with these settings applied.
@@ -21,6 +28,8 @@ public struct TopicSettings: Hashable, Sendable {
         if let retentionMs { config.retentionMs = retentionMs }
         if let retentionBytes { config.retentionBytes = retentionBytes }
         if let maxMessageBytes { config.maxMessageBytes = maxMessageBytes }
+        if let messageTimestampType { config.messageTimestampType = messageTimestampType }
+        if let compressionType { config.compressionType = compressionType }
         return config
     }
 
@@ -209,13 +218,17 @@ public enum Request: Hashable, Sendable {
         }
     }
 
-    private static let topicOptions: Set<String> = ["partitions", "retention.ms", "retention.bytes", "max.message.bytes"]
+    private static let topicOptions: Set<String> = [
+        "partitions", "retention.ms", "retention.bytes", "max.message.bytes", "message.timestamp.type", "compression.type",
+    ]
+    private static let topicOptionsUsage =
+        "[partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B] [message.timestamp.type=CreateTime|LogAppendTime] [compression.type=producer|uncompressed|gzip|snappy|lz4|zstd]"
 
     private static func parseTopic(_ line: Line) throws -> Request {
         let usage = "TOPIC CREATE|LIST|DESCRIBE|ALTER|DELETE …"
         switch try line.subcommand(1, "a subcommand: \(usage)") {
         case "CREATE":
-            let usage = "TOPIC CREATE <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]"
+            let usage = "TOPIC CREATE <name> \(topicOptionsUsage)"
             try line.expect(maxWords: 3, options: topicOptions, usage: usage)
             return .topicCreate(try line.word(2, "a name: \(usage)"), try settings(line))
         case "LIST":
@@ -225,7 +238,7 @@ public enum Request: Hashable, Sendable {
             try line.expect(maxWords: 3, options: [], usage: "TOPIC DESCRIBE <name>")
             return .topicDescribe(try line.word(2, "a name: TOPIC DESCRIBE <name>"))
         case "ALTER":
-            let usage = "TOPIC ALTER <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]"
+            let usage = "TOPIC ALTER <name> \(topicOptionsUsage)"
             try line.expect(maxWords: 3, options: topicOptions, usage: usage)
             let settings = try settings(line)
             if settings.isEmpty { throw BrookError(.invalidRequest, "TOPIC ALTER needs a setting to change: \(usage)") }
@@ -243,7 +256,9 @@ public enum Request: Hashable, Sendable {
             partitions: try partitionCount(line),
             retentionMs: try line.int("retention.ms"),
             retentionBytes: try line.int("retention.bytes"),
-            maxMessageBytes: try line.int("max.message.bytes", in: Int64(Int32.min)...Int64(Int32.max)).map { Int($0) })
+            maxMessageBytes: try line.int("max.message.bytes", in: Int64(Int32.min)...Int64(Int32.max)).map { Int($0) },
+            messageTimestampType: try line.option("message.timestamp.type").map { text throws(BrookError) in try MessageTimestampType(parsing: text) },
+            compressionType: try line.option("compression.type").map { text throws(BrookError) in try CompressionType(parsing: text) })
     }
 
     /// `partitions=N`: a non-number is refused naming the real limit, 1 to
@@ -460,6 +475,8 @@ public enum Request: Hashable, Sendable {
         if let retentionMs = settings.retentionMs { text += " retention.ms=\(retentionMs)" }
         if let retentionBytes = settings.retentionBytes { text += " retention.bytes=\(retentionBytes)" }
         if let maxMessageBytes = settings.maxMessageBytes { text += " max.message.bytes=\(maxMessageBytes)" }
+        if let type = settings.messageTimestampType { text += " message.timestamp.type=\(type.rawValue)" }
+        if let type = settings.compressionType { text += " compression.type=\(type.rawValue)" }
         return text
     }
 }

@@ -69,11 +69,18 @@ struct SchemaTests {
         // And without what later migrations add (0004: users, their verifiers and the ACLs).
         #expect(plain.exec("DROP TABLE __brook_users; DROP TABLE __brook_scram_credentials; DROP TABLE __brook_acls") == nil)
         #expect(plain.exec("CREATE TABLE __brook_retention_gate (open INTEGER NOT NULL); PRAGMA user_version = 2") == nil)
+        // Nor the later migrations' columns.
+        #expect(plain.exec("""
+            ALTER TABLE __brook_topics DROP COLUMN message_timestamp_type;
+            ALTER TABLE __brook_topics DROP COLUMN compression_type;
+            """) == nil)
         // What version 2 let through: a row in the gate opened the delete path.
         #expect(plain.exec("BEGIN; INSERT INTO __brook_retention_gate VALUES (1); DELETE FROM \"\(tables[0])\"; ROLLBACK") == nil)
 
         let writer = try LogWriter(path: path)
         #expect(writer.openReport.appliedMigrations == Schema.migrations.filter { $0.version >= 3 }.map(\.fileName))
+        // Migration 5 gives the older file's topics the two configs' defaults.
+        #expect(writer.topics["t"]?.config == TopicConfig())
         writer.close()
         #expect(plain.rows("SELECT count(*) FROM sqlite_schema WHERE name = '__brook_retention_gate'") == [["0"]])
         #expect(plain.rows("PRAGMA integrity_check") == [["ok"]])

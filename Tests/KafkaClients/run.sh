@@ -75,6 +75,18 @@ expect_equal "line-protocol produce, kcat consume" "$(printf 'a|one|src=line|0\n
 "$python" "$here/confluent_check.py" "$kafka"
 "$python" "$here/kafka_python_check.py" "$kafka"
 "$python" "$here/admin_check.py" "$kafka"
+"$python" "$here/topic_configs_check.py" "$kafka"
+
+# The same two configs through brook topics create/alter, and kcat reading a compressed topic.
+"$brook" topics create cli-configs --server "$line" --message-timestamp-type LogAppendTime --compression-type lz4 >/dev/null
+"$brook" topics describe cli-configs --server "$line" | grep -q "message.timestamp.type=LogAppendTime compression.type=lz4" \
+    || fail "brook topics describe: $("$brook" topics describe cli-configs --server "$line")"
+seq 1 40 | kcat -b "$kafka" -P -t cli-configs
+expect_equal "kcat -C of a compression.type=lz4 topic" "$(seq 1 40)" "$(kcat -b "$kafka" -C -t cli-configs -e -q -f '%s\n')"
+"$brook" topics alter cli-configs --server "$line" --compression-type snappy --message-timestamp-type CreateTime >/dev/null
+"$brook" topics describe cli-configs --server "$line" | grep -q "message.timestamp.type=CreateTime compression.type=snappy" \
+    || fail "brook topics alter: $("$brook" topics describe cli-configs --server "$line")"
+expect_equal "kcat -C after altering to snappy" "$(seq 1 40)" "$(kcat -b "$kafka" -C -t cli-configs -e -q -f '%s\n')"
 "$python" "$here/bad_input_check.py" "$kafka"
 grep -q "closing a Kafka connection" "$work/serve.log" || fail "no log line for the bad input"
 echo "ok: bad input logged: $(grep -c 'closing a Kafka connection' "$work/serve.log") connections closed"
