@@ -257,3 +257,42 @@ extension StorageHardeningTests {
         _ = try await server.stop(signal: SIGKILL)
     }
 }
+
+extension StorageHardeningTests {
+    /// Headers are JSON in a topic's view, so `json_each` and `json_extract` work in the stock
+    /// `sqlite3` shell: `[["src","web"],["trace","a1"]]`, with bytes that are not text as
+    /// `{"base64":"…"}`. Fetches read back exactly the bytes produced. Before, the view showed an
+    /// opaque blob.
+    @Test func headersAreJSONInTheSqlite3Shell() async throws {
+        let dir = TemporaryDirectory("brook-headers")
+        let db = dir.file("brook.db")
+        let server = try await CLI.Server(db: db, in: dir)
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        try await client.createTopic("t")
+        let records = [
+            ProducerRecord(key: nil, value: "a", headers: [Header("src", "web"), Header("trace", "a1")]),
+            ProducerRecord(key: nil, value: "b", headers: [Header("bin", [0xFF, 0x00, 0x10]), Header("quote", "say \"hi\"\n\u{E9}")]),
+            ProducerRecord(key: nil, value: "c"),
+        ]
+        _ = try await client.produce(topic: "t", records: records, acks: .all)
+
+        let stored = try await Self.shell(db, "SELECT offset, headers FROM t ORDER BY offset", in: dir)
+        #expect(stored.stdout == #"""
+            0|[["src","web"],["trace","a1"]]
+            1|[["bin",{"base64":"/wAQ"}],["quote","say \"hi\"\n\#u{E9}"]]
+            2|
+
+            """#, "\(stored)")
+        let each = try await Self.shell(db, "SELECT t.offset, e.value ->> 0, e.value ->> 1 FROM t, json_each(t.headers) AS e ORDER BY t.offset, e.key", in: dir)
+        #expect(each.stdout == "0|src|web\n0|trace|a1\n1|bin|{\"base64\":\"/wAQ\"}\n1|quote|say \"hi\"\n\u{E9}\n", "\(each)")
+        let extract = try await Self.shell(db, "SELECT json_extract(headers, '$[1][1]'), json_extract(headers, '$[0][1].base64') FROM t WHERE offset = 1", in: dir)
+        #expect(extract.stdout == "say \"hi\"\n\u{E9}|/wAQ\n", "\(extract)")
+        let found = try await Self.shell(db, "SELECT offset FROM t WHERE EXISTS (SELECT 1 FROM json_each(t.headers) e WHERE e.value ->> 0 = 'trace' AND e.value ->> 1 = 'a1')", in: dir)
+        #expect(found.stdout == "0\n", "\(found)")
+
+        let fetched = try await client.fetch(topic: "t", partition: 0, offset: 0)
+        #expect(fetched.records.map(\.headers) == records.map(\.headers))
+        await client.close()
+        #expect(try await server.stop() == 0)
+    }
+}
