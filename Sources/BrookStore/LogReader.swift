@@ -32,7 +32,7 @@ private func withOptionalCodecForm<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBuffe
 /// Pragmas: opened read-only, `query_only=1`, `mmap_size=0` (pages come from the OS page cache
 /// through `pread`: a mapping is remapped whenever the file grows, and inflates RSS) and
 /// SQLite's default page cache. None of them makes the connection read
-/// the schema, which takes a while with thousands of partitions: that waits for the first read.
+/// the schema: that waits for the first read.
 public final class LogReader {
     public let path: String
     let db: Connection

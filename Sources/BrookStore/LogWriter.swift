@@ -21,7 +21,7 @@ public final class LogWriter {
     private let lock: FileLock
     /// Topics by name, with their partitions' committed counters.
     public private(set) var topics: [String: TopicMetadata] = [:]
-    /// Topics left out at open because a partition's log table is gone; only deleting one works.
+    /// Topics left out at open because their log table is gone; only deleting one works.
     private var unavailable: [String: (topic: TopicMetadata, error: BrookError)] = [:]
     /// What opening the file found and did.
     public let openReport: OpenReport

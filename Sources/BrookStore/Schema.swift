@@ -27,7 +27,7 @@ public enum Schema {
     public static var currentVersion: Int { migrations.last?.version ?? 0 }
 
     /// The steps of a migration that its SQL file cannot take, run right after it in the same
-    /// transaction: those that repeat per partition table.
+    /// transaction: those that repeat per table.
     private static func completeMigration(_ version: Int, _ db: Connection) throws(SQLiteError) {
         switch version {
         case 3:
