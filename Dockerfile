@@ -32,5 +32,7 @@ EXPOSE 7665
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["brook", "topics", "list", "--server", "127.0.0.1:7665"]
 ENTRYPOINT ["brook"]
-# Inside a container, listening on every interface is what publishing a port needs.
-CMD ["serve", "--db", "/data/brook.db", "--host", "0.0.0.0"]
+# Inside a container, listening on every interface is what publishing a port needs, and Brook
+# refuses that without authentication unless told --insecure. For users and passwords, create
+# them in /data/brook.db (brook users add) and run with --auth instead; see docs/security.md.
+CMD ["serve", "--db", "/data/brook.db", "--host", "0.0.0.0", "--insecure"]

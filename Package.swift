@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "BrookFrontEnd", targets: ["BrookFrontEnd"]),
         .library(name: "BrookLineServer", targets: ["BrookLineServer"]),
         .library(name: "BrookKafka", targets: ["BrookKafka"]),
+        .library(name: "BrookAuth", targets: ["BrookAuth"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
@@ -23,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The system libsqlite3 (Debian: libsqlite3-dev). No vendored SQLite.
@@ -39,6 +42,18 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Shared vocabulary: records, topic configs, error codes, the murmur2 partitioner.
         .target(name: "BrookModel"),
+        // Who may connect: SCRAM credentials (verifiers only, never passwords) and the server's
+        // side of the SCRAM and PLAIN exchanges, shared by every front-end. Knows no I/O.
+        .target(
+            name: "BrookAuth",
+            dependencies: [
+                "BrookModel",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // CRC-32C with the CPU's instruction (SSE 4.2), chosen at run time.
+        .target(name: "CCRC32C"),
         // The SQLite log: connections, migrations, partition tables, append, read, prune, backup, SQL.
         .target(
             name: "BrookStore",
@@ -66,6 +81,7 @@ let package = Package(
             name: "BrookFrontEnd",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,7 +91,7 @@ let package = Package(
         .target(
             name: "BrookLineServer",
             dependencies: [
-                "BrookFrontEnd", "BrookBroker", "BrookWire", "BrookModel",
+                "BrookFrontEnd", "BrookBroker", "BrookAuth", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -87,7 +103,7 @@ let package = Package(
         .target(
             name: "BrookKafka",
             dependencies: [
-                "BrookFrontEnd", "BrookBroker", "BrookModel", "CZlib", "CSnappy", "CLZ4", "CZstd",
+                "BrookFrontEnd", "BrookBroker", "BrookAuth", "BrookModel", "CCRC32C", "CZlib", "CSnappy", "CLZ4", "CZstd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,7 +114,8 @@ let package = Package(
         .target(
             name: "BrookClient",
             dependencies: [
-                "BrookWire", "BrookModel",
+                "BrookWire", "BrookModel", "BrookAuth",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "_NIOFileSystem", package: "swift-nio"),
@@ -127,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "brook",
             dependencies: [
-                "BrookLineServer", "BrookKafka", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookStore", "BrookWire", "BrookModel",
+                "BrookLineServer", "BrookKafka", "BrookAuth", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookStore", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -141,8 +158,17 @@ let package = Package(
             capability: .buildTool(),
             dependencies: ["EmbedMigrationsTool"]
         ),
-        .target(name: "BrookTestSupport", dependencies: ["BrookBroker", "BrookModel", "CSQLite"], path: "Tests/BrookTestSupport"),
+        .target(
+            name: "BrookTestSupport",
+            dependencies: [
+                "BrookBroker", "BrookModel", "CSQLite",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/BrookTestSupport"),
         .testTarget(name: "BrookModelTests", dependencies: ["BrookModel", "BrookTestSupport"]),
+        .testTarget(name: "BrookAuthTests", dependencies: ["BrookAuth", "BrookModel"]),
         .testTarget(name: "BrookStoreTests", dependencies: ["BrookStore", "BrookModel", "CSQLite", "BrookTestSupport"]),
         .testTarget(
             name: "BrookBrokerTests",
@@ -165,7 +191,7 @@ let package = Package(
         .testTarget(
             name: "BrookKafkaTests",
             dependencies: [
-                "BrookKafka", "BrookBroker", "BrookModel", "BrookTestSupport", "CZlib", "CSnappy",
+                "BrookKafka", "BrookAuth", "BrookStore", "BrookBroker", "BrookModel", "BrookTestSupport", "CZlib", "CSnappy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -173,7 +199,7 @@ let package = Package(
         .testTarget(
             name: "BrookEndToEndTests",
             dependencies: [
-                "BrookLineServer", "BrookClient", "BrookBroker", "BrookWire", "BrookModel", "BrookTestSupport",
+                "BrookLineServer", "BrookClient", "BrookAuth", "BrookStore", "BrookBroker", "BrookWire", "BrookModel", "BrookTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

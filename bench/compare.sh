@@ -128,7 +128,7 @@ Brook $("$brook" --version), $(redis-server --version | cut -d' ' -f1-3), SQLite
 load generator on the same machine. Every figure is from one run of the script; the ratios compare
 figures of that same run.
 
-## Targets
+#### Targets
 
 | workload | Brook | peer in the same run | ratio | target | met |
 |---|---|---|---|---|---|
@@ -150,7 +150,7 @@ a group of 4 consumers drained the backlog at $(p "$group" msgs_per_s) msgs/s, t
 Produce latency per request (batch 100, acks=1): p50 $(p "$produce" p50_ms) ms, p99 $(p "$produce" p99_ms) ms;
 acks=all one record per request: p50 $(p "$produce_all" p50_ms) ms, p99 $(p "$produce_all" p99_ms) ms (5 in flight: p50 $(p "$produce_all5" p50_ms) ms, p99 $(p "$produce_all5" p99_ms) ms).
 
-## Commands
+#### Commands
 
 \`\`\`
 brook bench produce --messages 1000000 --size 100 --batch 100 --connections 4 --acks 1

@@ -98,6 +98,8 @@ public final class Broker: Sendable {
     /// The consumer-group coordinator of this broker.
     public let groups: GroupCoordinator
     private var logger: Logger { options.logger }
+    /// Who may authenticate, as the file said when the broker opened.
+    public let users: UserDirectory
 
     /// Opens (or creates) the database at `path` and starts the broker's threads.
     /// - Throws: ``BrookError`` when the file is not Brook's, is newer than this build, is damaged
@@ -109,6 +111,7 @@ public final class Broker: Sendable {
         log.counterSaveInterval = options.counterSaveInterval
         if let limit = options.maxDatabaseBytes { try log.limitSize(toBytes: limit) }
         openReport = log.openReport
+        users = UserDirectory(try log.users())
         // This process holds the file's lock now, so no other server is writing one of these.
         Self.removeTemporaryBackups(of: path, logger: options.logger)
         let state = BrokerState(topics: log.topics, unavailable: log.openReport.unavailableTopics)
@@ -334,6 +337,8 @@ public final class Broker: Sendable {
         let promise = Promise<[RecordPosition]>()
         let logger = self.logger
         let bases = ResultBox<[Int64]>()
+        // Per batch, the time it was stamped with under LogAppendTime.
+        let appendTimes = ResultBox<[Int64?]>()
         try writer.submit(Writer.Job(
             kind: .grouped, durable: acks == .all, bytes: plan.bytes,
             run: { log in
@@ -345,6 +350,11 @@ public final class Broker: Sendable {
                     if let producer {
                         verdicts.append(try log.checkSequence(producer, topic: name, partition: batch.partition, records: batch.records))
                     }
+                }
+                let stamped = log.topics[name]?.config.messageTimestampType == .logAppendTime
+                appendTimes.value = plan.batches.indices.map { index in
+                    if !verdicts.isEmpty, case .duplicate = verdicts[index] { return nil }
+                    return stamped ? now : nil
                 }
                 bases.value = try plan.batches.enumerated().map { index, batch in
                     if let producer {
@@ -362,7 +372,9 @@ public final class Broker: Sendable {
                     promise.complete(.failure(error))
                 } else if acks != .noAck, let bases = bases.value {
                     promise.complete(.success(plan.slots.map { slot in
-                        RecordPosition(partition: plan.batches[slot.batch].partition, offset: bases[slot.batch] + Int64(slot.index))
+                        RecordPosition(
+                            partition: plan.batches[slot.batch].partition, offset: bases[slot.batch] + Int64(slot.index),
+                            logAppendTime: appendTimes.value?[slot.batch])
                     }))
                 }
             }))

@@ -102,6 +102,11 @@ public actor GroupCoordinator {
         public var maxMembersPerGroup = GroupDefaults.maxMembersPerGroup
         /// How often sessions are checked for expiry.
         public var sessionCheckInterval: Duration = .milliseconds(50)
+        /// `offsets.retention.minutes` in ms: a group with no members and no commit for this long
+        /// is forgotten with its committed offsets.
+        public var offsetsRetentionMs: Int64 = GroupDefaults.offsetsRetentionMs
+        /// How often groups are checked for that (`offsets.retention.check.interval.ms`).
+        public var offsetsRetentionCheckInterval: Duration = .milliseconds(GroupDefaults.offsetsRetentionCheckIntervalMs)
         public init() {}
     }
 
@@ -174,6 +179,10 @@ public actor GroupCoordinator {
         var staticMembers: [String: String] = [:]
         /// Member ids replaced by a newer member with the same instance id.
         var fenced: [String: String] = [:]
+        /// Ids handed out with MEMBER_ID_REQUIRED, until their owners rejoin or they expire.
+        var pending: [String: ContinuousClock.Instant] = [:]
+        /// Wall-clock ms when its last member went; its offsets' retention counts from then too.
+        var emptySinceMs: Int64?
         var deadline: ContinuousClock.Instant?
         var timer: (any ScheduledDeadline)?
         var initialDelayLimit: ContinuousClock.Instant?
@@ -194,6 +203,7 @@ public actor GroupCoordinator {
     /// nil until the first call, which checks sessions at once.
     private var nextSessionCheck: ContinuousClock.Instant?
     private var nextMemberNumber = 0
+    private var nextRetentionCheck: ContinuousClock.Instant?
     private var isShutDown = false
     private let logger: Logger
     private let listeners = Mutex<[@Sendable (GroupEvent) -> Void]>([])
@@ -244,7 +254,9 @@ public actor GroupCoordinator {
         }
 
         let member: Member
-        if request.memberID.isEmpty {
+        let pendingID = request.memberID.isEmpty || group.members[request.memberID] != nil ? nil
+            : group.pending.removeValue(forKey: request.memberID).map { _ in request.memberID }
+        if request.memberID.isEmpty || pendingID != nil {
             if let instance = request.instanceID, let existingID = group.staticMembers[instance], let existing = group.members[existingID] {
                 // A static member restarting: it takes a new id, the old one is fenced.
                 let newID = issueMemberID(request.clientID)
@@ -266,7 +278,7 @@ public actor GroupCoordinator {
                 guard group.members.count < options.maxMembersPerGroup else {
                     throw BrookError(.groupMaxSizeReached, "group '\(group.id)' has reached its limit of \(options.maxMembersPerGroup) members")
                 }
-                member = Member(id: issueMemberID(request.clientID), request: request, topics: topics, now: now)
+                member = Member(id: pendingID ?? issueMemberID(request.clientID), request: request, topics: topics, now: now)
                 group.members[member.id] = member
                 group.order.append(member.id)
                 if let instance = request.instanceID { group.staticMembers[instance] = member.id }
@@ -295,6 +307,28 @@ public actor GroupCoordinator {
             member.joinWaiter = continuation
             tryCompleteJoin(group)
         }
+    }
+
+    /// JoinGroup v4+ of a new member without an instance id: as Kafka, the coordinator first hands
+    /// it an id (answered with MEMBER_ID_REQUIRED) and admits it only when it joins again with
+    /// that id, so a client retrying a join whose answer it lost leaves no ghost member behind.
+    /// An id not used within the session timeout expires.
+    public func issuePendingMemberID(group groupID: String, clientID: String, sessionTimeoutMs: Int64) throws -> String {
+        runDueTimers()
+        try checkRunning()
+        try Broker.validateGroupName(groupID)
+        guard (options.minSessionTimeoutMs...options.maxSessionTimeoutMs).contains(sessionTimeoutMs) else {
+            throw BrookError(.invalidSessionTimeout, "session.timeout.ms \(sessionTimeoutMs) is outside \(options.minSessionTimeoutMs) to \(options.maxSessionTimeoutMs)")
+        }
+        startSweeper()
+        let group = groups[groupID] ?? Group(id: groupID)
+        groups[groupID] = group
+        guard group.members.count + group.pending.count < options.maxMembersPerGroup else {
+            throw BrookError(.groupMaxSizeReached, "group '\(group.id)' has reached its limit of \(options.maxMembersPerGroup) members")
+        }
+        let id = issueMemberID(clientID)
+        group.pending[id] = now + .milliseconds(sessionTimeoutMs)
+        return id
     }
 
     /// Kafka's rule: the protocol type must be the group's, and the member must support at least
@@ -478,6 +512,25 @@ public actor GroupCoordinator {
         return result.keys.sorted().map { ($0, result[$0]!.0, result[$0]!.1) }
     }
 
+    /// Every group with members or committed offsets, with its protocol type, optionally only
+    /// those in `states`.
+    public func listings(states: Set<GroupState>? = nil) async throws -> [GroupListing] {
+        runDueTimers()
+        var result: [String: GroupListing] = [:]
+        // A group that never had a member (only ids handed out) is not listed, as on Kafka.
+        for group in groups.values where group.state != .dead && !(group.members.isEmpty && group.protocolType.isEmpty) {
+            result[group.id] = GroupListing(
+                group: group.id, state: group.state, protocolType: group.protocolType, members: group.members.count)
+        }
+        for name in try await offsets.groupsWithCommittedOffsets() where result[name] == nil {
+            result[name] = GroupListing(group: name, state: .empty, protocolType: "", members: 0)
+        }
+        return result.keys.sorted().compactMap { name in
+            let listing = result[name]!
+            return states.map { $0.contains(listing.state) } ?? true ? listing : nil
+        }
+    }
+
     /// A group's members with their (decoded) assignments, and its committed offsets with lag.
     public func describe(group groupID: String) async throws -> GroupDescription {
         runDueTimers()
@@ -497,13 +550,17 @@ public actor GroupCoordinator {
             for tp in partitions { owners[tp] = member.id }
         }
         let topics = Set(group.members.values.flatMap(\.topics)).union(committed.map(\.topic))
-        return GroupDescription(
+        var description = GroupDescription(
             group: groupID, state: group.state, generation: group.generation, protocolName: group.protocolName,
             mode: group.mode, rebalance: group.rebalance,
             members: group.memberList.map {
-                GroupDescription.Member(memberID: $0.id, instanceID: $0.instanceID, clientID: $0.clientID, clientHost: $0.clientHost, assignment: assigned[$0.id] ?? [])
+                GroupDescription.Member(
+                    memberID: $0.id, instanceID: $0.instanceID, clientID: $0.clientID, clientHost: $0.clientHost, assignment: assigned[$0.id] ?? [],
+                    metadata: $0.metadata(for: group.protocolName), assignmentBytes: $0.assignment)
             },
             offsets: describeOffsets(committed: committed, topics: topics, owners: owners))
+        description.protocolType = group.protocolType
+        return description
     }
 
     private func describeOffsets(committed: [CommittedOffset], topics: Set<String>, owners: [TopicPartition: String]) -> [GroupDescription.Offset] {
@@ -571,6 +628,33 @@ public actor GroupCoordinator {
             cancelTimer(group)
             groups[groupID] = nil
         }
+    }
+
+    /// Kafka's OffsetDelete: drops a group's committed offsets of some partitions.
+    /// - Returns: each partition's outcome, in order: `nil` when deleted (or there was none),
+    ///   `GROUP_SUBSCRIBED_TO_TOPIC` while a live member subscribes to its topic.
+    /// - Throws: `GROUP_ID_NOT_FOUND` for a group with neither members nor offsets.
+    public func deleteOffsets(group groupID: String, partitions: [TopicPartition]) async throws -> [BrookError?] {
+        runDueTimers()
+        try Broker.validateGroupName(groupID)
+        let group = groups[groupID].flatMap { $0.state == .dead ? nil : $0 }
+        if group?.members.isEmpty ?? true, try await offsets.committedOffsets(group: groupID, topic: nil).isEmpty {
+            throw BrookError(.groupIDNotFound, "group '\(groupID)' does not exist")
+        }
+        let subscribed = Set(group?.members.values.flatMap(\.topics) ?? [])
+        var outcomes: [BrookError?] = []
+        var deleting: [TopicPartition] = []
+        for tp in partitions {
+            if subscribed.contains(tp.topic) {
+                outcomes.append(BrookError(
+                    .groupSubscribedToTopic, "group '\(groupID)' has members subscribed to topic '\(tp.topic)'; stop them before deleting its offsets"))
+            } else {
+                outcomes.append(nil)
+                deleting.append(tp)
+            }
+        }
+        if !deleting.isEmpty { try await offsets.deleteCommittedOffsets(group: groupID, partitions: deleting) }
+        return outcomes
     }
 
     /// Partitions were added to a topic, or it was deleted: groups subscribed to it rebalance.
@@ -663,6 +747,7 @@ public actor GroupCoordinator {
         let members = group.memberList
         guard !members.isEmpty else {
             group.state = .empty
+            group.emptySinceMs = WallClock.nowMillis()
             group.generation += 1
             group.leaderID = nil
             return
@@ -761,6 +846,7 @@ public actor GroupCoordinator {
         if group.members.isEmpty {
             cancelTimer(group)
             group.state = .empty
+            group.emptySinceMs = WallClock.nowMillis()
             group.initialDelayLimit = nil
             group.generation += 1
         } else if group.state == .preparingRebalance {
@@ -823,11 +909,62 @@ public actor GroupCoordinator {
         guard !isShutDown else { return }
         runDueTimers()
         armSweeper()
+        let now = self.now
+        guard let next = nextRetentionCheck else {
+            nextRetentionCheck = now + options.offsetsRetentionCheckInterval
+            return
+        }
+        if now >= next {
+            nextRetentionCheck = now + options.offsetsRetentionCheckInterval
+            Task {
+                do {
+                    try await self.expireEmptyGroups(nowMs: WallClock.nowMillis())
+                } catch {
+                    self.logger.warning("expiring empty groups failed; retrying at the next check", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Forgets every group with no members whose last commit, and the moment it lost its last
+    /// member, are both older than `offsetsRetentionMs`, with its committed offsets, as Kafka
+    /// expires them: empty groups do not pile up. Runs every `offsetsRetentionCheckInterval`.
+    /// - Parameter nowMs: the wall-clock time commits are stamped in.
+    /// - Returns: the groups forgotten.
+    @discardableResult
+    public func expireEmptyGroups(nowMs: Int64) async throws -> [String] {
+        let cutoff = nowMs - options.offsetsRetentionMs
+        func idle(_ name: String) -> Bool {
+            guard let group = groups[name] else { return true }
+            return group.members.isEmpty && group.pending.isEmpty && (group.emptySinceMs ?? Int64.min) < cutoff
+        }
+        var expired: [String] = []
+        let withOffsets = try await offsets.groupsWithCommittedOffsets()
+        for name in withOffsets where idle(name) {
+            let latest = try await offsets.committedOffsets(group: name, topic: nil).map(\.committedMs).max() ?? Int64.min
+            // Checked again after the read: a member may have joined meanwhile.
+            guard latest < cutoff, idle(name) else { continue }
+            try await offsets.deleteCommittedOffsets(group: name)
+            expired.append(name)
+            if groups[name]?.members.isEmpty ?? false { groups[name] = nil }
+        }
+        // A group with neither members nor offsets has nothing to keep.
+        let kept = Set(withOffsets)
+        for (name, group) in groups where !kept.contains(name) && idle(name) && group.state == .empty {
+            cancelTimer(group)
+            groups[name] = nil
+            expired.append(name)
+        }
+        if !expired.isEmpty {
+            logger.info("forgot empty groups", metadata: ["groups": "\(expired.sorted())", "retention_ms": "\(options.offsetsRetentionMs)"])
+        }
+        return expired.sorted()
     }
 
     /// Removes members whose session timeout passed without a heartbeat, POLL or join.
     private func expireSessions(_ now: ContinuousClock.Instant) {
         for group in groups.values {
+            group.pending = group.pending.filter { $0.value > now }
             for member in group.members.values where member.joinWaiter == nil && member.syncWaiter == nil {
                 if now - member.lastSeen > .milliseconds(member.sessionTimeoutMs) {
                     remove(member, from: group, reason: "member \(member.id) missed its session timeout of \(member.sessionTimeoutMs) ms")

@@ -12,6 +12,8 @@ public protocol CommittedOffsetStore: Sendable {
     func groupsWithCommittedOffsets() async throws -> [String]
     /// Deletes every committed offset of a group.
     func deleteCommittedOffsets(group: String) async throws
+    /// Deletes a group's committed offsets of some partitions.
+    func deleteCommittedOffsets(group: String, partitions: [TopicPartition]) async throws
 }
 
 /// What the coordinator knows of topics: their partitions and where their logs start and end.
@@ -65,6 +67,10 @@ struct StoredOffsets: CommittedOffsetStore {
 
     func deleteCommittedOffsets(group: String) async throws {
         try await writer.perform(.grouped) { log in try log.deleteCommittedOffsets(group: group) }
+    }
+
+    func deleteCommittedOffsets(group: String, partitions: [TopicPartition]) async throws {
+        try await writer.perform(.grouped) { log in try log.deleteCommittedOffsets(group: group, partitions: partitions) }
     }
 }
 

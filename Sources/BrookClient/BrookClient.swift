@@ -23,8 +23,8 @@ public final class BrookClient: Sendable {
     }
 
     /// Connects to the server at `address`.
-    public static func connect(to address: ServerAddress = ServerAddress()) async throws -> BrookClient {
-        BrookClient(connection: try await BrookConnection.connect(to: address))
+    public static func connect(to address: ServerAddress = ServerAddress(), credentials: Credentials? = nil, tls: ClientTLS? = nil) async throws -> BrookClient {
+        BrookClient(connection: try await BrookConnection.connect(to: address, credentials: credentials, tls: tls))
     }
 
     public func close() async {
@@ -39,9 +39,12 @@ public final class BrookClient: Sendable {
 
     @discardableResult
     public func createTopic(_ name: String, partitions: Int = 1, config: TopicConfig = TopicConfig()) async throws -> TopicDescription {
+        // The two newer settings only when set, so a server that predates them still creates topics.
         let settings = TopicSettings(
             partitions: partitions, retentionMs: config.retentionMs, retentionBytes: config.retentionBytes,
-            maxMessageBytes: config.maxMessageBytes)
+            maxMessageBytes: config.maxMessageBytes,
+            messageTimestampType: config.messageTimestampType == .createTime ? nil : config.messageTimestampType,
+            compressionType: config.compressionType == .producer ? nil : config.compressionType)
         return try single(try Reply.topics(try await connection.send(.topicCreate(name, settings))))
     }
 

@@ -1,8 +1,61 @@
+import BrookAuth
 import BrookModel
 import BrookWire
+import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
+
+/// Who a client authenticates as, when the server requires it (`brook serve --auth`).
+public struct Credentials: Sendable, Hashable {
+    public var user: String
+    public var password: String
+    public var mechanism: ScramMechanism
+
+    public init(user: String, password: String, mechanism: ScramMechanism = .sha256) {
+        self.user = user
+        self.password = password
+        self.mechanism = mechanism
+    }
+}
+
+/// TLS to the server: the CA that signed its certificate, and for mTLS the client's own.
+public struct ClientTLS: Sendable {
+    let context: NIOSSLContext
+    /// The client presents a certificate: to a server that requires one, it is the client's
+    /// identity, and no AUTH follows.
+    public let hasClientCertificate: Bool
+
+    /// - Parameters:
+    ///   - caFile: PEM; the server's certificate must chain to it and name the host connected to
+    ///     (a DNS name, or an IP address SAN such as 127.0.0.1).
+    ///   - certificateFile, keyFile: PEM, the client's certificate and key for a server that
+    ///     requires one (`brook serve --tls-client-ca`).
+    public init(caFile: String, certificateFile: String? = nil, keyFile: String? = nil) throws(BrookError) {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        do {
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+        } catch {
+            throw BrookError(.invalidConfig, "cannot read the CA certificate '\(caFile)' (\(error)): give the PEM certificate of the CA that signed the server's")
+        }
+        hasClientCertificate = certificateFile != nil && keyFile != nil
+        if let certificateFile, let keyFile {
+            do {
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            } catch {
+                throw BrookError(.invalidConfig, "cannot read the client certificate '\(certificateFile)' or key '\(keyFile)' (\(error)): give PEM files")
+            }
+        }
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw BrookError(.invalidConfig, "cannot set up TLS with CA '\(caFile)': \(error)")
+        }
+    }
+}
 
 /// A server address: `HOST:PORT`, or `unix:PATH` for a Unix domain socket on this machine.
 public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
@@ -49,10 +102,16 @@ public final class BrookConnection: Sendable {
     public let address: ServerAddress
     /// The server's greeting line (`HELLO brook …` with its limits).
     public let greeting: Line
+    /// Who the connection authenticated as, for a reconnect to do the same.
+    public let credentials: Credentials?
+    /// The TLS the connection uses, for a reconnect to do the same.
+    public let tls: ClientTLS?
     let channel: any Channel
 
-    private init(address: ServerAddress, channel: any Channel, greeting: Line) {
+    private init(address: ServerAddress, channel: any Channel, greeting: Line, credentials: Credentials?, tls: ClientTLS?) {
+        self.tls = tls
         self.address = address
+        self.credentials = credentials
         self.channel = channel
         self.greeting = greeting
     }
@@ -61,10 +120,13 @@ public final class BrookConnection: Sendable {
     /// once, with no hop between threads.
     public var eventLoop: any EventLoop { channel.eventLoop }
 
-    /// Connects and reads the greeting.
-    /// - Throws: `BROKER_NOT_AVAILABLE` naming the address when nothing answers there.
+    /// Connects, reads the greeting and, when the server requires it, authenticates.
+    /// - Throws: `BROKER_NOT_AVAILABLE` naming the address when nothing answers there;
+    ///   `SASL_AUTHENTICATION_FAILED` when the server requires authentication and the credentials
+    ///   are missing or wrong.
     public static func connect(
-        to address: ServerAddress, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        to address: ServerAddress, credentials: Credentials? = nil, tls: ClientTLS? = nil,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> BrookConnection {
         let channel: any Channel
         // One pick from the group (round robin) for both the channel and its greeting, so a
@@ -78,6 +140,13 @@ public final class BrookConnection: Sendable {
                 .connectTimeout(.seconds(10))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            // SNI takes host names only; for an IP address NIOSSL checks the
+                            // certificate against the address connected to.
+                            let isIP = (try? SocketAddress(ipAddress: address.host, port: 0)) != nil
+                            try channel.pipeline.syncOperations.addHandler(
+                                try NIOSSLClientHandler(context: tls.context, serverHostname: isIP ? nil : address.host))
+                        }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(limits: .client)))
                         try channel.pipeline.syncOperations.addHandler(ClientHandler(greeting: greetingPromise))
                     }
@@ -92,12 +161,89 @@ public final class BrookConnection: Sendable {
             greetingPromise.fail(error)
             throw BrookError(.brokerNotAvailable, "cannot connect to \(address): \(Self.reason(connecting: error, to: address))")
         }
-        let greeting = try await greetingPromise.futureResult.get().line
+        let greeting = try await Self.greeting(greetingPromise.futureResult, on: channel, from: address, tls: tls != nil)
         guard greeting.verb == "HELLO" else {
             channel.close(promise: nil)
             throw BrookError(.invalidRequest, "\(address) is not a Brook server: it said '\(Line.printable(greeting.text))'")
         }
-        return BrookConnection(address: address, channel: channel, greeting: greeting)
+        let connection = BrookConnection(address: address, channel: channel, greeting: greeting, credentials: credentials, tls: tls)
+        if let mechanisms = greeting.option("auth"), credentials != nil || tls?.hasClientCertificate != true {
+            do {
+                try await connection.authenticate(credentials, offered: mechanisms)
+            } catch {
+                await connection.close()
+                throw error
+            }
+        }
+        return connection
+    }
+
+    /// The SCRAM exchange over AUTH lines: the server proves it holds the verifier, too.
+    private func authenticate(_ credentials: Credentials?, offered: String) async throws {
+        guard let credentials else {
+            throw BrookError(
+                .saslAuthenticationFailed,
+                "\(address) requires authentication: give a user (--user NAME, password from BROOK_PASSWORD or standard input)")
+        }
+        let mechanism = credentials.mechanism
+        guard offered.split(separator: ",").contains(Substring(mechanism.rawValue)) else {
+            throw BrookError(.unsupportedSaslMechanism, "\(address) offers \(offered), not \(mechanism.rawValue)")
+        }
+        var exchange = ScramClientExchange(mechanism: mechanism, user: credentials.user, password: credentials.password)
+        let challenge = try Reply.check(try await send(.auth(mechanism: mechanism.rawValue, payload: Data(exchange.clientFirst).base64EncodedString())))
+        guard challenge.words.count >= 3, challenge.words[1] == "AUTH", challenge.words[2] == "continue",
+            let serverFirst = Self.lastBase64(challenge.text)
+        else {
+            throw BrookError(.saslAuthenticationFailed, "\(address) answered AUTH with '\(Line.printable(challenge.text))'")
+        }
+        let final = try exchange.clientFinal(answering: serverFirst)
+        let done = try Reply.check(try await send(.auth(mechanism: "CONTINUE", payload: Data(final).base64EncodedString())))
+        guard let serverFinal = Self.lastBase64(done.text) else {
+            throw BrookError(.saslAuthenticationFailed, "\(address) answered AUTH CONTINUE with '\(Line.printable(done.text))'")
+        }
+        try exchange.verify(serverFinal: serverFinal)
+    }
+
+    private static func lastBase64(_ text: String) -> [UInt8]? {
+        text.split(separator: " ").last.flatMap { Data(base64Encoded: String($0)) }.map(Array.init)
+    }
+
+    /// How long a connected server may take to greet.
+    static let greetingTimeout = TimeAmount.seconds(10)
+
+    /// Waits for the greeting, which ends the wait in any case: a peer that accepts and never
+    /// speaks (not a Brook server, or a socket nobody serves) would otherwise hold the caller
+    /// forever, whatever its task's cancellation.
+    /// - Throws: `CancellationError` when the task is cancelled meanwhile, `BROKER_NOT_AVAILABLE`
+    ///   when no greeting comes within ``greetingTimeout`` or the connection closes first.
+    private static func greeting(_ greeting: EventLoopFuture<Frame>, on channel: any Channel, from address: ServerAddress, tls: Bool) async throws -> Line {
+        let timer = channel.eventLoop.scheduleTask(in: greetingTimeout) { channel.close(promise: nil) }
+        defer { timer.cancel() }
+        let deadline = NIODeadline.now() + greetingTimeout
+        do {
+            // Closing the channel fails the greeting, whoever closes it.
+            return try await withTaskCancellationHandler {
+                try await greeting.get().line
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        } catch {
+            if NIODeadline.now() >= deadline {
+                throw BrookError(
+                    .brokerNotAvailable,
+                    "\(address) accepted the connection but sent no greeting within \(greetingTimeout.nanoseconds / 1_000_000_000) s — is it a Brook server?"
+                        + (tls ? "" : " If it runs with --tls-cert, connect with --tls-ca"))
+            }
+            if Task.isCancelled { throw CancellationError() }
+            if tls, !(error is BrookError) {
+                // A server that speaks TLS to a client that does not (or the reverse) sends nothing the
+                // client can read.
+                throw BrookError(
+                    .brokerNotAvailable,
+                    "TLS with \(address) failed (\(error)): check that --tls-ca is the CA that signed the server's certificate, that the certificate names \(address.host), and that the server runs with --tls-cert")
+            }
+            throw error
+        }
     }
 
     /// Why a connect failed, in words that say what to do: SwiftNIO's own text names its types and

@@ -124,7 +124,7 @@ public actor GroupConsumer {
         let address = client.connection.address
         while true {
             try await Task.sleep(for: .milliseconds(100))
-            if let fresh = try? await BrookClient.connect(to: address) {
+            if let fresh = try? await BrookClient.connect(to: address, credentials: client.connection.credentials, tls: client.connection.tls) {
                 await client.close()
                 client = fresh
                 return
@@ -193,7 +193,7 @@ public actor GroupConsumer {
             options.assignment = .leader
             options.strategies = [assignor.name]
         }
-        let joined = try Reply.joined(try await client.connection.send(.join(options)))
+        let joined = try Reply.joined(try await sendHeld(.join(options)))
         memberID = joined.memberID
         generation = joined.generation
         isLeader = joined.leaderID == joined.memberID
@@ -204,7 +204,7 @@ public actor GroupConsumer {
                 let counts = try await client.partitionCounts(Array(Set(joined.members.flatMap(\.topics))))
                 assignments = assignor.assign(members: joined.members, partitions: counts)
             }
-            let synced = try Reply.assigned(try await client.connection.send(
+            let synced = try Reply.assigned(try await sendHeld(
                 .sync(group: configuration.group, member: memberID, generation: generation, assignments: assignments)))
             partitions = synced.partitions
         }
@@ -216,6 +216,19 @@ public actor GroupConsumer {
         needsRejoin = false
         startHeartbeats()
         if !added.isEmpty { await onAssigned(added.sorted()) }
+    }
+
+    /// Sends a request the coordinator holds until the rebalance completes (JOIN, SYNC): up to
+    /// the rebalance timeout while other members take their time. A cancelled task stops waiting:
+    /// the connection closes, which fails the request (the consumer reconnects when used again)
+    /// and tells the server this member is gone.
+    private func sendHeld(_ request: Request) async throws -> Frame {
+        let connection = client.connection
+        return try await withTaskCancellationHandler {
+            try await connection.send(request)
+        } onCancel: {
+            connection.channel.close(promise: nil)
+        }
     }
 
     private func revoke(_ partitions: [TopicPartition], commit: Bool) async {

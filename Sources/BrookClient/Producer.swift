@@ -215,7 +215,7 @@ public actor Producer {
     private func reconnect(deadline: ContinuousClock.Instant) async -> Bool {
         while ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(configuration.retryBackoffMs))
-            guard let fresh = try? await BrookClient.connect(to: address) else { continue }
+            guard let fresh = try? await BrookClient.connect(to: address, credentials: client.connection.credentials, tls: client.connection.tls) else { continue }
             await client.close()
             client = fresh
             for index in inFlight.indices { inFlight[index].reply = submit(inFlight[index].entries) }

@@ -19,8 +19,8 @@ public func reportingErrors(_ body: () async throws -> Void) async throws {
 
 /// Buffered writes to stdout and unbuffered lines to stderr.
 public enum Output {
-    public static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+    public static func error(_ line: String, newline: Bool = true) {
+        FileHandle.standardError.write(Data((newline ? line + "\n" : line).utf8))
     }
 
     public static func write(_ bytes: [UInt8]) {

@@ -1,27 +1,35 @@
+import BrookAuth
 import BrookBroker
 import BrookFrontEnd
 import BrookModel
 import Logging
 import NIOCore
+import Synchronization
 
 /// Kafka's side of one connection; a ``RequestPipelineHandler`` does the rest (replies in
 /// request order, in-flight limits, idle close, quiesce, half-close).
 ///
 /// Produce requests overlap: each is queued to the broker's writer as it is read, so a
 /// connection's produces commit in order and group commit sees many at once. Any other request
-/// runs once every earlier one has finished, as the line protocol's do; a Fetch that waits holds
-/// the requests behind it, as Kafka's clients expect of one connection.
+/// runs once every earlier one has finished, as the line protocol's do; a Fetch, JoinGroup or
+/// SyncGroup that waits holds the requests behind it, as Kafka's clients expect of one connection
+/// (they send group requests on a connection of their own).
 final class KafkaConnection: RequestPipelineAdapter, Sendable {
     typealias Request = KafkaFrameEvent
 
-    private let listener: KafkaListener
-    private let peer: String
-    private var broker: Broker { listener.broker }
-    private var configuration: KafkaListenerConfiguration { listener.configuration }
+    let listener: KafkaListener
+    let peer: String
+    var broker: Broker { listener.broker }
+    var configuration: KafkaListenerConfiguration { listener.configuration }
+    /// Where this connection is in SASL (KafkaAuthentication.swift).
+    let authentication = Mutex(KafkaAuthenticationState())
+    /// PLAIN is offered only where nobody can listen: loopback.
+    let isLoopback: Bool
 
-    init(listener: KafkaListener, peer: String) {
+    init(listener: KafkaListener, peer: String, isLoopback: Bool = false) {
         self.listener = listener
         self.peer = peer
+        self.isLoopback = isLoopback
     }
 
     // MARK: RequestPipelineAdapter
@@ -58,6 +66,15 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             ])
             responder.succeed(.none, thenClose: true)
         case .request(let header, let request, let size):
+            if configuration.tls?.requiresClientCertificate == true, let name = ServerTLS.clientCommonName(context.pipeline.syncOperations) {
+                authentication.withLock { if $0.principal == nil { $0.principal = name } }
+            }
+            if let refusal = refusalBeforeAuthentication(header) {
+                listener.logger.notice("closing a Kafka connection: a request before authentication", metadata: [
+                    "peer": "\(peer)", "request": "\(refusal)", "client_id": "\(header.clientID ?? "")",
+                ])
+                return responder.succeed(.none, thenClose: true)
+            }
             start(request, header: header, size: size, responder: responder, loop: context.eventLoop)
         }
     }
@@ -79,6 +96,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
         switch request {
         case .apiVersions:
             responder.succeed(.buffer(KafkaResponse.apiVersions(correlationID: correlationID, version: version)))
+        case .saslHandshake(let mechanism):
+            handshake(mechanism, correlationID: correlationID, responder: responder)
+        case .saslAuthenticate(let bytes):
+            authenticate(Array(buffer: bytes), correlationID: correlationID, version: version, responder: responder)
         case .metadata(let metadata):
             Task { [self] in
                 responder.succeed(.buffer(await self.metadata(metadata, correlationID: correlationID, version: version)))
@@ -117,6 +138,9 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             Task { [self] in
                 responder.succeed(.buffer(KafkaResponse.deleteRecords(correlationID: correlationID, topics: await self.deleteRecords(delete))))
             }
+        case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch, .listGroups, .describeGroups,
+            .deleteGroups, .offsetDelete:
+            startGroupRequest(request, header: header, responder: responder)
         case .initProducerID(let initProducer):
             Task { [broker] in
                 guard initProducer.transactionalID == nil else {
@@ -277,7 +301,9 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                         loop.execute {
                             switch result {
                             case .success(let positions):
-                                replies.answer(slot, baseOffset: positions.first?.offset ?? -1, logStartOffset: self.logStartOffset(topic.name, Int(partition.index)))
+                                replies.answer(
+                                    slot, baseOffset: positions.first?.offset ?? -1, logAppendTime: positions.first?.logAppendTime ?? -1,
+                                    logStartOffset: self.logStartOffset(topic.name, Int(partition.index)))
                             case .failure(let error):
                                 replies.answer(slot, error: error)
                                 self.logRefusal(error, topic: topic.name, partition: partition.index, acks: acks)
@@ -324,20 +350,25 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             partitions: partitions, minBytes: max(0, Int(request.minBytes)), maxBytes: max(1, Int(request.maxBytes)),
             maxWait: .milliseconds(maxWaitMs))
         let topics = request.topics
+        // How each topic serves its batches, as its configs say now.
+        let serving = Dictionary(request.topics.map { topic in
+            (topic.name, (try? broker.describeTopic(topic.name).config).map(FetchServing.init) ?? FetchServing())
+        }, uniquingKeysWith: { first, _ in first })
         let fetch: PendingFetch<KafkaBatchSink>
         do {
             fetch = try broker.startFetch(fetchRequest, into: KafkaBatchSink.self, executor: { loop.execute($0) }) { result in
-                responder.succeed(.buffer(Self.fetchReply(result, topics: topics, correlationID: correlationID, version: version)))
+                responder.succeed(.buffer(Self.fetchReply(result, topics: topics, serving: serving, correlationID: correlationID, version: version)))
             }
         } catch {
-            return responder.succeed(.buffer(Self.fetchReply(.failure(error), topics: topics, correlationID: correlationID, version: version)))
+            return responder.succeed(.buffer(Self.fetchReply(.failure(error), topics: topics, serving: serving, correlationID: correlationID, version: version)))
         }
         responder.onEnd { _ in fetch.answerNow() }
     }
 
     /// A Fetch reply in the request's topic order; every requested partition answers.
     private static func fetchReply(
-        _ result: Result<FetchResponse<KafkaBatchSink>, Error>, topics: [KafkaFetchRequest.Topic], correlationID: Int32, version: Int16
+        _ result: Result<FetchResponse<KafkaBatchSink>, Error>, topics: [KafkaFetchRequest.Topic], serving: [String: FetchServing],
+        correlationID: Int32, version: Int16
     ) -> ByteBuffer {
         var flat = 0
         let answered = topics.map { topic in
@@ -351,9 +382,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                             index: partition.index, errorCode: KafkaErrorCode.code(for: error), highWatermark: fetched.highWatermark,
                             logStartOffset: fetched.logStartOffset, records: nil)
                     }
+                    let serves = serving[topic.name] ?? FetchServing()
                     return KafkaResponse.FetchedPartition(
                         index: partition.index, errorCode: KafkaErrorCode.none, highWatermark: fetched.highWatermark,
-                        logStartOffset: fetched.logStartOffset, records: fetched.sink.batch())
+                        logStartOffset: fetched.logStartOffset, records: fetched.sink, logAppendTime: serves.logAppendTime, codec: serves.codec)
                 case .failure(let error):
                     return KafkaResponse.FetchedPartition(
                         index: partition.index, errorCode: KafkaErrorCode.code(for: error), highWatermark: -1, logStartOffset: -1, records: nil)
@@ -549,8 +581,9 @@ private final class ProduceReplies: @unchecked Sendable {
         self.responder = responder
     }
 
-    func answer(_ slot: (Int, Int), baseOffset: Int64, logStartOffset: Int64) {
+    func answer(_ slot: (Int, Int), baseOffset: Int64, logAppendTime: Int64, logStartOffset: Int64) {
         topics[slot.0].partitions[slot.1].baseOffset = baseOffset
+        topics[slot.0].partitions[slot.1].logAppendTime = logAppendTime
         topics[slot.0].partitions[slot.1].logStartOffset = logStartOffset
         pending -= 1
         replyIfDone()
@@ -570,5 +603,26 @@ private final class ProduceReplies: @unchecked Sendable {
     func replyIfDone() {
         guard submitted, pending == 0 else { return }
         responder.succeed(.buffer(KafkaResponse.produce(correlationID: correlationID, version: version, topics: topics)))
+    }
+}
+
+/// How a topic's fetched batches are written, from its configs.
+struct FetchServing: Sendable {
+    /// message.timestamp.type is LogAppendTime: batches carry the timestamp-type attribute.
+    var logAppendTime = false
+    /// compression.type's codec (1 gzip, 2 snappy, 3 lz4, 4 zstd); 0 serves them uncompressed.
+    var codec: Int16 = 0
+
+    init() {}
+
+    init(_ config: TopicConfig) {
+        logAppendTime = config.messageTimestampType == .logAppendTime
+        switch config.compressionType {
+        case .producer, .uncompressed: codec = 0
+        case .gzip: codec = 1
+        case .snappy: codec = 2
+        case .lz4: codec = 3
+        case .zstd: codec = 4
+        }
     }
 }

@@ -19,6 +19,9 @@ struct KafkaFrameDecoder: ByteToMessageDecoder {
 
     let maxRequestBytes: Int
     private var lost = false
+    /// Bare SASL tokens still to come after a SaslHandshake v0 (Kafka's legacy framing: a size
+    /// and the token, no request header): one for PLAIN, two for SCRAM.
+    private var bareTokens = 0
 
     init(maxRequestBytes: Int) {
         self.maxRequestBytes = maxRequestBytes
@@ -50,14 +53,25 @@ struct KafkaFrameDecoder: ByteToMessageDecoder {
         guard buffer.readableBytes >= 4 + Int(size) else { return nil }
         buffer.moveReaderIndex(forwardBy: 4)
         let frame = buffer.readSlice(length: Int(size))!
+        if bareTokens > 0 {
+            bareTokens -= 1
+            return .request(Self.bareTokenHeader, .saslAuthenticate(frame), size: Int(size))
+        }
         do {
-            return try Self.decodeFrame(frame)
+            let event = try Self.decodeFrame(frame)
+            if case .request(let header, .saslHandshake(let mechanism), _) = event, header.apiVersion == 0 {
+                bareTokens = mechanism == "PLAIN" ? 1 : mechanism.hasPrefix("SCRAM-") ? 2 : 0
+            }
+            return event
         } catch let error as KafkaDecodingError {
             lost = true
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
             return .lost(error)
         }
     }
+
+    /// Marks a bare SASL token: it has no header, and its answer is a bare token too.
+    static let bareTokenHeader = KafkaRequestHeader(apiKey: KafkaAPI.saslAuthenticate.rawValue, apiVersion: -1, correlationID: -1, clientID: nil)
 
     /// One request frame (without its size): its header, then its body if Brook serves it.
     static func decodeFrame(_ frame: ByteBuffer) throws -> KafkaFrameEvent {

@@ -1,3 +1,4 @@
+import BrookAuth
 import BrookBroker
 import BrookFrontEnd
 import BrookModel
@@ -36,6 +37,12 @@ public struct KafkaListenerConfiguration: Sendable {
     public var nodeID: Int32 = 0
     /// The cluster id Metadata reports.
     public var clusterID = "brook"
+    /// Every connection must authenticate with SASL (SCRAM-SHA-256/512, or PLAIN on loopback)
+    /// before anything but ApiVersions.
+    public var requireAuthentication = false
+    /// TLS on every connection (SSL or SASL_SSL for clients); with a client CA, a verified client
+    /// certificate authenticates its connection as its subject CN.
+    public var tls: ServerTLS?
 
     public static let defaultPort = 9092
 
@@ -62,6 +69,8 @@ public final class KafkaListener: Service, Sendable {
     /// The bound port, which Metadata advertises (known once listening).
     private let boundPort = Atomic<Int>(0)
     let heldBytes = SharedCount()
+    /// Derives unknown users' stand-in SCRAM salts, so they look like known ones.
+    let authSecret = ScramServerExchange.makeSecret()
 
     public init(
         broker: Broker, configuration: KafkaListenerConfiguration = KafkaListenerConfiguration(),
@@ -117,6 +126,7 @@ public final class KafkaListener: Service, Sendable {
     private func setUp(_ channel: any Channel) throws {
         let pipeline = channel.pipeline.syncOperations
         let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        if let tls = configuration.tls { try pipeline.addHandler(tls.makeHandler()) }
         guard connectionLimit.admit(channel) else {
             // Kafka has no unsolicited messages: the client sees the connection close.
             logger.warning("refusing a Kafka connection: the listener holds its maximum", metadata: [
@@ -129,7 +139,7 @@ public final class KafkaListener: Service, Sendable {
             // The decoder refuses an oversize frame before buffering it; the cap is a backstop.
             decoder: ByteToMessageHandler(
                 KafkaFrameDecoder(maxRequestBytes: configuration.maxRequestBytes), maximumBufferSize: configuration.maxRequestBytes + 1_024),
-            adapter: KafkaConnection(listener: self, peer: peer),
+            adapter: KafkaConnection(listener: self, peer: peer, isLoopback: channel.remoteAddress?.isLoopback ?? false),
             limits: RequestPipelineLimits(maxInFlight: configuration.maxInFlight, maxInFlightBytes: configuration.maxInFlightBytes),
             idleTimeout: .milliseconds(configuration.idleTimeoutMs), heldBytes: heldBytes)
     }

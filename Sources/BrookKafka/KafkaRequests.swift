@@ -11,6 +11,9 @@ public struct KafkaRequestHeader: Sendable, Hashable {
 /// A decoded request of an API and version Brook serves.
 enum KafkaRequest: Sendable {
     case apiVersions
+    case saslHandshake(mechanism: String)
+    /// SaslAuthenticate's auth_bytes, or (after a v0 handshake) a bare SASL token.
+    case saslAuthenticate(ByteBuffer)
     case metadata(MetadataRequest)
     case produce(ProduceRequest)
     case fetch(KafkaFetchRequest)
@@ -22,6 +25,85 @@ enum KafkaRequest: Sendable {
     case describeConfigs(DescribeConfigsRequest)
     case alterConfigs(AlterConfigsRequest)
     case deleteRecords(DeleteRecordsRequest)
+    case findCoordinator(FindCoordinatorRequest)
+    case joinGroup(KafkaJoinGroupRequest)
+    case syncGroup(SyncGroupRequest)
+    case heartbeat(HeartbeatRequest)
+    case leaveGroup(LeaveGroupRequest)
+    case offsetCommit(OffsetCommitRequest)
+    case offsetFetch(OffsetFetchRequest)
+    case listGroups
+    case describeGroups([String])
+    case deleteGroups([String])
+    case offsetDelete(OffsetDeleteRequest)
+}
+
+struct FindCoordinatorRequest: Sendable {
+    var key: String
+    /// 0: a group, 1: a transactional id.
+    var keyType: Int8
+}
+
+struct KafkaJoinGroupRequest: Sendable {
+    var group: String
+    var sessionTimeoutMs: Int32
+    /// v0 has none: the session timeout serves.
+    var rebalanceTimeoutMs: Int32
+    var memberID: String
+    var instanceID: String?
+    var protocolType: String
+    var protocols: [(name: String, metadata: [UInt8])]
+}
+
+struct SyncGroupRequest: Sendable {
+    var group: String
+    var generation: Int32
+    var memberID: String
+    var instanceID: String?
+    var assignments: [(memberID: String, assignment: [UInt8])]
+}
+
+struct HeartbeatRequest: Sendable {
+    var group: String
+    var generation: Int32
+    var memberID: String
+    var instanceID: String?
+}
+
+struct LeaveGroupRequest: Sendable {
+    var group: String
+    /// v0–2: the one member id; v3: each member by id and instance id.
+    var members: [(memberID: String, instanceID: String?)]
+}
+
+struct OffsetCommitRequest: Sendable {
+    struct Partition: Sendable {
+        var index: Int32
+        var offset: Int64
+        var metadata: String?
+    }
+
+    struct Topic: Sendable {
+        var name: String
+        var partitions: [Partition]
+    }
+
+    var group: String
+    var generation: Int32
+    var memberID: String
+    var instanceID: String?
+    var topics: [Topic]
+}
+
+struct OffsetFetchRequest: Sendable {
+    var group: String
+    /// nil (v2+): every committed offset of the group.
+    var topics: [(name: String, partitions: [Int32])]?
+}
+
+struct OffsetDeleteRequest: Sendable {
+    var group: String
+    var topics: [(name: String, partitions: [Int32])]
 }
 
 struct DeleteRecordsRequest: Sendable {
@@ -309,9 +391,86 @@ extension KafkaRequest {
             } ?? []
             _ = try body.int32()  // timeout_ms
             request = .deleteRecords(DeleteRecordsRequest(topics: topics))
+        case .saslHandshake:
+            request = .saslHandshake(mechanism: try body.string())
+        case .saslAuthenticate:
+            request = .saslAuthenticate(try body.nullableBytes() ?? ByteBuffer())
         case .initProducerID:
             request = .initProducerID(InitProducerIDRequest(
                 transactionalID: try body.nullableString(), transactionTimeoutMs: try body.int32()))
+        case .findCoordinator:
+            request = .findCoordinator(FindCoordinatorRequest(key: try body.string(), keyType: version >= 1 ? try body.int8() : 0))
+        case .joinGroup:
+            let group = try body.string()
+            let session = try body.int32()
+            let rebalance = version >= 1 ? try body.int32() : session
+            let memberID = try body.string()
+            let instanceID = version >= 5 ? try body.nullableString() : nil
+            let protocolType = try body.string()
+            let protocols = try body.array { item in
+                (name: try item.string(), metadata: try item.nullableBytes().map { Array(buffer: $0) } ?? [])
+            } ?? []
+            request = .joinGroup(KafkaJoinGroupRequest(
+                group: group, sessionTimeoutMs: session, rebalanceTimeoutMs: rebalance, memberID: memberID, instanceID: instanceID,
+                protocolType: protocolType, protocols: protocols))
+        case .syncGroup:
+            let group = try body.string()
+            let generation = try body.int32()
+            let memberID = try body.string()
+            let instanceID = version >= 3 ? try body.nullableString() : nil
+            let assignments = try body.array { item in
+                (memberID: try item.string(), assignment: try item.nullableBytes().map { Array(buffer: $0) } ?? [])
+            } ?? []
+            request = .syncGroup(SyncGroupRequest(
+                group: group, generation: generation, memberID: memberID, instanceID: instanceID, assignments: assignments))
+        case .heartbeat:
+            request = .heartbeat(HeartbeatRequest(
+                group: try body.string(), generation: try body.int32(), memberID: try body.string(),
+                instanceID: version >= 3 ? try body.nullableString() : nil))
+        case .leaveGroup:
+            let group = try body.string()
+            let members: [(memberID: String, instanceID: String?)]
+            if version >= 3 {
+                members = try body.array { member in (memberID: try member.string(), instanceID: try member.nullableString()) } ?? []
+            } else {
+                members = [(memberID: try body.string(), instanceID: nil)]
+            }
+            request = .leaveGroup(LeaveGroupRequest(group: group, members: members))
+        case .offsetCommit:
+            let group = try body.string()
+            let generation = try body.int32()
+            let memberID = try body.string()
+            let instanceID = version >= 7 ? try body.nullableString() : nil
+            if version <= 4 { _ = try body.int64() }  // retention_time_ms: offsets.retention.minutes decides
+            let topics = try body.array { topic in
+                OffsetCommitRequest.Topic(
+                    name: try topic.string(),
+                    partitions: try topic.array { partition in
+                        let index = try partition.int32()
+                        let offset = try partition.int64()
+                        if version >= 6 { _ = try partition.int32() }  // committed_leader_epoch
+                        return OffsetCommitRequest.Partition(index: index, offset: offset, metadata: try partition.nullableString())
+                    } ?? [])
+            } ?? []
+            request = .offsetCommit(OffsetCommitRequest(
+                group: group, generation: generation, memberID: memberID, instanceID: instanceID, topics: topics))
+        case .offsetFetch:
+            let group = try body.string()
+            let topics = try body.array { topic in (name: try topic.string(), partitions: try topic.array { try $0.int32() } ?? []) }
+            if topics == nil && version < 2 { throw KafkaDecodingError("OffsetFetch v\(version) has a null topic list; only v2+ may ask for every topic") }
+            request = .offsetFetch(OffsetFetchRequest(group: group, topics: topics))
+        case .listGroups:
+            request = .listGroups
+        case .describeGroups:
+            let groups = try body.array { try $0.string() } ?? []
+            if version >= 3 { _ = try body.bool() }  // include_authorized_operations
+            request = .describeGroups(groups)
+        case .deleteGroups:
+            request = .deleteGroups(try body.array { try $0.string() } ?? [])
+        case .offsetDelete:
+            let group = try body.string()
+            let topics = try body.array { topic in (name: try topic.string(), partitions: try topic.array { try $0.int32() } ?? []) } ?? []
+            request = .offsetDelete(OffsetDeleteRequest(group: group, topics: topics))
         }
         if body.remaining > 0 {
             throw KafkaDecodingError("\(api.name) v\(version) request has \(body.remaining) bytes after its last field")

@@ -28,6 +28,31 @@ enum KafkaResponse {
         }
     }
 
+    static func saslHandshake(correlationID: Int32, errorCode: Int16, mechanisms: [String]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(errorCode)
+            buffer.writeKafkaArrayCount(mechanisms.count)
+            for mechanism in mechanisms { buffer.writeKafkaString(mechanism) }
+        }
+    }
+
+    /// SaslAuthenticate v0–1, or for a bare token (version -1, after a v0 handshake) the bare
+    /// answer: a size and the token.
+    static func saslAuthenticate(correlationID: Int32, version: Int16, errorCode: Int16, message: String?, bytes: [UInt8]) -> ByteBuffer {
+        if version < 0 {
+            var buffer = ByteBufferAllocator().buffer(capacity: 4 + bytes.count)
+            buffer.writeInteger(Int32(bytes.count))
+            buffer.writeBytes(bytes)
+            return buffer
+        }
+        return frame(correlationID: correlationID, capacity: 64 + bytes.count) { buffer in
+            buffer.writeInteger(errorCode)
+            buffer.writeKafkaString(message)
+            buffer.writeKafkaBytes(ByteBuffer(bytes: bytes))
+            if version >= 1 { buffer.writeInteger(Int64(0)) }  // session_lifetime_ms: no re-authentication
+        }
+    }
+
     struct MetadataTopic {
         var errorCode: Int16
         var name: String
@@ -73,6 +98,8 @@ enum KafkaResponse {
         var index: Int32
         var errorCode: Int16 = KafkaErrorCode.none
         var baseOffset: Int64 = -1
+        /// The broker's append time under LogAppendTime; -1 under CreateTime.
+        var logAppendTime: Int64 = -1
         var logStartOffset: Int64 = -1
         var errorMessage: String?
     }
@@ -87,7 +114,7 @@ enum KafkaResponse {
                     buffer.writeInteger(partition.index)
                     buffer.writeInteger(partition.errorCode)
                     buffer.writeInteger(partition.baseOffset)
-                    if version >= 2 { buffer.writeInteger(Int64(-1)) }  // log_append_time_ms: CreateTime
+                    if version >= 2 { buffer.writeInteger(partition.logAppendTime) }
                     if version >= 5 { buffer.writeInteger(partition.logStartOffset) }
                     if version >= 8 {
                         buffer.writeKafkaArrayCount(0)  // record_errors
@@ -104,11 +131,16 @@ enum KafkaResponse {
         var errorCode: Int16
         var highWatermark: Int64
         var logStartOffset: Int64
-        var records: ByteBuffer?
+        /// The records, written into the reply as batches the way the topic serves them.
+        var records: KafkaBatchSink?
+        /// The topic's message.timestamp.type is LogAppendTime.
+        var logAppendTime = false
+        /// The codec of the topic's compression.type; 0 for none.
+        var codec: Int16 = 0
     }
 
     static func fetch(correlationID: Int32, version: Int16, topics: [(name: String, partitions: [FetchedPartition])]) -> ByteBuffer {
-        let recordBytes = topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.readableBytes ?? 0) + 64 } }
+        let recordBytes = topics.reduce(0) { $0 + $1.partitions.reduce(0) { $0 + ($1.records?.batchBytes ?? 0) + 64 } }
         return frame(correlationID: correlationID, capacity: 64 + recordBytes) { buffer in
             buffer.writeInteger(Int32(0))  // throttle_time_ms
             if version >= 7 {
@@ -127,8 +159,12 @@ enum KafkaResponse {
                     if version >= 5 { buffer.writeInteger(partition.logStartOffset) }
                     buffer.writeKafkaArrayCount(0)  // aborted_transactions
                     if version >= 11 { buffer.writeInteger(Int32(-1)) }  // preferred_read_replica
-                    // Records are never null: empty bytes when there are none.
-                    buffer.writeKafkaBytes(partition.records ?? ByteBuffer())
+                    // Records are never null: empty bytes when there are none. The batches go
+                    // straight into the reply, then their size before them.
+                    let size = buffer.writerIndex
+                    buffer.writeInteger(Int32(0))
+                    partition.records?.write(into: &buffer, logAppendTime: partition.logAppendTime, codec: partition.codec)
+                    buffer.setInteger(Int32(buffer.writerIndex - size - 4), at: size)
                 }
             }
         }
@@ -284,6 +320,228 @@ extension KafkaResponse {
                     buffer.writeInteger(partition.lowWatermark)
                     buffer.writeInteger(partition.errorCode)
                 }
+            }
+        }
+    }
+}
+
+// MARK: Groups
+
+extension KafkaResponse {
+    /// FindCoordinator v0–2: this broker coordinates every group.
+    static func findCoordinator(
+        correlationID: Int32, version: Int16, errorCode: Int16, errorMessage: String?, nodeID: Int32, host: String, port: Int32
+    ) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            if version >= 1 { buffer.writeKafkaString(errorMessage) }
+            buffer.writeInteger(errorCode == KafkaErrorCode.none ? nodeID : -1)
+            buffer.writeKafkaString(errorCode == KafkaErrorCode.none ? host : "")
+            buffer.writeInteger(errorCode == KafkaErrorCode.none ? port : -1)
+        }
+    }
+
+    struct JoinedMember {
+        var memberID: String
+        var instanceID: String?
+        var metadata: [UInt8]
+    }
+
+    /// JoinGroup v0–5. An error answer carries generation -1 and, for MEMBER_ID_REQUIRED, the
+    /// member id to join with.
+    static func joinGroup(
+        correlationID: Int32, version: Int16, errorCode: Int16, generation: Int32 = -1, protocolName: String = "", leaderID: String = "",
+        memberID: String = "", members: [JoinedMember] = []
+    ) -> ByteBuffer {
+        frame(correlationID: correlationID, capacity: 128 + members.reduce(0) { $0 + 64 + $1.metadata.count }) { buffer in
+            if version >= 2 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            buffer.writeInteger(generation)
+            buffer.writeKafkaString(protocolName)
+            buffer.writeKafkaString(leaderID)
+            buffer.writeKafkaString(memberID)
+            buffer.writeKafkaArrayCount(members.count)
+            for member in members {
+                buffer.writeKafkaString(member.memberID)
+                if version >= 5 { buffer.writeKafkaString(member.instanceID) }
+                buffer.writeInteger(Int32(member.metadata.count))
+                buffer.writeBytes(member.metadata)
+            }
+        }
+    }
+
+    /// SyncGroup v0–3: this member's assignment (empty bytes on an error).
+    static func syncGroup(correlationID: Int32, version: Int16, errorCode: Int16, assignment: [UInt8]) -> ByteBuffer {
+        frame(correlationID: correlationID, capacity: 32 + assignment.count) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            buffer.writeInteger(Int32(assignment.count))
+            buffer.writeBytes(assignment)
+        }
+    }
+
+    /// Heartbeat v0–3: only an error code.
+    static func heartbeat(correlationID: Int32, version: Int16, errorCode: Int16) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+        }
+    }
+
+    struct LeftMember {
+        var memberID: String
+        var instanceID: String?
+        var errorCode: Int16
+    }
+
+    /// LeaveGroup v0–3; v3 answers each member.
+    static func leaveGroup(correlationID: Int32, version: Int16, errorCode: Int16, members: [LeftMember]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            if version >= 3 {
+                buffer.writeKafkaArrayCount(members.count)
+                for member in members {
+                    buffer.writeKafkaString(member.memberID)
+                    buffer.writeKafkaString(member.instanceID)
+                    buffer.writeInteger(member.errorCode)
+                }
+            }
+        }
+    }
+
+    /// The answer shape of OffsetCommit and OffsetDelete: each partition's error code.
+    struct PartitionResult {
+        var index: Int32
+        var errorCode: Int16
+    }
+
+    /// OffsetCommit v2–7.
+    static func offsetCommit(correlationID: Int32, version: Int16, topics: [(name: String, partitions: [PartitionResult])]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 3 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            writePartitionResults(topics, into: &buffer)
+        }
+    }
+
+    /// OffsetDelete v0.
+    static func offsetDelete(correlationID: Int32, errorCode: Int16, topics: [(name: String, partitions: [PartitionResult])]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(errorCode)
+            buffer.writeInteger(Int32(0))  // throttle_time_ms
+            writePartitionResults(topics, into: &buffer)
+        }
+    }
+
+    private static func writePartitionResults(_ topics: [(name: String, partitions: [PartitionResult])], into buffer: inout ByteBuffer) {
+        buffer.writeKafkaArrayCount(topics.count)
+        for topic in topics {
+            buffer.writeKafkaString(topic.name)
+            buffer.writeKafkaArrayCount(topic.partitions.count)
+            for partition in topic.partitions {
+                buffer.writeInteger(partition.index)
+                buffer.writeInteger(partition.errorCode)
+            }
+        }
+    }
+
+    struct FetchedOffset {
+        var index: Int32
+        /// -1: no commit.
+        var offset: Int64
+        var metadata: String?
+        var errorCode: Int16
+    }
+
+    /// OffsetFetch v1–5.
+    static func offsetFetch(
+        correlationID: Int32, version: Int16, errorCode: Int16, topics: [(name: String, partitions: [FetchedOffset])]
+    ) -> ByteBuffer {
+        frame(correlationID: correlationID, capacity: 64 + topics.reduce(0) { $0 + 32 + $1.partitions.count * 24 }) { buffer in
+            if version >= 3 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeKafkaArrayCount(topics.count)
+            for topic in topics {
+                buffer.writeKafkaString(topic.name)
+                buffer.writeKafkaArrayCount(topic.partitions.count)
+                for partition in topic.partitions {
+                    buffer.writeInteger(partition.index)
+                    buffer.writeInteger(partition.offset)
+                    if version >= 5 { buffer.writeInteger(Int32(-1)) }  // committed_leader_epoch
+                    buffer.writeKafkaString(partition.metadata)
+                    buffer.writeInteger(partition.errorCode)
+                }
+            }
+            if version >= 2 { buffer.writeInteger(errorCode) }
+        }
+    }
+
+    /// ListGroups v0–2.
+    static func listGroups(correlationID: Int32, version: Int16, errorCode: Int16, groups: [(id: String, protocolType: String)]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeInteger(errorCode)
+            buffer.writeKafkaArrayCount(groups.count)
+            for group in groups {
+                buffer.writeKafkaString(group.id)
+                buffer.writeKafkaString(group.protocolType)
+            }
+        }
+    }
+
+    struct DescribedGroup {
+        struct Member {
+            var memberID: String
+            var instanceID: String?
+            var clientID: String
+            var clientHost: String
+            var metadata: [UInt8]
+            var assignment: [UInt8]
+        }
+
+        var errorCode: Int16
+        var group: String
+        var state: String
+        var protocolType: String
+        var protocolName: String
+        var members: [Member]
+    }
+
+    /// DescribeGroups v0–4.
+    static func describeGroups(correlationID: Int32, version: Int16, groups: [DescribedGroup]) -> ByteBuffer {
+        frame(correlationID: correlationID, capacity: 256) { buffer in
+            if version >= 1 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms
+            buffer.writeKafkaArrayCount(groups.count)
+            for group in groups {
+                buffer.writeInteger(group.errorCode)
+                buffer.writeKafkaString(group.group)
+                buffer.writeKafkaString(group.state)
+                buffer.writeKafkaString(group.protocolType)
+                buffer.writeKafkaString(group.protocolName)
+                buffer.writeKafkaArrayCount(group.members.count)
+                for member in group.members {
+                    buffer.writeKafkaString(member.memberID)
+                    if version >= 4 { buffer.writeKafkaString(member.instanceID) }
+                    buffer.writeKafkaString(member.clientID)
+                    buffer.writeKafkaString(member.clientHost)
+                    buffer.writeInteger(Int32(member.metadata.count))
+                    buffer.writeBytes(member.metadata)
+                    buffer.writeInteger(Int32(member.assignment.count))
+                    buffer.writeBytes(member.assignment)
+                }
+                if version >= 3 { buffer.writeInteger(Int32(-2147483648)) }  // authorized_operations: not asked
+            }
+        }
+    }
+
+    /// DeleteGroups v0–1.
+    static func deleteGroups(correlationID: Int32, results: [(group: String, errorCode: Int16)]) -> ByteBuffer {
+        frame(correlationID: correlationID) { buffer in
+            buffer.writeInteger(Int32(0))  // throttle_time_ms
+            buffer.writeKafkaArrayCount(results.count)
+            for result in results {
+                buffer.writeKafkaString(result.group)
+                buffer.writeInteger(result.errorCode)
             }
         }
     }

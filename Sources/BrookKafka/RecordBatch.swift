@@ -161,7 +161,45 @@ enum RecordBatchCodec {
                 }
             }
         }
-        return sink.batch(producerID: producerID, producerEpoch: producerEpoch, baseSequence: baseSequence, attributes: attributes) ?? ByteBuffer()
+        var batch = ByteBuffer()
+        sink.write(into: &batch, producerID: producerID, producerEpoch: producerEpoch, baseSequence: baseSequence, attributes: attributes)
+        return batch
+    }
+
+    /// Writes one batch into `out`: its header, then `records` (already encoded), compressed with
+    /// `codec` (1…4) when it is not 0, then the checksum over what was written.
+    static func writeBatch(
+        records: ByteBuffer, count: Int32, baseOffset: Int64, lastOffsetDelta: Int32, baseTimestamp: Int64, maxTimestamp: Int64,
+        attributes: Int16 = 0, codec: Int16 = 0, producerID: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1,
+        into out: inout ByteBuffer
+    ) {
+        let compressed = codec == 0 ? nil : records.withUnsafeReadableBytes { RecordCompression.compress(codec, $0) }
+        let payload = compressed?.count ?? records.readableBytes
+        let start = out.writerIndex
+        out.reserveCapacity(minimumWritableBytes: headerBytes + payload)
+        out.writeInteger(baseOffset)
+        out.writeInteger(Int32(lengthCounted + payload))
+        out.writeInteger(Int32(0))  // partitionLeaderEpoch
+        out.writeInteger(Int8(2))  // magic
+        out.writeInteger(UInt32(0))  // crc, below
+        out.writeInteger(attributes | (compressed == nil ? 0 : codec))
+        out.writeInteger(lastOffsetDelta)
+        out.writeInteger(baseTimestamp)
+        out.writeInteger(maxTimestamp)
+        out.writeInteger(producerID)
+        out.writeInteger(producerEpoch)
+        out.writeInteger(baseSequence)
+        out.writeInteger(count)
+        if let compressed {
+            out.writeBytes(compressed)
+        } else {
+            var records = records
+            out.writeBuffer(&records)
+        }
+        let crc = out.withUnsafeReadableBytes { bytes in
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[(start + crcStart - out.readerIndex)...]))
+        }
+        out.setInteger(crc, at: start + 17)
     }
 }
 
@@ -174,15 +212,19 @@ extension Optional where Wrapped == [UInt8] {
     }
 }
 
-/// Builds one uncompressed record batch (magic 2) from fetched records, on the reader thread,
-/// straight from SQLite's buffers: the header is reserved first and filled in by ``batch()``.
+/// Gathers fetched records into record batches (magic 2), on the reader thread, straight from
+/// SQLite's buffers. It holds the encoded records only; the batch header and checksum are written
+/// with them into the reply by ``write(into:logAppendTime:codec:producerID:producerEpoch:baseSequence:attributes:)``,
+/// so the records are copied once, from the sink into the reply.
 struct KafkaBatchSink: FetchSink {
-    private var buffer = ByteBuffer()
+    /// The first capacity: doubled as records come, a 1 MiB fetch regrows six times, not twelve.
+    static let initialCapacity = 16_384
+    private var records = ByteBuffer()
     private var baseOffset: Int64 = 0
     private var baseTimestamp: Int64 = 0
     private var maxTimestamp: Int64 = 0
     private var lastOffset: Int64 = 0
-    private var count: Int32 = 0
+    private(set) var count: Int32 = 0
 
     init() {}
 
@@ -191,72 +233,147 @@ struct KafkaBatchSink: FetchSink {
             baseOffset = record.offset
             baseTimestamp = record.timestamp
             maxTimestamp = record.timestamp
-            buffer.reserveCapacity(RecordBatchCodec.headerBytes + 64 + record.size)
-            buffer.writeRepeatingByte(0, count: RecordBatchCodec.headerBytes)
+            records.reserveCapacity(max(Self.initialCapacity, 64 + record.size))
         }
         count += 1
         lastOffset = record.offset
         maxTimestamp = max(maxTimestamp, record.timestamp)
-        let timestampDelta = record.timestamp &- baseTimestamp
-        let offsetDelta = record.offset - baseOffset
+        RecordWriter.write(
+            offsetDelta: record.offset &- baseOffset, timestampDelta: record.timestamp &- baseTimestamp, key: record.key,
+            encodedHeaders: record.encodedHeaders, value: record.value, into: &records)
+    }
+
+    /// The bytes one uncompressed batch of the records takes; 0 with no record.
+    var batchBytes: Int { count == 0 ? 0 : RecordBatchCodec.headerBytes + records.readableBytes }
+
+    /// Writes the records into `out` as a topic's configs say to serve them; nothing with no
+    /// record. Under LogAppendTime a client takes every record's timestamp from its batch's max
+    /// timestamp, so each run of records with one timestamp (one append) becomes its own batch,
+    /// flagged with the timestamp-type attribute. With a `codec` (1…4) each batch's records are
+    /// compressed with it.
+    func write(
+        into out: inout ByteBuffer, logAppendTime: Bool = false, codec: Int16 = 0,
+        producerID: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1, attributes: Int16 = 0
+    ) {
+        guard count > 0 else { return }
+        guard logAppendTime else {
+            RecordBatchCodec.writeBatch(
+                records: records, count: count, baseOffset: baseOffset, lastOffsetDelta: Int32(truncatingIfNeeded: lastOffset - baseOffset),
+                baseTimestamp: baseTimestamp, maxTimestamp: maxTimestamp, attributes: attributes, codec: codec,
+                producerID: producerID, producerEpoch: producerEpoch, baseSequence: baseSequence, into: &out)
+            return
+        }
+        // Each record again, with deltas from its run's first record.
+        var reader = records
+        var run = ByteBufferAllocator().buffer(capacity: min(records.readableBytes, 1 << 16))
+        var runCount: Int32 = 0
+        var runBase: Int64 = 0
+        var runTimestamp: Int64 = 0
+        var runLast: Int64 = 0
+        func flush() {
+            guard runCount > 0 else { return }
+            RecordBatchCodec.writeBatch(
+                records: run, count: runCount, baseOffset: runBase, lastOffsetDelta: Int32(truncatingIfNeeded: runLast - runBase),
+                baseTimestamp: runTimestamp, maxTimestamp: runTimestamp, attributes: attributes | RecordBatchCodec.Attribute.logAppendTime,
+                codec: codec, producerID: producerID, producerEpoch: producerEpoch, baseSequence: baseSequence, into: &out)
+            run.clear()
+            runCount = 0
+        }
+        while reader.readableBytes > 0 {
+            // The sink's own encoding: these reads cannot fail.
+            let length = reader.readVarint()!
+            var body = reader.readSlice(length: Int(length))!
+            body.moveReaderIndex(forwardBy: 1)  // attributes
+            let timestamp = baseTimestamp &+ body.readVarint()!
+            let offset = baseOffset &+ body.readVarint()!
+            if runCount > 0 && timestamp != runTimestamp { flush() }
+            if runCount == 0 {
+                runBase = offset
+                runTimestamp = timestamp
+            }
+            runCount += 1
+            runLast = offset
+            // Key, value and headers as they were, behind the new deltas.
+            let offsetDelta = offset &- runBase
+            run.writeVarint(Int64(1 + RecordWriter.varintSize(0) + RecordWriter.varintSize(offsetDelta) + body.readableBytes))
+            run.writeInteger(UInt8(0))
+            run.writeVarint(0)
+            run.writeVarint(offsetDelta)
+            run.writeBuffer(&body)
+        }
+        flush()
+    }
+}
+
+/// Writes one record of a batch (magic 2) in one step into space reserved for its exact size,
+/// instead of a ByteBuffer call (capacity check, index update, exclusivity check) per varint and
+/// field: the hot path of every Kafka fetch.
+enum RecordWriter {
+    static func write(
+        offsetDelta: Int64, timestampDelta: Int64, key: UnsafeRawBufferPointer?, encodedHeaders: UnsafeRawBufferPointer,
+        value: UnsafeRawBufferPointer?, into buffer: inout ByteBuffer
+    ) {
         var headerCount: Int64 = 0
         var headerBytes = 0
-        HeaderCodec.forEach(record.encodedHeaders) { key, value in
-            headerCount += 1
-            headerBytes += Self.varintSize(Int64(key.count)) + key.count + Self.varintSize(Int64(value.count)) + value.count
+        if !encodedHeaders.isEmpty {
+            HeaderCodec.forEach(encodedHeaders) { key, value in
+                headerCount += 1
+                headerBytes += varintSize(Int64(key.count)) + key.count + varintSize(Int64(value.count)) + value.count
+            }
         }
-        let keyLength = Int64(record.key?.count ?? -1)
-        let valueLength = Int64(record.value?.count ?? -1)
-        let bodyLength = 1 + Self.varintSize(timestampDelta) + Self.varintSize(offsetDelta)
-            + Self.varintSize(keyLength) + max(0, Int(keyLength)) + Self.varintSize(valueLength) + max(0, Int(valueLength))
-            + Self.varintSize(headerCount) + headerBytes
-        buffer.writeVarint(Int64(bodyLength))
-        buffer.writeInteger(Int8(0))
-        buffer.writeVarint(timestampDelta)
-        buffer.writeVarint(offsetDelta)
-        buffer.writeVarint(keyLength)
-        if let key = record.key { buffer.writeBytes(key) }
-        buffer.writeVarint(valueLength)
-        if let value = record.value { buffer.writeBytes(value) }
-        buffer.writeVarint(headerCount)
-        HeaderCodec.forEach(record.encodedHeaders) { key, value in
-            buffer.writeVarint(Int64(key.count))
-            buffer.writeBytes(key)
-            buffer.writeVarint(Int64(value.count))
-            buffer.writeBytes(value)
+        let keyLength = Int64(key?.count ?? -1)
+        let valueLength = Int64(value?.count ?? -1)
+        let bodyLength = 1 + varintSize(timestampDelta) + varintSize(offsetDelta) + varintSize(keyLength) + (key?.count ?? 0)
+            + varintSize(valueLength) + (value?.count ?? 0) + varintSize(headerCount) + headerBytes
+        let total = varintSize(Int64(bodyLength)) + bodyLength
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { space in
+            var out = space.baseAddress!
+            putVarint(Int64(bodyLength), &out)
+            out.storeBytes(of: 0, as: UInt8.self)  // attributes
+            out += 1
+            putVarint(timestampDelta, &out)
+            putVarint(offsetDelta, &out)
+            putVarint(keyLength, &out)
+            if let key { put(key, &out) }
+            putVarint(valueLength, &out)
+            if let value { put(value, &out) }
+            putVarint(headerCount, &out)
+            if headerCount > 0 {
+                HeaderCodec.forEach(encodedHeaders) { key, value in
+                    putVarint(Int64(key.count), &out)
+                    put(key, &out)
+                    putVarint(Int64(value.count), &out)
+                    put(value, &out)
+                }
+            }
+            return total
         }
     }
 
-    /// The batch with its header and checksum; nil when no record was appended.
-    func batch(producerID: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1, attributes: Int16 = 0) -> ByteBuffer? {
-        guard count > 0 else { return nil }
-        var batch = buffer
-        let start = batch.readerIndex
-        batch.setInteger(baseOffset, at: start)
-        batch.setInteger(Int32(batch.readableBytes - 12), at: start + 8)
-        batch.setInteger(Int32(0), at: start + 12)  // partitionLeaderEpoch
-        batch.setInteger(Int8(2), at: start + 16)  // magic
-        batch.setInteger(attributes, at: start + 21)
-        batch.setInteger(Int32(lastOffset - baseOffset), at: start + 23)
-        batch.setInteger(baseTimestamp, at: start + 27)
-        batch.setInteger(maxTimestamp, at: start + 35)
-        batch.setInteger(producerID, at: start + 43)
-        batch.setInteger(producerEpoch, at: start + 51)
-        batch.setInteger(baseSequence, at: start + 53)
-        batch.setInteger(count, at: start + 57)
-        let crc = batch.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[RecordBatchCodec.crcStart...])) }
-        batch.setInteger(crc, at: start + 17)
-        return batch
-    }
-
+    /// The bytes of `value` as a zigzag varint.
+    @inline(__always)
     static func varintSize(_ value: Int64) -> Int {
+        let zigzag = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+        return (64 - (zigzag | 1).leadingZeroBitCount + 6) / 7
+    }
+
+    @inline(__always)
+    private static func putVarint(_ value: Int64, _ out: inout UnsafeMutableRawPointer) {
         var zigzag = UInt64(bitPattern: (value << 1) ^ (value >> 63))
-        var size = 1
         while zigzag >= 0x80 {
+            out.storeBytes(of: UInt8(truncatingIfNeeded: zigzag) | 0x80, as: UInt8.self)
+            out += 1
             zigzag >>= 7
-            size += 1
         }
-        return size
+        out.storeBytes(of: UInt8(zigzag), as: UInt8.self)
+        out += 1
+    }
+
+    @inline(__always)
+    private static func put(_ bytes: UnsafeRawBufferPointer, _ out: inout UnsafeMutableRawPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        out.copyMemory(from: base, byteCount: bytes.count)
+        out += bytes.count
     }
 }
 

@@ -151,4 +151,87 @@ enum RecordCompression {
         guard last == 0 else { throw corrupt("zstd", "the frame ends early") }
         return output
     }
+
+    // MARK: Compressing, for fetches of a topic with a compression.type
+
+    /// Compresses a batch's records with `codec` (1 gzip, 2 snappy, 3 lz4, 4 zstd) as Kafka's own
+    /// producers write them: gzip at zlib's default level, snappy in xerial's framing (32 KiB
+    /// blocks), lz4 frames with independent blocks, zstd at level 3.
+    /// - Returns: nil when the codec fails (no memory): the caller serves the records uncompressed.
+    static func compress(_ codec: Int16, _ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        switch codec {
+        case 1: gzip(input)
+        case 2: snappy(input)
+        case 3: lz4(input)
+        case 4: zstd(input)
+        default: nil
+        }
+    }
+
+    private static func gzip(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        var stream = z_stream()
+        // 15 + 16: a gzip header and trailer.
+        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK
+        else { return nil }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))))
+        stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
+        stream.avail_in = uInt(input.count)
+        let status = output.withUnsafeMutableBytes { buffer in
+            stream.next_out = buffer.bindMemory(to: Bytef.self).baseAddress
+            stream.avail_out = uInt(buffer.count)
+            return deflate(&stream, Z_FINISH)
+        }
+        guard status == Z_STREAM_END else { return nil }
+        output.removeLast(output.count - Int(stream.total_out))
+        return output
+    }
+
+    /// xerial's framing, which Java's producer writes and every client reads.
+    private static func snappy(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        let block = 32 * 1_024
+        var output: [UInt8] = xerialMagic + [0, 0, 0, 1, 0, 0, 0, 1]  // version 1, compatible 1
+        output.reserveCapacity(output.count + snappy_max_compressed_length(input.count) + 4 * (input.count / block + 1))
+        var chunk = [UInt8](repeating: 0, count: snappy_max_compressed_length(block))
+        var offset = 0
+        while offset < input.count {
+            let length = min(block, input.count - offset)
+            var compressedLength = chunk.count
+            let status = chunk.withUnsafeMutableBytes { buffer in
+                snappy_compress(
+                    (input.baseAddress! + offset).assumingMemoryBound(to: CChar.self), length,
+                    buffer.baseAddress!.assumingMemoryBound(to: CChar.self), &compressedLength)
+            }
+            guard status == SNAPPY_OK else { return nil }
+            let size = UInt32(compressedLength)
+            output += [UInt8(size >> 24), UInt8(truncatingIfNeeded: size >> 16), UInt8(truncatingIfNeeded: size >> 8), UInt8(truncatingIfNeeded: size)]
+            output.append(contentsOf: chunk[..<compressedLength])
+            offset += length
+        }
+        return output
+    }
+
+    /// Independent blocks of 64 KiB, no content checksum: what Kafka's Java producer writes.
+    private static func lz4(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        var preferences = LZ4F_preferences_t()
+        preferences.frameInfo.blockSizeID = LZ4F_max64KB
+        preferences.frameInfo.blockMode = LZ4F_blockIndependent
+        var output = [UInt8](repeating: 0, count: LZ4F_compressFrameBound(input.count, &preferences))
+        let size = output.withUnsafeMutableBytes { buffer in
+            LZ4F_compressFrame(buffer.baseAddress, buffer.count, input.baseAddress, input.count, &preferences)
+        }
+        guard LZ4F_isError(size) == 0 else { return nil }
+        output.removeLast(output.count - size)
+        return output
+    }
+
+    private static func zstd(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        var output = [UInt8](repeating: 0, count: ZSTD_compressBound(input.count))
+        let size = output.withUnsafeMutableBytes { buffer in
+            ZSTD_compress(buffer.baseAddress, buffer.count, input.baseAddress, input.count, 3)
+        }
+        guard ZSTD_isError(size) == 0 else { return nil }
+        output.removeLast(output.count - size)
+        return output
+    }
 }

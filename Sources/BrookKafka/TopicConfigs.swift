@@ -1,8 +1,9 @@
 import BrookModel
 
 /// The topic configs Kafka users set, as Brook holds them: read with DescribeConfigs, set with
-/// CreateTopics. Brook's own settings (retention, record size) map onto ``TopicConfig``; the
-/// others have the one value Brook implements.
+/// CreateTopics, AlterConfigs and IncrementalAlterConfigs. Brook's own settings (retention, record
+/// size, timestamp type, compression) map onto ``TopicConfig``; cleanup.policy has the one value
+/// Brook implements.
 enum TopicConfigs {
     struct Entry {
         var name: String
@@ -14,19 +15,21 @@ enum TopicConfigs {
 
     /// Configs with one value in Brook: any other is refused.
     static let fixed: [String: String] = [
-        "cleanup.policy": "delete",
-        "compression.type": "producer",
-        "message.timestamp.type": "CreateTime",
+        "cleanup.policy": "delete"
     ]
 
     static func entries(_ config: TopicConfig) -> [Entry] {
         [
             Entry(name: "cleanup.policy", value: "delete", isDefault: true, readOnly: true),
-            Entry(name: "compression.type", value: "producer", isDefault: true, readOnly: true),
+            Entry(
+                name: "compression.type", value: config.compressionType.rawValue, isDefault: config.compressionType == .producer,
+                readOnly: false),
             Entry(
                 name: "max.message.bytes", value: "\(config.maxMessageBytes)",
                 isDefault: config.maxMessageBytes == TopicConfig.defaultMaxMessageBytes, readOnly: false),
-            Entry(name: "message.timestamp.type", value: "CreateTime", isDefault: true, readOnly: true),
+            Entry(
+                name: "message.timestamp.type", value: config.messageTimestampType.rawValue,
+                isDefault: config.messageTimestampType == .createTime, readOnly: false),
             Entry(
                 name: "retention.bytes", value: "\(config.retentionBytes)",
                 isDefault: config.retentionBytes == TopicConfig.defaultRetentionBytes, readOnly: false),
@@ -37,8 +40,8 @@ enum TopicConfigs {
     }
 
     /// Applies CreateTopics' configs.
-    /// - Throws: `INVALID_CONFIG` naming an unknown config, a value that is not a number, or a
-    ///   value Brook does not implement.
+    /// - Throws: `INVALID_CONFIG` naming an unknown config, a value that is not a number or not
+    ///   one of the config's names, or a value Brook does not implement.
     static func apply(_ configs: [(name: String, value: String?)], to config: inout TopicConfig) throws(BrookError) {
         for (name, value) in configs {
             guard let value else { continue }  // null: the default
@@ -49,6 +52,10 @@ enum TopicConfigs {
                 config.retentionBytes = try number(name, value)
             case "max.message.bytes":
                 config.maxMessageBytes = Int(try number(name, value))
+            case "message.timestamp.type":
+                config.messageTimestampType = try MessageTimestampType(parsing: value)
+            case "compression.type":
+                config.compressionType = try CompressionType(parsing: value)
             default:
                 guard let only = fixed[name] else {
                     throw BrookError(.invalidConfig, "unknown topic config '\(name)': Brook has \((entries(TopicConfig()).map(\.name)).joined(separator: ", "))")

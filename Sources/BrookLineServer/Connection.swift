@@ -1,3 +1,4 @@
+import BrookAuth
 import BrookBroker
 import BrookFrontEnd
 import BrookModel
@@ -28,12 +29,24 @@ final class LineConnection: RequestPipelineAdapter {
     private let id: UInt64
     private let peer: String
     private let limits: WireLimits
+    /// The authenticated user; nil until AUTH succeeds on a server that requires it.
+    private var principal: String?
+    /// The SCRAM exchange under way, between AUTH and AUTH CONTINUE.
+    private var scram: ScramServerExchange?
+    /// PLAIN sends the password itself, so it is taken only where nobody can listen: loopback or
+    /// a Unix domain socket.
+    private let isLoopback: Bool
 
-    init(server: LineServer, id: UInt64, peer: String) {
+    init(server: LineServer, id: UInt64, peer: String, isLoopback: Bool = false) {
         self.server = server
         self.id = id
         self.peer = peer
         self.limits = server.configuration.limits
+        self.isLoopback = isLoopback
+    }
+
+    private var authMechanisms: [String] {
+        ScramMechanism.allCases.map(\.rawValue) + (isLoopback || server.configuration.tls != nil ? ["PLAIN"] : [])
     }
 
     // MARK: RequestPipelineAdapter
@@ -55,6 +68,9 @@ final class LineConnection: RequestPipelineAdapter {
         switch event {
         case .frame(let frame):
             server.requestsRead.add(1)
+            if principal == nil, server.configuration.tls?.requiresClientCertificate == true {
+                principal = ServerTLS.clientCommonName(context.pipeline.syncOperations)
+            }
             start(frame, responder: responder, loop: context.eventLoop)
         case .refused(_, let error):
             responder.fail(error)
@@ -72,7 +88,9 @@ final class LineConnection: RequestPipelineAdapter {
     func greeting(allocator: ByteBufferAllocator) -> ByteBuffer? {
         var greeting = allocator.buffer(capacity: 320)
         let options = server.broker.options
-        Reply.greeting(limits, maxGroupMembers: options.groups.maxMembersPerGroup, sql: options.sqlLimits, into: &greeting)
+        Reply.greeting(
+            limits, maxGroupMembers: options.groups.maxMembersPerGroup, sql: options.sqlLimits,
+            authMechanisms: server.configuration.requireAuthentication ? authMechanisms : nil, into: &greeting)
         return greeting
     }
 
@@ -89,9 +107,71 @@ final class LineConnection: RequestPipelineAdapter {
         server.logger.debug("connection ended", metadata: ["peer": "\(peer)", "error": "\(error)"])
     }
 
+    // MARK: Authentication
+
+    /// One AUTH step. A failure closes the connection, so each connection gets one try and a
+    /// guesser pays a new connection (and the client's key derivation) per password; the log
+    /// names the user and the peer, never the message.
+    private func authenticate(mechanism: String, payload: String, responder: RequestResponder) {
+        do {
+            guard server.configuration.requireAuthentication else {
+                throw BrookError(.illegalSaslState, "this server does not require authentication (started without --auth)")
+            }
+            guard principal == nil else {
+                throw BrookError(.illegalSaslState, "this connection is authenticated already as '\(principal!)'")
+            }
+            guard let message = Data(base64Encoded: payload).map(Array.init) else {
+                throw BrookError(.saslAuthenticationFailed, "the AUTH message is not base64")
+            }
+            let users = server.broker.users
+            let lookup: CredentialLookup = { user, mechanism in users.credential(user: user, mechanism: mechanism) }
+            let step: ScramServerExchange.Step
+            switch mechanism {
+            case "CONTINUE":
+                guard var exchange = scram else {
+                    throw BrookError(.illegalSaslState, "AUTH CONTINUE without an exchange under way: start with AUTH SCRAM-SHA-256 <base64>")
+                }
+                step = try exchange.receive(message)
+                scram = nil
+            case "PLAIN":
+                guard isLoopback || server.configuration.tls != nil else {
+                    throw BrookError(.unsupportedSaslMechanism, "PLAIN sends the password itself and is taken only over TLS or loopback: use SCRAM-SHA-256 or SCRAM-SHA-512")
+                }
+                step = .authenticated(user: try PlainAuthentication.authenticate(message, secret: server.authSecret, lookup: lookup), serverFinal: [])
+            default:
+                guard let scramMechanism = ScramMechanism(rawValue: mechanism) else {
+                    throw BrookError(.unsupportedSaslMechanism, "AUTH mechanism '\(Line.printable(mechanism, limit: 32))' is not offered: use one of \(authMechanisms.joined(separator: ", "))")
+                }
+                var exchange = ScramServerExchange(mechanism: scramMechanism, secret: server.authSecret, lookup: lookup)
+                step = try exchange.receive(message)
+                scram = exchange
+            }
+            switch step {
+            case .challenge(let challenge):
+                responder.succeed(.buffer(ByteBuffer(string: "OK AUTH continue \(Data(challenge).base64EncodedString())\r\n")))
+            case .authenticated(let user, let serverFinal):
+                principal = user
+                server.logger.info("authenticated", metadata: ["user": "\(user)", "peer": "\(peer)", "mechanism": "\(mechanism == "CONTINUE" ? "SCRAM" : mechanism)"])
+                let final = serverFinal.isEmpty ? "" : " \(Data(serverFinal).base64EncodedString())"
+                responder.succeed(.buffer(ByteBuffer(string: "OK AUTH user=\(user)\(final)\r\n")))
+            }
+        } catch {
+            scram = nil
+            server.logger.notice("authentication failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            responder.fail(error, thenClose: true)
+        }
+    }
+
     // MARK: Requests
 
     private func start(_ frame: Frame, responder: RequestResponder, loop: any EventLoop) {
+        if server.configuration.requireAuthentication && principal == nil,
+            !["AUTH", "PING", "HELP", "QUIT"].contains(frame.line.verb)
+        {
+            return responder.fail(BrookError(
+                .illegalSaslState,
+                "authenticate first: AUTH \(authMechanisms.joined(separator: "|")) <base64> (brook commands take --user NAME)"))
+        }
         if frame.line.verb == "PRODUCE", Self.isLarge(frame) {
             return startLarge(frame, responder: responder)
         }
@@ -102,6 +182,8 @@ final class LineConnection: RequestPipelineAdapter {
             return responder.fail(error)
         }
         switch request {
+        case .auth(let mechanism, let payload):
+            authenticate(mechanism: mechanism, payload: payload, responder: responder)
         case .quit:
             responder.succeed(.buffer(ByteBuffer(string: "OK BYE\r\n")), thenClose: true)
         case .ping(let word):

@@ -1,3 +1,4 @@
+import BrookAuth
 import BrookBroker
 import BrookFrontEnd
 import BrookModel
@@ -20,6 +21,11 @@ public struct LineServerConfiguration: Sendable {
     public var unixSocketPath: String?
     /// Frame sizes, connections, in-flight requests and the idle timeout, announced in the greeting.
     public var limits = WireLimits()
+    /// Every connection must authenticate (AUTH) before anything but PING, HELP and QUIT.
+    public var requireAuthentication = false
+    /// TLS on every connection; with a client CA, a verified client certificate authenticates
+    /// its connection as its subject CN.
+    public var tls: ServerTLS?
 
     public init() {}
 }
@@ -43,6 +49,8 @@ public final class LineServer: Service, Sendable {
     let heldBytes = SharedCount()
     /// Requests read from all connections since start.
     let requestsRead = SharedCount()
+    /// Derives unknown users' stand-in SCRAM salts, so they look like known ones.
+    let authSecret = ScramServerExchange.makeSecret()
 
     public init(
         broker: Broker, configuration: LineServerConfiguration = LineServerConfiguration(),
@@ -129,18 +137,33 @@ public final class LineServer: Service, Sendable {
 
     /// Binds the configured TCP address and lets it go: `brook serve` calls this before it opens
     /// its database, so a port in use is reported without creating a database file first.
+    ///
+    /// The socket is bound but never listens: a client that connects meanwhile (one reconnecting
+    /// to a restarting server) is refused and tries again. A listening check accepted such a
+    /// connection and closed only its listener, leaving the client waiting for a greeting that
+    /// never came.
     /// - Throws: `INVALID_CONFIG` naming the host and port when they cannot be bound.
     public static func checkCanListen(_ configuration: LineServerConfiguration) async throws {
         guard configuration.unixSocketPath == nil, configuration.port != 0 else { return }
         do {
-            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: configuration.host, port: configuration.port).get()
-            try await channel.close()
+            let address = try SocketAddress.makeAddressResolvingHost(configuration.host, port: configuration.port)
+            let fd = socket(address.protocol.rawValue, streamSocketType, 0)
+            guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+            defer { close(fd) }
+            var reuse: CInt = 1
+            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<CInt>.size))
+            let bound = address.withSockAddr { bind(fd, $0, socklen_t($1)) }
+            guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
         } catch {
             throw bindError(error, host: configuration.host, port: configuration.port) ?? error
         }
     }
+
+    #if canImport(Glibc)
+    private static let streamSocketType = Int32(SOCK_STREAM.rawValue)
+    #else
+    private static let streamSocketType = SOCK_STREAM
+    #endif
 
     /// A failed bind in words that name the port and say what to do, or nil for other failures.
     static func bindError(_ error: any Error, host: String, port: Int) -> BrookError? {
@@ -176,6 +199,7 @@ public final class LineServer: Service, Sendable {
     private func setUp(_ channel: any Channel) throws {
         let limits = configuration.limits
         let pipeline = channel.pipeline.syncOperations
+        if let tls = configuration.tls { try pipeline.addHandler(tls.makeHandler()) }
         guard connectionLimit.admit(channel) else {
             let refusal = LineConnection.error(BrookError(
                 .tooManyConnections, "the server holds max_connections=\(limits.maxConnections) connections; try again later"))
@@ -183,10 +207,11 @@ public final class LineServer: Service, Sendable {
             return
         }
         let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let isLoopback = channel.remoteAddress?.isLoopback ?? false
         try pipeline.addRequestPipeline(
             // The decoder bounds its own buffer; the handler's cap is a backstop.
             decoder: ByteToMessageHandler(FrameDecoder(limits: limits), maximumBufferSize: limits.maxRequestBytes + 2 * limits.maxLine),
-            adapter: LineConnection(server: self, id: connectionIDs.add(1, ordering: .relaxed).newValue, peer: peer),
+            adapter: LineConnection(server: self, id: connectionIDs.add(1, ordering: .relaxed).newValue, peer: peer, isLoopback: isLoopback),
             limits: RequestPipelineLimits(maxInFlight: limits.maxInFlight, maxInFlightBytes: limits.maxInFlightBytes),
             idleTimeout: .milliseconds(limits.idleTimeoutMs), heldBytes: heldBytes)
     }

@@ -51,7 +51,7 @@ struct RequestHandler: Sendable {
         case .initProducer(let key):
             let producer = try await broker.initProducer(clientKey: key)
             Reply.ok("producer=\(producer.id) epoch=\(producer.epoch)", into: &buffer)
-        case .ping, .produce, .fetch, .fetchPartitions, .quit:
+        case .ping, .produce, .fetch, .fetchPartitions, .quit, .auth:
             throw BrookError(.unknownServerError, "\(request) is answered by the connection, not the request handler")
         case .join(let options):
             var join = ServerSideConsumers.JoinRequest(group: options.group, topics: options.topics)

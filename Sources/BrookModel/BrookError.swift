@@ -66,6 +66,8 @@ public struct BrookError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidSessionTimeout = Code(rawValue: "INVALID_SESSION_TIMEOUT")
         /// The group has reached its member limit.
         public static let groupMaxSizeReached = Code(rawValue: "GROUP_MAX_SIZE_REACHED")
+        /// A group's offsets of a topic cannot be deleted while its members subscribe to it.
+        public static let groupSubscribedToTopic = Code(rawValue: "GROUP_SUBSCRIBED_TO_TOPIC")
         /// No committed offset and `auto.offset.reset=none`.
         public static let noOffset = Code(rawValue: "NO_OFFSET")
         /// A producer's sequence number skips ahead: a batch before it was lost.

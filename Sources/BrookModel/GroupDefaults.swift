@@ -13,6 +13,11 @@ public enum GroupDefaults {
     /// `group.min.session.timeout.ms` and `group.max.session.timeout.ms`.
     public static let minSessionTimeoutMs: Int64 = 100
     public static let maxSessionTimeoutMs: Int64 = 1_800_000
+    /// `offsets.retention.minutes` (7 days), in ms: a group with no members and no commit for
+    /// this long is forgotten with its committed offsets.
+    public static let offsetsRetentionMs: Int64 = 7 * 24 * 60 * 60 * 1_000
+    /// `offsets.retention.check.interval.ms`: how often groups are checked for that.
+    public static let offsetsRetentionCheckIntervalMs: Int64 = 600_000
     /// `heartbeat.interval.ms` of a client.
     public static let heartbeatIntervalMs: Int64 = 3_000
 }

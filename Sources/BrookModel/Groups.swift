@@ -56,6 +56,22 @@ public enum GroupResetTarget: Sendable, Hashable {
     }
 }
 
+/// A group as a listing shows it.
+public struct GroupListing: Sendable, Hashable {
+    public var group: String
+    public var state: GroupState
+    /// Empty for a group with no members (only committed offsets).
+    public var protocolType: String
+    public var members: Int
+
+    public init(group: String, state: GroupState, protocolType: String, members: Int) {
+        self.group = group
+        self.state = state
+        self.protocolType = protocolType
+        self.members = members
+    }
+}
+
 /// Kafka's group states.
 public enum GroupState: String, Sendable {
     case empty = "Empty"
@@ -109,13 +125,22 @@ public struct GroupDescription: Sendable, Hashable {
         public var clientID: String
         public var clientHost: String
         public var assignment: [TopicPartition]
+        /// Its metadata for the group's protocol and its assignment, as the members sent them
+        /// (Kafka's DescribeGroups returns both undecoded).
+        public var metadata: [UInt8]
+        public var assignmentBytes: [UInt8]
 
-        public init(memberID: String, instanceID: String?, clientID: String, clientHost: String, assignment: [TopicPartition]) {
+        public init(
+            memberID: String, instanceID: String?, clientID: String, clientHost: String, assignment: [TopicPartition], metadata: [UInt8] = [],
+            assignmentBytes: [UInt8] = []
+        ) {
             self.memberID = memberID
             self.instanceID = instanceID
             self.clientID = clientID
             self.clientHost = clientHost
             self.assignment = assignment
+            self.metadata = metadata
+            self.assignmentBytes = assignmentBytes
         }
     }
 
@@ -139,6 +164,8 @@ public struct GroupDescription: Sendable, Hashable {
     public var group: String
     public var state: GroupState
     public var generation: Int
+    /// The members' protocol type (`consumer` for consumers); empty with no members.
+    public var protocolType = ""
     public var protocolName: String
     public var mode: AssignmentMode?
     public var rebalance: RebalanceProtocol?

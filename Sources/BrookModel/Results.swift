@@ -3,10 +3,15 @@ public struct RecordPosition: Sendable, Hashable {
     public var partition: Int
     /// The record's offset, or -1 for `acks=0` (as Kafka reports it).
     public var offset: Int64
+    /// The time the broker stamped on the record when its topic's `message.timestamp.type` is
+    /// LogAppendTime; nil under CreateTime, for `acks=0` and for a duplicate of an idempotent
+    /// producer's batch.
+    public var logAppendTime: Int64?
 
-    public init(partition: Int, offset: Int64) {
+    public init(partition: Int, offset: Int64, logAppendTime: Int64? = nil) {
         self.partition = partition
         self.offset = offset
+        self.logAppendTime = logAppendTime
     }
 }
 

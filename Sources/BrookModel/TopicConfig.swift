@@ -6,6 +6,10 @@ public struct TopicConfig: Hashable, Sendable {
     public var retentionBytes: Int64
     /// `max.message.bytes`: the largest record (key + value + headers) the topic accepts.
     public var maxMessageBytes: Int
+    /// `message.timestamp.type`: whose time a record keeps.
+    public var messageTimestampType: MessageTimestampType
+    /// `compression.type`: how fetches serve the topic's records.
+    public var compressionType: CompressionType
 
     public static let defaultRetentionMs: Int64 = 604_800_000
     public static let defaultRetentionBytes: Int64 = -1
@@ -16,11 +20,15 @@ public struct TopicConfig: Hashable, Sendable {
     public init(
         retentionMs: Int64 = TopicConfig.defaultRetentionMs,
         retentionBytes: Int64 = TopicConfig.defaultRetentionBytes,
-        maxMessageBytes: Int = TopicConfig.defaultMaxMessageBytes
+        maxMessageBytes: Int = TopicConfig.defaultMaxMessageBytes,
+        messageTimestampType: MessageTimestampType = .createTime,
+        compressionType: CompressionType = .producer
     ) {
         self.retentionMs = retentionMs
         self.retentionBytes = retentionBytes
         self.maxMessageBytes = maxMessageBytes
+        self.messageTimestampType = messageTimestampType
+        self.compressionType = compressionType
     }
 
     /// Throws `INVALID_CONFIG` naming the setting and its allowed range.
@@ -34,6 +42,45 @@ public struct TopicConfig: Hashable, Sendable {
         if maxMessageBytes < 1 || maxMessageBytes > TopicConfig.maxMaxMessageBytes {
             throw BrookError(.invalidConfig, "max.message.bytes \(maxMessageBytes) is invalid: use 1 to \(TopicConfig.maxMaxMessageBytes)")
         }
+    }
+}
+
+/// A topic's `message.timestamp.type`, with Kafka's names.
+public enum MessageTimestampType: String, Sendable, Hashable, CaseIterable {
+    /// The producer's timestamp is kept (the broker's time when it gave none).
+    case createTime = "CreateTime"
+    /// The broker stamps every record with the time it appended it, whatever the producer gave.
+    case logAppendTime = "LogAppendTime"
+
+    /// Parses Kafka's name for it.
+    /// - Throws: `INVALID_CONFIG` naming the value and the allowed ones.
+    public init(parsing text: String) throws(BrookError) {
+        guard let type = MessageTimestampType(rawValue: text) else {
+            throw BrookError(.invalidConfig, "message.timestamp.type=\(TopicName.quoted(text)) is invalid: use CreateTime or LogAppendTime")
+        }
+        self = type
+    }
+}
+
+/// A topic's `compression.type`, with Kafka's names: the codec of the record batches fetches
+/// serve. Records are stored uncompressed whatever the producer sent.
+public enum CompressionType: String, Sendable, Hashable, CaseIterable {
+    /// Kafka keeps the producer's batches as sent; Brook, which stores records one by one, serves
+    /// them uncompressed.
+    case producer
+    case uncompressed
+    case gzip
+    case snappy
+    case lz4
+    case zstd
+
+    /// Parses Kafka's name for it.
+    /// - Throws: `INVALID_CONFIG` naming the value and the allowed ones.
+    public init(parsing text: String) throws(BrookError) {
+        guard let type = CompressionType(rawValue: text) else {
+            throw BrookError(.invalidConfig, "compression.type=\(TopicName.quoted(text)) is invalid: use producer, uncompressed, gzip, snappy, lz4 or zstd")
+        }
+        self = type
     }
 }
 

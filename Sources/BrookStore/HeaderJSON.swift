@@ -26,7 +26,7 @@ enum HeaderJSON {
         return out
     }
 
-    /// The JSON form of headers in ``HeaderCodec``'s stored form (files before schema version 5);
+    /// The JSON form of headers in ``HeaderCodec``'s stored form (files before schema version 6);
     /// `nil` when the bytes are not a valid encoding.
     static func encode(codecForm bytes: UnsafeRawBufferPointer) -> [UInt8]? {
         var out: [UInt8] = [UInt8(ascii: "[")]

@@ -100,6 +100,6 @@ enum LogNames {
 
     // MARK: Version 4 and earlier
 
-    /// A partition's table before migration 5: one table per partition, by partition id.
+    /// A partition's table before migration 6: one table per partition, by partition id.
     static func legacyPartitionTable(_ partitionID: Int64) -> String { "__brook_log_\(partitionID)" }
 }

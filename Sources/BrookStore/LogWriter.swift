@@ -152,14 +152,27 @@ public final class LogWriter {
     private static func loadTopics(_ db: Connection) throws -> [String: TopicMetadata] {
         var topics: [Int64: TopicMetadata] = [:]
         let topicRows = try db.prepare(
-            "SELECT id, name, retention_ms, retention_bytes, max_message_bytes, created_ms FROM __brook_topics")
+            """
+            SELECT id, name, retention_ms, retention_bytes, max_message_bytes, created_ms, message_timestamp_type, compression_type
+            FROM __brook_topics
+            """)
         while try topicRows.step() {
             let id = topicRows.int64(0)
+            let name = topicRows.string(1) ?? ""
+            let timestampType = topicRows.string(6) ?? ""
+            let compressionType = topicRows.string(7) ?? ""
+            guard let messageTimestampType = MessageTimestampType(rawValue: timestampType),
+                let compression = CompressionType(rawValue: compressionType)
+            else {
+                throw BrookError(
+                    .corruptDatabase,
+                    "topic '\(name)' has message.timestamp.type '\(timestampType)' and compression.type '\(compressionType)' in __brook_topics, not values Brook knows: set them back with SQL to CreateTime / producer")
+            }
             topics[id] = TopicMetadata(
-                id: id, name: topicRows.string(1) ?? "",
+                id: id, name: name,
                 config: TopicConfig(
                     retentionMs: topicRows.int64(2), retentionBytes: topicRows.int64(3),
-                    maxMessageBytes: Int(topicRows.int64(4))),
+                    maxMessageBytes: Int(topicRows.int64(4)), messageTimestampType: messageTimestampType, compressionType: compression),
                 partitions: [], createdMs: topicRows.int64(5))
         }
         let partitionRows = try db.prepare(
@@ -304,12 +317,18 @@ public final class LogWriter {
                 throw BrookError(.topicAlreadyExists, "topic name '\(name)' collides with an existing SQL object of that name")
             }
             let insert = try db.cached(
-                "INSERT INTO __brook_topics (name, retention_ms, retention_bytes, max_message_bytes, created_ms) VALUES (?, ?, ?, ?, ?)")
+                """
+                INSERT INTO __brook_topics
+                    (name, retention_ms, retention_bytes, max_message_bytes, created_ms, message_timestamp_type, compression_type)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
             try insert.bind(name, at: 1)
             try insert.bind(config.retentionMs, at: 2)
             try insert.bind(config.retentionBytes, at: 3)
             try insert.bind(config.maxMessageBytes, at: 4)
             try insert.bind(now, at: 5)
+            try insert.bind(config.messageTimestampType.rawValue, at: 6)
+            try insert.bind(config.compressionType.rawValue, at: 7)
             try insert.run()
             let topicID = sqlite3_last_insert_rowid(db.handle)
             var topic = TopicMetadata(id: topicID, name: name, config: config, partitions: [], createdMs: now)
@@ -346,11 +365,17 @@ public final class LogWriter {
         try config.validate()
         return try adminTransaction("altering topic '\(name)'") {
             let update = try db.cached(
-                "UPDATE __brook_topics SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ? WHERE id = ?")
+                """
+                UPDATE __brook_topics
+                SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ?, message_timestamp_type = ?, compression_type = ?
+                WHERE id = ?
+                """)
             try update.bind(config.retentionMs, at: 1)
             try update.bind(config.retentionBytes, at: 2)
             try update.bind(config.maxMessageBytes, at: 3)
-            try update.bind(topic.id, at: 4)
+            try update.bind(config.messageTimestampType.rawValue, at: 4)
+            try update.bind(config.compressionType.rawValue, at: 5)
+            try update.bind(topic.id, at: 6)
             try update.run()
             topic.config = config
             return topic
@@ -365,7 +390,7 @@ public final class LogWriter {
         try adminTransaction("deleting topic '\(name)'") {
             try db.execute(LogNames.dropView(topic: name))
             try db.execute(LogNames.dropTable(topicID: topic.id))
-            // Left by migration 5 when one of the topic's partition tables was missing.
+            // Left by migration 6 when one of the topic's partition tables was missing.
             for partition in topic.partitions where unavailable[name] != nil {
                 try db.execute("DROP TABLE IF EXISTS \"\(LogNames.legacyPartitionTable(partition.id))\";")
             }
@@ -402,7 +427,7 @@ public final class LogWriter {
     }
 
     /// Runs an admin change in its own transaction; `publish` updates memory only after COMMIT.
-    private func adminTransaction<T>(
+    func adminTransaction<T>(
         _ action: String, _ body: () throws -> T, publish: (T) -> Void
     ) throws(BrookError) -> T {
         precondition(!db.isInTransaction, "admin changes run outside group-commit transactions")
@@ -497,13 +522,15 @@ public final class LogWriter {
         let insert = try db.cached(
             "INSERT INTO \"\(LogNames.table(topicID: topic.id))\" (position, timestamp, key, headers, value) VALUES (?, ?, ?, ?, ?)")
         var offset = base
+        // LogAppendTime: the broker's append time replaces the producer's timestamp.
+        let stampsAppendTime = topic.config.messageTimestampType == .logAppendTime
         // Kept for the commit's long polls, which answer from the batch without reading it back.
         let keepHeaders = records.contains { !$0.headers.isEmpty }
         var encodedHeaders: [[UInt8]] = []
         if keepHeaders { encodedHeaders.reserveCapacity(records.count) }
         let firstPosition = LogNames.firstPosition(partition: index)
         for record in records {
-            let timestamp = record.timestamp ?? now
+            let timestamp = stampsAppendTime ? now : record.timestamp ?? now
             entry.maxTimestamp = max(entry.maxTimestamp, timestamp)
             try insert.bind(firstPosition + offset, at: 1)
             try insert.bind(timestamp, at: 2)
@@ -525,9 +552,16 @@ public final class LogWriter {
         }
         entry.state.nextOffset = offset
         entry.state.bytes += batchBytes
+        let batch = AppendedBatch(
+            baseOffset: base, records: stampsAppendTime ? records.map { record in
+                var stamped = record
+                stamped.timestamp = now
+                return stamped
+            } : records, appendTime: now,
+            encodedHeaders: encodedHeaders)
         // In place: a copy of the staged batches per append made a group's appends quadratic.
         staged[partition.id] = nil
-        entry.appended.append(AppendedBatch(baseOffset: base, records: records, appendTime: now, encodedHeaders: encodedHeaders))
+        entry.appended.append(batch)
         staged[partition.id] = entry
         return base
     }
@@ -677,6 +711,19 @@ public final class LogWriter {
         let statement = try db.cached("DELETE FROM __brook_committed_offsets WHERE group_id = ?")
         try statement.bind(group, at: 1)
         try statement.run()
+    }
+
+    /// Deletes a group's committed offsets of some partitions (Kafka's OffsetDelete), inside the
+    /// open transaction.
+    public func deleteCommittedOffsets(group: String, partitions: [TopicPartition]) throws {
+        precondition(db.isInTransaction, "deleteCommittedOffsets runs inside begin()/commit()")
+        let statement = try db.cached("DELETE FROM __brook_committed_offsets WHERE group_id = ? AND topic = ? AND partition = ?")
+        for tp in partitions {
+            try statement.bind(group, at: 1)
+            try statement.bind(tp.topic, at: 2)
+            try statement.bind(tp.partition, at: 3)
+            try statement.run()
+        }
     }
 
     /// Commits the open transaction and publishes the new partition counters.

@@ -48,13 +48,19 @@ public final class ReadOnlySQL {
     /// Functions a query may not call: `fts3_tokenizer` returns a tokenizer's address in the
     /// server's memory (and with two arguments installs one from an address), `fts5` is the
     /// pointer-passing way to reach FTS5's C API, and `load_extension` loads code.
+    static let secretTable = "__brook_scram_credentials"
+
     static let deniedFunctions: Set<String> = ["fts3_tokenizer", "fts5", "load_extension"]
 
     /// The authorizer's policy: reads, SELECT and functions not denied only; a pragma only from
     /// the readable list, and with an argument only when that argument names a table.
     static func authorize(action: Int32, _ first: String?, _ second: String?) -> Bool {
         switch action {
-        case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE:
+        case SQLITE_READ:
+            // The SCRAM verifiers are not passwords, but they are what an attacker who wants to
+            // guess passwords offline needs: SQL never reads them (a backup still carries them).
+            return first?.lowercased() != secretTable
+        case SQLITE_SELECT, SQLITE_RECURSIVE:
             return true
         case SQLITE_FUNCTION:
             // The function's name is the second argument.

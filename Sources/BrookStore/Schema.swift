@@ -40,7 +40,7 @@ public enum Schema {
                 try db.execute(LogNames.dropGuardTriggers(table: table))
                 try db.execute(LogNames.guardTriggers(table: table))
             }
-        case 5:
+        case 6:
             try moveToTopicTables(db)
         default:
             break
@@ -48,10 +48,10 @@ public enum Schema {
     }
 
     /// Records between two rows of `__brook_time_index` of a partition (see
-    /// 0005_topic_tables.sql and ``LogWriter``).
+    /// 0006_topic_tables.sql and ``LogWriter``).
     static let timeIndexInterval: Int64 = 1_000
 
-    /// 0005_topic_tables.sql: gives each topic its table, guards and view, moves every partition
+    /// 0006_topic_tables.sql: gives each topic its table, guards and view, moves every partition
     /// table's rows into it with headers as JSON, indexes their timestamps, and drops the old
     /// tables and views. A topic with a partition table missing (dropped outside Brook) gets no
     /// table, so opening reports it unavailable, as before; its other tables are left for

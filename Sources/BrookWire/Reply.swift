@@ -6,12 +6,17 @@ import NIOCore
 public enum Reply {
     // MARK: Writing (server)
 
-    public static func greeting(_ limits: WireLimits, maxGroupMembers: Int, sql: SQLLimits = SQLLimits(), into buffer: inout ByteBuffer) {
+    /// - Parameter authMechanisms: when the server requires authentication, the mechanisms AUTH
+    ///   takes on this connection, announced as `auth=M1,M2`.
+    public static func greeting(
+        _ limits: WireLimits, maxGroupMembers: Int, sql: SQLLimits = SQLLimits(), authMechanisms: [String]? = nil, into buffer: inout ByteBuffer
+    ) {
+        let auth = authMechanisms.map { " auth=\($0.joined(separator: ","))" } ?? ""
         buffer.writeLine(
             "HELLO brook \(WireProtocol.serverVersion) protocol=\(WireProtocol.version) max_line=\(limits.maxLine) "
                 + "max_record_bytes=\(limits.maxRecordBytes) max_request_bytes=\(limits.maxRequestBytes) max_batch_records=\(limits.maxBatchRecords) "
                 + "max_connections=\(limits.maxConnections) max_in_flight=\(limits.maxInFlight) max_in_flight_bytes=\(limits.maxInFlightBytes) max_long_polls=\(limits.maxLongPolls) idle_timeout_ms=\(limits.idleTimeoutMs) "
-                + "max_group_members=\(maxGroupMembers) max_sql_bytes=\(sql.maxStatementBytes) max_sql_result_bytes=\(sql.maxResultBytes) max_sql_queued=\(sql.maxQueued)")
+                + "max_group_members=\(maxGroupMembers) max_sql_bytes=\(sql.maxStatementBytes) max_sql_result_bytes=\(sql.maxResultBytes) max_sql_queued=\(sql.maxQueued)" + auth)
     }
 
     public static func ok(_ text: String = "", into buffer: inout ByteBuffer) {
@@ -28,7 +33,7 @@ public enum Reply {
     /// HELP's lines: each verb with its arguments, for a person typing at `nc`.
     public static let helpLines = [
         "PING [WORD]",
-        "TOPIC CREATE|DESCRIBE|ALTER <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]; TOPIC LIST; TOPIC DELETE <name>",
+        "TOPIC CREATE|DESCRIBE|ALTER <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B] [message.timestamp.type=T] [compression.type=C]; TOPIC LIST; TOPIC DELETE <name>",
         "METADATA [TOPIC...]",
         "PRODUCE <topic> [acks=0|1|all] [partition=P] [timestamp=MS] [key=N] [header=K:V]... value=N|value=null, then the data items",
         "FETCH <topic> <partition> <offset> [max_records=N] [max_bytes=N] [max_wait_ms=N]",
@@ -43,6 +48,7 @@ public enum Reply {
         "POLL <group> <member> <generation> [max_records=N] [max_bytes=N] [max_wait_ms=N]",
         "SEEK <group> <member> <topic>:<partition> <offset>; PAUSE|RESUME <group> <member> <topic>:<partition>...",
         "GROUP LIST; GROUP DESCRIBE|DELETE <group>; GROUP RESET <group> <topic> earliest|latest|offset=N|timestamp=MS",
+        "AUTH SCRAM-SHA-256|SCRAM-SHA-512|PLAIN <base64>; AUTH CONTINUE <base64> (when the greeting says auth=)",
         "HELP",
         "QUIT",
     ]
@@ -68,7 +74,8 @@ public enum Reply {
             for topic in topics {
                 block.writeLine(
                     "TOPIC \(topic.name) partitions=\(topic.partitionCount) retention.ms=\(topic.config.retentionMs) "
-                        + "retention.bytes=\(topic.config.retentionBytes) max.message.bytes=\(topic.config.maxMessageBytes)")
+                        + "retention.bytes=\(topic.config.retentionBytes) max.message.bytes=\(topic.config.maxMessageBytes) "
+                        + "message.timestamp.type=\(topic.config.messageTimestampType.rawValue) compression.type=\(topic.config.compressionType.rawValue)")
                 guard partitions else { continue }
                 for partition in topic.partitions {
                     block.writeLine(
@@ -266,7 +273,13 @@ public enum Reply {
                     config: TopicConfig(
                         retentionMs: try line.int("retention.ms") ?? TopicConfig.defaultRetentionMs,
                         retentionBytes: try line.int("retention.bytes") ?? TopicConfig.defaultRetentionBytes,
-                        maxMessageBytes: Int(try line.int("max.message.bytes") ?? Int64(TopicConfig.defaultMaxMessageBytes)))))
+                        maxMessageBytes: Int(try line.int("max.message.bytes") ?? Int64(TopicConfig.defaultMaxMessageBytes)),
+                        // Absent from older servers' replies: the defaults those servers implement.
+                        messageTimestampType: try line.option("message.timestamp.type").map { text throws(BrookError) in
+                            try MessageTimestampType(parsing: text)
+                        } ?? .createTime,
+                        compressionType: try line.option("compression.type").map { text throws(BrookError) in try CompressionType(parsing: text) }
+                            ?? .producer)))
             case "PARTITION" where !topics.isEmpty:
                 topics[topics.count - 1].partitions.append(PartitionDescription(
                     index: Int(line.words.count > 1 ? Int(line.words[1]) ?? 0 : 0),

@@ -7,12 +7,19 @@ public struct TopicSettings: Hashable, Sendable {
     public var retentionMs: Int64?
     public var retentionBytes: Int64?
     public var maxMessageBytes: Int?
+    public var messageTimestampType: MessageTimestampType?
+    public var compressionType: CompressionType?
 
-    public init(partitions: Int? = nil, retentionMs: Int64? = nil, retentionBytes: Int64? = nil, maxMessageBytes: Int? = nil) {
+    public init(
+        partitions: Int? = nil, retentionMs: Int64? = nil, retentionBytes: Int64? = nil, maxMessageBytes: Int? = nil,
+        messageTimestampType: MessageTimestampType? = nil, compressionType: CompressionType? = nil
+    ) {
         self.partitions = partitions
         self.retentionMs = retentionMs
         self.retentionBytes = retentionBytes
         self.maxMessageBytes = maxMessageBytes
+        self.messageTimestampType = messageTimestampType
+        self.compressionType = compressionType
     }
 
     /// `config` with these settings applied.
@@ -21,6 +28,8 @@ public struct TopicSettings: Hashable, Sendable {
         if let retentionMs { config.retentionMs = retentionMs }
         if let retentionBytes { config.retentionBytes = retentionBytes }
         if let maxMessageBytes { config.maxMessageBytes = maxMessageBytes }
+        if let messageTimestampType { config.messageTimestampType = messageTimestampType }
+        if let compressionType { config.compressionType = compressionType }
         return config
     }
 
@@ -106,6 +115,9 @@ public enum Request: Hashable, Sendable {
     case groupDelete(String)
     /// HELP: one line per verb, for a person at `nc`.
     case help
+    /// `AUTH <mechanism> <base64>` starts an authentication, `AUTH CONTINUE <base64>` answers the
+    /// server's challenge. The payload is the SASL message, base64 in the line.
+    case auth(mechanism: String, payload: String)
 
     /// Whether the server answers this request (PRODUCE with acks=0 gets no reply).
     public var expectsReply: Bool {
@@ -191,6 +203,12 @@ public enum Request: Hashable, Sendable {
         case "HELP":
             try line.expect(maxWords: 1, options: [], usage: "HELP")
             return .help
+        case "AUTH":
+            // Read from the raw text: base64 ends in '=', which the word splitter takes for an option.
+            let usage = "AUTH SCRAM-SHA-256|SCRAM-SHA-512|PLAIN <base64>, then AUTH CONTINUE <base64>"
+            let parts = line.text.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard parts.count == 3 else { throw BrookError(.invalidRequest, "AUTH takes a mechanism and a base64 message: \(usage)") }
+            return .auth(mechanism: parts[1].uppercased(), payload: String(parts[2]))
         case "JOIN", "SYNC", "HEARTBEAT", "LEAVE", "COMMIT", "OFFSETS", "POLL", "SEEK", "PAUSE", "RESUME", "GROUP":
             return try GroupRequests.parse(frame)
         case "":
@@ -200,13 +218,17 @@ public enum Request: Hashable, Sendable {
         }
     }
 
-    private static let topicOptions: Set<String> = ["partitions", "retention.ms", "retention.bytes", "max.message.bytes"]
+    private static let topicOptions: Set<String> = [
+        "partitions", "retention.ms", "retention.bytes", "max.message.bytes", "message.timestamp.type", "compression.type",
+    ]
+    private static let topicOptionsUsage =
+        "[partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B] [message.timestamp.type=CreateTime|LogAppendTime] [compression.type=producer|uncompressed|gzip|snappy|lz4|zstd]"
 
     private static func parseTopic(_ line: Line) throws -> Request {
         let usage = "TOPIC CREATE|LIST|DESCRIBE|ALTER|DELETE …"
         switch try line.subcommand(1, "a subcommand: \(usage)") {
         case "CREATE":
-            let usage = "TOPIC CREATE <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]"
+            let usage = "TOPIC CREATE <name> \(topicOptionsUsage)"
             try line.expect(maxWords: 3, options: topicOptions, usage: usage)
             return .topicCreate(try line.word(2, "a name: \(usage)"), try settings(line))
         case "LIST":
@@ -216,7 +238,7 @@ public enum Request: Hashable, Sendable {
             try line.expect(maxWords: 3, options: [], usage: "TOPIC DESCRIBE <name>")
             return .topicDescribe(try line.word(2, "a name: TOPIC DESCRIBE <name>"))
         case "ALTER":
-            let usage = "TOPIC ALTER <name> [partitions=N] [retention.ms=MS] [retention.bytes=B] [max.message.bytes=B]"
+            let usage = "TOPIC ALTER <name> \(topicOptionsUsage)"
             try line.expect(maxWords: 3, options: topicOptions, usage: usage)
             let settings = try settings(line)
             if settings.isEmpty { throw BrookError(.invalidRequest, "TOPIC ALTER needs a setting to change: \(usage)") }
@@ -234,7 +256,9 @@ public enum Request: Hashable, Sendable {
             partitions: try partitionCount(line),
             retentionMs: try line.int("retention.ms"),
             retentionBytes: try line.int("retention.bytes"),
-            maxMessageBytes: try line.int("max.message.bytes", in: Int64(Int32.min)...Int64(Int32.max)).map { Int($0) })
+            maxMessageBytes: try line.int("max.message.bytes", in: Int64(Int32.min)...Int64(Int32.max)).map { Int($0) },
+            messageTimestampType: try line.option("message.timestamp.type").map { text throws(BrookError) in try MessageTimestampType(parsing: text) },
+            compressionType: try line.option("compression.type").map { text throws(BrookError) in try CompressionType(parsing: text) })
     }
 
     /// `partitions=N`: a non-number is refused naming the real limit, 1 to
@@ -340,6 +364,8 @@ public enum Request: Hashable, Sendable {
             names = word.map { [$0] } ?? []
         case .sql, .backup, .quit, .help, .topicList, .groupList:
             names = []
+        case .auth(let mechanism, _):
+            names = [mechanism]  // the payload is base64, which ends in '='; the encoder writes it as is
         case .join(let options):
             names = [options.group, options.member.isEmpty ? "x" : options.member, options.client] + options.topics + (options.instance.map { [$0] } ?? []) + options.strategies
         case .sync(let group, let member, _, let assignments):
@@ -408,6 +434,8 @@ public enum Request: Hashable, Sendable {
             buffer.writeLine("BACKUP")
         case .quit:
             buffer.writeLine("QUIT")
+        case .auth(let mechanism, let payload):
+            buffer.writeLine("AUTH \(mechanism) \(payload)")
         case .help:
             buffer.writeLine("HELP")
         case .initProducer(let key):
@@ -447,6 +475,8 @@ public enum Request: Hashable, Sendable {
         if let retentionMs = settings.retentionMs { text += " retention.ms=\(retentionMs)" }
         if let retentionBytes = settings.retentionBytes { text += " retention.bytes=\(retentionBytes)" }
         if let maxMessageBytes = settings.maxMessageBytes { text += " max.message.bytes=\(maxMessageBytes)" }
+        if let type = settings.messageTimestampType { text += " message.timestamp.type=\(type.rawValue)" }
+        if let type = settings.compressionType { text += " compression.type=\(type.rawValue)" }
         return text
     }
 }

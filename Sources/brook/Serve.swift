@@ -1,6 +1,7 @@
 import ArgumentParser
 import BrookBroker
 import BrookCommandLine
+import BrookFrontEnd
 import BrookKafka
 import BrookLineServer
 import BrookModel
@@ -45,16 +46,49 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "group.initial.rebalance.delay.ms: how long a new group waits for more members.")
     var groupInitialRebalanceDelayMs: Int64 = GroupDefaults.initialRebalanceDelayMs
 
+    @Option(help: "offsets.retention.minutes: a group with no members and no commit for this long is forgotten with its offsets.")
+    var offsetsRetentionMinutes: Int64 = GroupDefaults.offsetsRetentionMs / 60_000
+
+    @Flag(help: "Every connection must authenticate as a user of the file (brook users add): AUTH on the line protocol, SASL for Kafka clients; SCRAM-SHA-256/512, or PLAIN on loopback.")
+    var auth = false
+
+    @Flag(help: "Listen on a non-loopback address without --auth: anyone who reaches the port can do anything.")
+    var insecure = false
+
+    @Option(help: "TLS on both listeners: the server's certificate chain (PEM). Needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "The private key of --tls-cert (PEM, unencrypted).")
+    var tlsKey: String?
+
+    @Option(help: "Require client certificates signed by this CA (PEM): mTLS; a certificate's subject CN is the client's user.")
+    var tlsClientCa: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     func validate() throws {
+        // Protected mode, as Redis's: a server others can reach must check who they are.
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give the certificate (PEM) and its private key (PEM)")
+        }
+        if tlsClientCa != nil && tlsCert == nil {
+            throw ValidationError("--tls-client-ca needs TLS: add --tls-cert and --tls-key")
+        }
+        if !Self.isLoopback(host), unixSocket == nil, !auth, tlsClientCa == nil, !insecure {
+            throw ValidationError(
+                "--host \(host) listens beyond this machine, and without --auth anyone who reaches the port can read, write and delete everything: add --auth (after brook users add NAME --super --db \(db)), or --insecure if that is what you mean")
+        }
         if defaultPartitions < 1 || defaultPartitions > TopicName.maxPartitions {
             throw ValidationError("--default-partitions \(defaultPartitions) is invalid: use 1 to \(TopicName.maxPartitions)")
         }
         if kafkaPort < 0 || kafkaPort > 65_535 {
             throw ValidationError("--kafka-port \(kafkaPort) is invalid: use 0 to 65535")
         }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     func run() async throws {
@@ -70,14 +104,31 @@ struct Serve: AsyncParsableCommand {
             var options = BrokerOptions()
             options.retentionCheckIntervalMs = retentionCheckIntervalMs
             options.groups.initialRebalanceDelayMs = groupInitialRebalanceDelayMs
+            options.groups.offsetsRetentionMs = offsetsRetentionMinutes * 60_000
             options.logger = Logger(label: "brook.broker")
             var configuration = LineServerConfiguration()
             configuration.host = host
             configuration.port = port
             configuration.unixSocketPath = unixSocket
+            var tls: ServerTLS?
+            if let tlsCert, let tlsKey {
+                do {
+                    tls = try ServerTLS(certificateFile: tlsCert, keyFile: tlsKey, clientCAFile: tlsClientCa)
+                } catch let error as ServerTLS.SetupError {
+                    throw BrookError(.invalidConfig, error.description)
+                }
+            }
+            configuration.tls = tls
             // Before the database is opened, so a port in use leaves no new file behind.
             try await LineServer.checkCanListen(configuration)
             let broker = try Broker(path: db, options: options)
+            if auth && broker.users.isEmpty {
+                await broker.close()
+                throw BrookError(
+                    .invalidConfig,
+                    "--auth needs a user in '\(db)', and it has none: stop here and run brook users add NAME --super --db \(db), then start the server again")
+            }
+            configuration.requireAuthentication = auth
             let server = LineServer(broker: broker, configuration: configuration, logger: Logger(label: "brook.server"))
             var services: [any Service] = [BrokerService(broker: broker), server]
             if !noKafka {
@@ -87,6 +138,8 @@ struct Serve: AsyncParsableCommand {
                 kafka.advertisedHost = kafkaAdvertisedHost
                 kafka.autoCreateTopics = !noAutoCreateTopics
                 kafka.defaultPartitions = defaultPartitions
+                kafka.requireAuthentication = auth
+                kafka.tls = tls
                 // One connection limit for both listeners: the line server's, which it lowered to
                 // fit the open-file limit, since both take their descriptors from that one limit.
                 kafka.maxConnections = server.connectionLimit.maximum

@@ -64,6 +64,10 @@ final class MemoryOffsets: CommittedOffsetStore {
     func groupsWithCommittedOffsets() async throws -> [String] { stored.withLock { $0.keys.sorted() } }
 
     func deleteCommittedOffsets(group: String) async throws { _ = stored.withLock { $0.removeValue(forKey: group) } }
+
+    func deleteCommittedOffsets(group: String, partitions: [TopicPartition]) async throws {
+        stored.withLock { stored in for tp in partitions { stored[group]?[tp] = nil } }
+    }
 }
 
 /// Topics with fixed partition counts, each partition holding offsets 0..<10.
@@ -105,7 +109,10 @@ struct GroupCoordinatorTests {
 
     /// Lets other tasks run until `condition` holds: the coordinator's state, not time, decides.
     func settle(_ condition: () async throws -> Bool) async throws {
-        for _ in 0..<10_000 {
+        // Bounded by time, not by a count of yields: on a loaded machine the task the condition
+        // waits on may not run for a while.
+        let limit = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < limit {
             if try await condition() { return }
             await Task.yield()
         }
@@ -280,7 +287,7 @@ struct GroupCoordinatorTests {
         request.sessionTimeoutMs = 120_000
         let joining = Task { try await broker.groups.join(request) }
         // The initial rebalance delay is on the broker's clock too.
-        try await settle { try await broker.groups.describe(group: "g").members.count == 1 }
+        try await settle { try await memberCount(broker.groups) == 1 }
         clock.advance(by: .milliseconds(GroupDefaults.initialRebalanceDelayMs))
         let joined = try await joining.value
         #expect(joined.generation == 1)

@@ -348,20 +348,3 @@ extension BackupEndToEndTests {
         withExtendedLifetime(raw) {}
     }
 }
-
-/// Runs `body` in a task of its own and returns whether it finished within `limit` (without
-/// waiting for it past that).
-private func finishes(within limit: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
-    let done = FinishedFlag()
-    Task {
-        await body()
-        done.value.withLock { $0 = true }
-    }
-    let deadline = ContinuousClock.now + limit
-    while !done.value.withLock({ $0 }), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-    return done.value.withLock { $0 }
-}
-
-private final class FinishedFlag: Sendable {
-    let value = Mutex(false)
-}

@@ -47,16 +47,6 @@ func run(_ consumer: GroupConsumer, _ name: String, into collector: Collector) -
     }
 }
 
-/// Waits until `condition` holds, up to `seconds`.
-func eventually(_ seconds: Double = 20, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}
-
 /// Waits until the server's group has `count` members: a JOIN sent from another task has
 /// arrived. Group state, not time, decides.
 func awaitMembers(_ server: TestServer, _ group: String, _ count: Int) async throws {
@@ -147,30 +137,32 @@ struct GroupMembershipTests {
         let server = try await groupServer()
         let admin = try await server.client()
         try await admin.createTopic("t")
-        try await admin.produce(topic: "t", records: (1...10).map { ProducerRecord(key: nil, value: "record-\($0)") })
+        try await admin.produce(topic: "t", records: (1...8).map { ProducerRecord(key: nil, value: "record-\($0)") })
 
-        // A takes records one at a time; auto-commit fires after the 8th, while it asks for the 9th.
+        // A processes the 8 records there are, one at a time, then waits in next() for a 9th.
+        // Auto-commit runs while it waits; the server's committed offset, not a sleep, says when
+        // it has stored the position after the 8th.
         let aClient = try await server.client()
-        var configuration = consumerConfiguration("g", ["t"])
-        // Long enough that the 10th is taken well within one interval of the commit of the 8th,
-        // even on a loaded machine.
-        configuration.autoCommitIntervalMs = 1_500
-        let a = GroupConsumer(client: aClient, configuration: configuration)
+        let a = GroupConsumer(client: aClient, configuration: consumerConfiguration("g", ["t"]))
         var processed: [Int64] = []
         for _ in 1...8 { processed.append(try await a.next().record.offset) }
-        try await Task.sleep(for: .milliseconds(1_600))
-        processed.append(try await a.next().record.offset)  // the 9th: commit of 8 happened first
-        _ = try await a.next()  // the 10th arrives, and A dies processing it
-        #expect(processed == Array(0...8))
+        #expect(processed == Array(0...7))
+        let ninth = Task { try await a.next() }
+        let committed = try await eventually { try await admin.committedOffsets(group: "g").map(\.1) == [8] }
+        #expect(committed, "auto-commit stored the position after the 8th while A waited for more")
+
+        // The 9th and 10th arrive; A takes the 9th and dies processing it, before asking for more.
+        try await admin.produce(topic: "t", records: (9...10).map { ProducerRecord(key: nil, value: "record-\($0)") })
+        #expect(try await ninth.value.record.offset == 8)
         await a.abandon()
         await aClient.close()
-        #expect(try await admin.committedOffsets(group: "g").map(\.1) == [8], "auto-commit stored the position after the 8th")
+        #expect(try await admin.committedOffsets(group: "g").map(\.1) == [8], "the 9th, handed out but not processed, is not committed")
 
         let b = GroupConsumer(client: try await server.client(), configuration: consumerConfiguration("g", ["t"]))
         var survivor: [Int64] = []
         let deadline = ContinuousClock.now + .seconds(20)
         while survivor.count < 2, ContinuousClock.now < deadline { survivor += try await b.poll().map(\.record.offset) }
-        #expect(survivor == [8, 9], "the 9th is delivered twice, the 10th once more, nothing is lost")
+        #expect(survivor == [8, 9], "the 9th is delivered again, the 10th for the first time, nothing is lost")
         await b.close()
         await server.stop()
     }
@@ -218,6 +210,36 @@ struct GroupMembershipTests {
         try Reply.check(try await first.send(.commit(group: "g", member: one.memberID, generation: rejoined.generation, offsets: [CommittedPosition(TopicPartition("t", 0), 1)])))
         await first.close()
         await second.close()
+        await server.stop()
+    }
+}
+
+extension GroupMembershipTests {
+    /// A dynamic member leaves when its connection closes, even one whose JOIN was still waiting
+    /// for the rebalance (as a cancelled GroupConsumer's is): the server answers the JOIN, sees
+    /// the connection gone, and the member leaves instead of holding partitions until its session
+    /// times out.
+    @Test func aConnectionClosedWhileItsJoinWaitsLeavesTheGroup() async throws {
+        let server = try await groupServer()
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        let first = try await BrookConnection.connect(to: server.address)
+        let one = try Reply.joined(try await first.send(.join(JoinOptions(group: "g", topics: ["t"]))))
+        // A second member's JOIN waits for the first to rejoin; its connection closes meanwhile.
+        let second = try await BrookConnection.connect(to: server.address)
+        let pending = second.submit(.join(JoinOptions(group: "g", topics: ["t"])))
+        try await awaitMembers(server, "g", 2)
+        await second.close()
+        _ = try? await pending.get()
+
+        var rejoin = JoinOptions(group: "g", topics: ["t"])
+        rejoin.member = one.memberID
+        _ = try Reply.joined(try await first.send(.join(rejoin)))
+        try await awaitMembers(server, "g", 1)
+        let described = try await server.broker.groups.describe(group: "g")
+        #expect(described.members.map(\.memberID) == [one.memberID], "only the first is left")
+        await first.close()
+        await admin.close()
         await server.stop()
     }
 }

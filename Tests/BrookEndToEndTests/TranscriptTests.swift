@@ -1,5 +1,6 @@
 import BrookBroker
 import BrookModel
+import BrookTestSupport
 import Foundation
 import Testing
 

@@ -3,7 +3,6 @@ import BrookModel
 import BrookTestSupport
 import Logging
 import NIOCore
-import NIOPosix
 import Synchronization
 
 @testable import BrookKafka
@@ -11,39 +10,37 @@ import Synchronization
 /// A broker and a Kafka listener on an ephemeral loopback port, in this process; the listener's
 /// log lines are kept for the test to read.
 final class KafkaTestServer: Sendable {
-    let dir: TemporaryDirectory
-    let broker: Broker
+    private let test: TestBroker
     let listener: KafkaListener
     let task: Task<Void, Error>
     let port: Int
     let log: LogLines
 
-    private init(dir: TemporaryDirectory, broker: Broker, listener: KafkaListener, task: Task<Void, Error>, port: Int, log: LogLines) {
-        self.dir = dir
-        self.broker = broker
+    var dir: TemporaryDirectory { test.dir }
+    var broker: Broker { test.broker }
+
+    private init(test: TestBroker, listener: KafkaListener, task: Task<Void, Error>, port: Int, log: LogLines) {
+        self.test = test
         self.listener = listener
         self.task = task
         self.port = port
         self.log = log
     }
 
+    /// - Parameter prepare: runs on the database file's path before the broker opens it.
     static func start(
-        broker configureBroker: (inout BrokerOptions) -> Void = { _ in }, listener configure: (inout KafkaListenerConfiguration) -> Void = { _ in }
+        broker configureBroker: (inout BrokerOptions) -> Void = { _ in }, listener configure: (inout KafkaListenerConfiguration) -> Void = { _ in },
+        prepare: (String) throws -> Void = { _ in }
     ) async throws -> KafkaTestServer {
-        let dir = TemporaryDirectory("brook-kafka")
-        var options = BrokerOptions()
-        options.retentionCheckIntervalMs = 0
-        options.logger = Logger(label: "test.broker", factory: { _ in SwiftLogNoOpLogHandler() })
-        configureBroker(&options)
-        let broker = try Broker(path: dir.file("brook.db"), options: options)
+        let test = try TestBroker("brook-kafka", configure: configureBroker, prepare: prepare)
         var configuration = KafkaListenerConfiguration()
         configuration.port = 0
         configure(&configuration)
         let log = LogLines()
-        let listener = KafkaListener(broker: broker, configuration: configuration, logger: Logger(label: "test.kafka", factory: { _ in log }))
+        let listener = KafkaListener(broker: test.broker, configuration: configuration, logger: Logger(label: "test.kafka", factory: { _ in log }))
         let task = Task { try await listener.run() }
         let bound = try await listener.localAddress()
-        return KafkaTestServer(dir: dir, broker: broker, listener: listener, task: task, port: bound.port!, log: log)
+        return KafkaTestServer(test: test, listener: listener, task: task, port: bound.port!, log: log)
     }
 
     func connect() async throws -> KafkaRawConnection {
@@ -51,9 +48,7 @@ final class KafkaTestServer: Sendable {
     }
 
     func stop() async {
-        task.cancel()
-        _ = await task.result
-        await broker.close()
+        await test.stop(serving: task)
     }
 }
 
@@ -82,28 +77,15 @@ struct LogLines: LogHandler {
 
 /// A raw TCP connection speaking Kafka's framing, for sending exactly the bytes a test wants.
 final class KafkaRawConnection {
-    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
-    private var pending = ByteBuffer()
+    private let raw: RawConnection
     private var correlation: Int32 = 0
 
     init(port: Int) async throws {
-        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-        iterator = channel.inbound.makeAsyncIterator()
-    }
-
-    deinit {
-        channel.outbound.finish()
-        channel.channel.close(promise: nil)
+        raw = try await RawConnection(port: port)
     }
 
     func send(_ bytes: [UInt8]) async throws {
-        try await channel.outbound.write(ByteBuffer(bytes: bytes))
+        try await raw.send(bytes)
     }
 
     /// Sends a request with a v1 header; returns its correlation id.
@@ -118,7 +100,7 @@ final class KafkaRawConnection {
         frame.writeKafkaString("brook-tests")
         body(&frame)
         frame.setInteger(Int32(frame.readableBytes - 4), at: 0)
-        try await channel.outbound.write(frame)
+        try await raw.send(frame)
         return correlation
     }
 
@@ -133,54 +115,17 @@ final class KafkaRawConnection {
 
     /// The next response frame (without its size); nil once the server closes the connection.
     func response() async throws -> ByteBuffer? {
-        while true {
-            if let size = pending.getInteger(at: pending.readerIndex, as: Int32.self), pending.readableBytes >= 4 + Int(size) {
-                pending.moveReaderIndex(forwardBy: 4)
-                return pending.readSlice(length: Int(size))
-            }
-            guard try await fill() else { return nil }
-        }
+        guard let head = try await raw.bytes(4), let size = ByteBuffer(bytes: head).getInteger(at: 0, as: Int32.self), size >= 0,
+            let frame = try await raw.bytes(Int(size))
+        else { return nil }
+        return ByteBuffer(bytes: frame)
     }
 
     /// Whether the server closes the connection with no reply: true once it is closed and
     /// nothing came before the close.
     func closesWithoutReply(within timeout: TimeAmount = .seconds(10)) async throws -> Bool {
-        let channel = self.channel.channel
-        let once = Once()
-        channel.read()
-        let closed = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            channel.closeFuture.whenComplete { _ in
-                if once.claim() { continuation.resume(returning: true) }
-            }
-            channel.eventLoop.scheduleTask(in: timeout) {
-                if once.claim() { continuation.resume(returning: false) }
-            }
-        }
-        guard closed else { return false }  // still open: the test fails instead of hanging
-        while try await fill() {}
-        return pending.readableBytes == 0
-    }
-
-    private func fill() async throws -> Bool {
-        do {
-            guard var chunk = try await iterator.next() else { return false }
-            pending.discardReadBytes()
-            pending.writeBuffer(&chunk)
-            return true
-        } catch {
-            return false
-        }
-    }
-}
-
-/// True for the first caller only.
-final class Once: Sendable {
-    private let claimed = Mutex(false)
-
-    func claim() -> Bool {
-        claimed.withLock { claimed in
-            defer { claimed = true }
-            return !claimed
-        }
+        // Still open: the test fails instead of hanging.
+        guard try await raw.isClosedByServer(within: timeout) else { return false }
+        return try await raw.remainder().isEmpty
     }
 }

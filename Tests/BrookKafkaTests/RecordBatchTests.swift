@@ -16,6 +16,22 @@ struct RecordBatchTests {
     ])
     func crc32cMatchesKnownVectors(bytes: [UInt8], expected: UInt32) {
         #expect(CRC32C.checksum(bytes) == expected)
+        #expect(bytes.withUnsafeBytes { CRC32C.softwareChecksum($0) } == expected)
+    }
+
+    /// The instruction and the tables agree on every length and alignment around the 8-byte
+    /// steps, and when continuing from an earlier chunk.
+    @Test func crc32cInstructionAndSoftwareAgree() {
+        let bytes = (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 151 &+ 7) }
+        bytes.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for end in stride(from: start, through: all.count, by: 13) {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<end])
+                    #expect(CRC32C.checksum(slice) == CRC32C.softwareChecksum(slice))
+                    #expect(CRC32C.checksum(slice, continuing: 0x1234_5678) == CRC32C.softwareChecksum(slice, continuing: 0x1234_5678))
+                }
+            }
+        }
     }
 
     @Test func crc32cContinuesAcrossChunks() {

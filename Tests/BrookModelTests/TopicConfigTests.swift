@@ -47,7 +47,26 @@ struct TopicConfigTests {
         #expect(config.retentionMs == 604_800_000)
         #expect(config.retentionBytes == -1)
         #expect(config.maxMessageBytes == 1_048_576)
+        #expect(config.messageTimestampType == .createTime)
+        #expect(config.compressionType == .producer)
         try config.validate()
+    }
+
+    @Test func timestampTypesAndCompressionTypesParseKafkasNamesOnly() throws {
+        #expect(try MessageTimestampType(parsing: "CreateTime") == .createTime)
+        #expect(try MessageTimestampType(parsing: "LogAppendTime") == .logAppendTime)
+        #expect(try ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"].map { text throws(BrookError) in try CompressionType(parsing: text) }
+            == [.producer, .uncompressed, .gzip, .snappy, .lz4, .zstd])
+        for text in ["createtime", "LOGAPPENDTIME", "", "NoTime"] {
+            let error = #expect(throws: BrookError.self) { try MessageTimestampType(parsing: text) }
+            #expect(error?.code == .invalidConfig)
+            #expect(error?.message.contains("use CreateTime or LogAppendTime") == true)
+        }
+        for text in ["GZIP", "none", "brotli", ""] {
+            let error = #expect(throws: BrookError.self) { try CompressionType(parsing: text) }
+            #expect(error?.code == .invalidConfig)
+            #expect(error?.message.contains("compression.type") == true)
+        }
     }
 
     @Test func refusesNonsense() {

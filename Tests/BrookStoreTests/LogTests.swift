@@ -73,6 +73,41 @@ struct TopicAdminTests {
         #expect(topic.partitions[0].state.nextOffset == 3)
     }
 
+    @Test func timestampTypeAndCompressionSurviveAlterAndReopen() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let writer = try LogWriter(path: dir.file("t.db"))
+            let created = try writer.createTopic("stamped", partitions: 1, config: TopicConfig(messageTimestampType: .logAppendTime, compressionType: .zstd))
+            #expect(created.config.messageTimestampType == .logAppendTime)
+            try writer.createTopic("plain", partitions: 1, config: TopicConfig())
+            try writer.alterConfig("plain", config: TopicConfig(compressionType: .lz4))
+        }
+        let reopened = try LogWriter(path: dir.file("t.db"))
+        #expect(reopened.topics["stamped"]?.config == TopicConfig(messageTimestampType: .logAppendTime, compressionType: .zstd))
+        #expect(reopened.topics["plain"]?.config == TopicConfig(compressionType: .lz4))
+        let plain = PlainSQLite(dir.file("t.db"))
+        #expect(plain.rows("SELECT name, message_timestamp_type, compression_type FROM __brook_topics ORDER BY name")
+            == [["plain", "CreateTime", "lz4"], ["stamped", "LogAppendTime", "zstd"]])
+    }
+
+    /// LogAppendTime: the append time replaces the producer's timestamp, in the log and in the
+    /// batch handed to waiting fetches; CreateTime keeps it.
+    @Test func logAppendTimeStampsTheAppendTime() throws {
+        let dir = TemporaryDirectory()
+        let writer = try LogWriter(path: dir.file("t.db"))
+        try writer.createTopic("stamped", partitions: 1, config: TopicConfig(messageTimestampType: .logAppendTime))
+        try writer.createTopic("created", partitions: 1, config: TopicConfig())
+        try writer.begin(durable: false)
+        try writer.append(topic: "stamped", partition: 0, records: values(2, timestamp: 1_000), now: 5_000)
+        try writer.append(topic: "created", partition: 0, records: values(2, timestamp: 1_000), now: 5_000)
+        let changes = try writer.commit()
+        let stampedBatch = try #require(changes.first { $0.topic == "stamped" }?.appended.first)
+        #expect(stampedBatch.records.map(\.timestamp) == [5_000, 5_000])
+        let plain = PlainSQLite(dir.file("t.db"))
+        #expect(plain.rows("SELECT timestamp FROM stamped ORDER BY offset") == [["5000"], ["5000"]])
+        #expect(plain.rows("SELECT timestamp FROM created ORDER BY offset") == [["1000"], ["1000"]])
+    }
+
     @Test func refusesDuplicatesInvalidNamesAndCounts() throws {
         let dir = TemporaryDirectory()
         let writer = try LogWriter(path: dir.file("t.db"))

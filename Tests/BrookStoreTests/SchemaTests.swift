@@ -17,10 +17,8 @@ struct SchemaTests {
             let text = try String(contentsOf: folder.appendingPathComponent(migration.fileName), encoding: .utf8)
             #expect(migration.sql == text, "\(migration.fileName) differs from its embedded copy")
         }
-        // Numbered from 1 and strictly increasing (a number may be held for a migration to come).
-        let versions = Schema.migrations.map(\.version)
-        #expect(versions.first == 1)
-        #expect(zip(versions, versions.dropFirst()).allSatisfy { $0 < $1 })
+        // Numbered 1, 2, 3, … with no gap: a file at version N has had every migration up to N.
+        #expect(Schema.migrations.map(\.version) == Array(1...Schema.migrations.count))
     }
 
     @Test func newFileIsMarkedAsBrooksAtTheCurrentVersion() throws {
@@ -44,7 +42,7 @@ struct SchemaTests {
 
     /// A file from before migration 3, whose logs refused DELETE unless `__brook_retention_gate`
     /// held a row and took any INSERT, gets triggers that refuse every outside INSERT, REPLACE,
-    /// UPDATE and DELETE on its logs (now its topic's table, since migration 5), and loses the gate.
+    /// UPDATE and DELETE on its logs (now its topic's table, since migration 6), and loses the gate.
     @Test func migrationThreeGuardsTheLogsOfAnOlderFile() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("old.db")
@@ -71,7 +69,10 @@ struct SchemaTests {
         #expect(plain.exec("BEGIN; INSERT INTO __brook_retention_gate VALUES (1); DELETE FROM \"\(tables[0])\"; ROLLBACK") == nil)
 
         let writer = try LogWriter(path: path)
-        #expect(writer.openReport.appliedMigrations.first == "0003_writer_only_logs.sql")
+        #expect(writer.openReport.appliedMigrations == Schema.migrations.filter { $0.version >= 3 }.map(\.fileName))
+        // Migration 5 gives the older file's topics the two configs' defaults.
+        #expect(writer.topics["t"]?.config.messageTimestampType == .createTime)
+        #expect(writer.topics["t"]?.config.compressionType == .producer)
         let table = "__brook_records_\(try #require(writer.topics["t"]).id)"
         writer.close()
         #expect(plain.rows("SELECT count(*) FROM sqlite_schema WHERE name = '__brook_retention_gate'") == [["0"]])
@@ -94,7 +95,7 @@ struct SchemaTests {
     /// A file of schema version 3 or 4, one table per partition with headers in their binary
     /// form, opens with every record in its topic's table, headers as JSON, the same counters,
     /// a time index, guards on the new tables and none of the old tables left.
-    @Test func migrationFiveMovesPartitionTablesIntoTopicTables() throws {
+    @Test func migrationSixMovesPartitionTablesIntoTopicTables() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("old.db")
         let headers = [Header("src", "web"), Header("bin", [0xFF, 0x00, 0x7F]), Header("quote", "a\"b\\c\n\u{1F600}"), Header("empty", [])]
@@ -106,7 +107,7 @@ struct SchemaTests {
         ])
 
         let writer = try LogWriter(path: path)
-        #expect(writer.openReport.appliedMigrations.last == "0005_topic_tables.sql")
+        #expect(writer.openReport.appliedMigrations.last == "0006_topic_tables.sql")
         let plain = PlainSQLite(path)
         #expect(plain.rows("SELECT count(*) FROM sqlite_schema WHERE name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\'") == [["0"]])
         #expect(plain.rows("PRAGMA integrity_check") == [["ok"]])

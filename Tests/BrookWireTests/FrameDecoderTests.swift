@@ -147,6 +147,8 @@ struct RequestCodecTests {
         Request.ping(nil), .ping("x"),
         .topicCreate("orders", TopicSettings(partitions: 3, retentionMs: 1000, retentionBytes: -1, maxMessageBytes: 2048)),
         .topicList, .topicDescribe("orders"), .topicAlter("orders", TopicSettings(partitions: 6)), .topicDelete("orders"),
+        .topicCreate("stamped", TopicSettings(messageTimestampType: .logAppendTime, compressionType: .zstd)),
+        .topicAlter("stamped", TopicSettings(messageTimestampType: .createTime)), .topicAlter("stamped", TopicSettings(compressionType: .producer)),
         .metadata([]), .metadata(["a", "b"]),
         .produce(topic: "t", acks: .all, records: [
             ProducerRecord(key: [0, 13, 10, 0], value: [13, 10], headers: [Header("h", [0, 1]), Header("h", "again")], timestamp: 5, partition: 2),
@@ -190,7 +192,8 @@ struct RequestCodecTests {
         ("BOGUS", BrookError.Code.invalidRequest), ("PING a b", .invalidRequest), ("TOPIC", .invalidRequest),
         ("TOPIC CREATE", .invalidRequest), ("TOPIC CREATE t partitions=x", .invalidRequest),
         ("TOPIC CREATE t partitions=99999999999", .invalidRequest), ("TOPIC CREATE t colour=red", .invalidRequest),
-        ("TOPIC ALTER t", .invalidRequest), ("TOPIC FROB t", .invalidRequest), ("FETCH t", .invalidRequest),
+        ("TOPIC ALTER t", .invalidRequest), ("TOPIC FROB t", .invalidRequest),
+        ("TOPIC CREATE t message.timestamp.type=Now", .invalidConfig), ("TOPIC ALTER t compression.type=brotli", .invalidConfig), ("FETCH t", .invalidRequest),
         ("FETCH t 0 x", .invalidRequest), ("FETCH t -1 0", .invalidRequest), ("FETCH t 0 0 max_records=0", .invalidRequest),
         ("FETCH t 0 0 max_wait_ms=300001", .invalidRequest), ("FETCH t 0 0 1", .invalidRequest),
         ("FETCH t 0 99999999999999999999", .invalidRequest), ("LISTOFFSETS t 0 soon", .invalidRequest),
@@ -269,7 +272,8 @@ struct ReplyCodecTests {
 
     @Test func topicDescriptionsRoundTrip() throws {
         let topic = TopicDescription(
-            name: "orders", partitionCount: 2, config: TopicConfig(retentionMs: 5, retentionBytes: 6, maxMessageBytes: 7),
+            name: "orders", partitionCount: 2,
+            config: TopicConfig(retentionMs: 5, retentionBytes: 6, maxMessageBytes: 7, messageTimestampType: .logAppendTime, compressionType: .lz4),
             partitions: [PartitionDescription(index: 0, logStartOffset: 1, nextOffset: 9, bytes: 80), PartitionDescription(index: 1, logStartOffset: 0, nextOffset: 0, bytes: 0)])
         #expect(try Reply.topics(try decodeOne { Reply.topics([topic], partitions: true, into: &$0) }) == [topic])
         var listed = topic

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# SASL against `brook serve --auth`: kcat (librdkafka 2.0.2), confluent-kafka and kafka-python
+# authenticate with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN (loopback), a wrong password and a
+# client without SASL are refused, and the line CLI authenticates with --user.
+#
+#   bash Tests/KafkaClients/sasl.sh [path/to/brook]   (default: .build/debug/brook)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+brook="$(realpath "${1:-$here/../../.build/debug/brook}")"
+python="${PYTHON:-python3}"
+work="$(mktemp -d /tmp/brook-kafka-sasl.XXXXXX)"
+server_pid=""
+
+fail() { echo "FAIL: $*" >&2; [[ -f "$work/serve.log" ]] && tail -20 "$work/serve.log" >&2; exit 1; }
+cleanup() { [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+printf 'alice-secret\n' | "$brook" users add alice --db "$work/brook.db" >/dev/null
+printf 'bob-secret\n' | "$brook" users add bob --iterations 8192 --db "$work/brook.db" >/dev/null
+
+"$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 --auth >"$work/serve.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 200); do
+    grep -q "listening for Kafka clients" "$work/serve.log" 2>/dev/null && grep -q " port=" "$work/serve.log" && break
+    kill -0 "$server_pid" 2>/dev/null || fail "brook serve --auth exited"
+    sleep 0.05
+done
+line="127.0.0.1:$(grep -o ' port=[0-9]*' "$work/serve.log" | head -1 | cut -d= -f2)"
+kafka="$(grep -o 'kafka=[0-9.:]*' "$work/serve.log" | head -1 | cut -d= -f2)"
+echo "brook serve --auth: line $line, kafka $kafka"
+
+sasl() {  # mechanism user password: kcat's SASL options
+    echo "-X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=$1 -X sasl.username=$2 -X sasl.password=$3"
+}
+
+# kcat with each mechanism: produce, then read back.
+for mechanism in SCRAM-SHA-256 SCRAM-SHA-512 PLAIN; do
+    topic="sasl-${mechanism,,}"
+    # shellcheck disable=SC2046
+    printf 'k:%s\n' "$mechanism" | kcat -b "$kafka" $(sasl "$mechanism" alice alice-secret) -P -t "$topic" -K:
+    # shellcheck disable=SC2046
+    got="$(kcat -b "$kafka" $(sasl "$mechanism" bob bob-secret) -C -t "$topic" -e -q -f '%k|%s\n')"
+    [[ "$got" == "k|$mechanism" ]] || fail "kcat over SASL $mechanism read '$got'"
+    echo "ok: kcat produces and consumes over SASL_PLAINTEXT $mechanism"
+done
+grep -q 'user=alice .*authenticated' "$work/serve.log" || fail "no 'authenticated' log line"
+
+# A wrong password, an unknown user, and no SASL at all: nothing works.
+for credentials in "alice wrong" "mallory alice-secret"; do
+    # shellcheck disable=SC2046,SC2086
+    if out="$(kcat -b "$kafka" $(sasl SCRAM-SHA-512 $credentials) -L -m 5 2>&1)"; then
+        fail "kcat with '$credentials' listed metadata: $out"
+    fi
+    grep -q "SASL authentication error: authentication of user .* failed: unknown user or wrong password" <<<"$out" || fail "kcat with '$credentials' did not report the failure: $out"
+done
+echo "ok: kcat with a wrong password or an unknown user is refused (SASL_AUTHENTICATION_FAILED)"
+if out="$(kcat -b "$kafka" -L -m 3 2>&1)"; then fail "kcat without SASL listed metadata: $out"; fi
+grep -q "a request before authentication" "$work/serve.log" || fail "no log line for the unauthenticated request"
+echo "ok: kcat without SASL is refused"
+if grep -q "alice-secret\|bob-secret" "$work/serve.log"; then fail "a password reached the log"; fi
+echo "ok: no password in the server's log"
+
+"$python" "$here/sasl_check.py" "$kafka"
+
+# The line protocol: --user with the password from BROOK_PASSWORD.
+BROOK_PASSWORD=alice-secret "$brook" topics list --server "$line" --user alice | grep -q "sasl-plain" \
+    || fail "brook topics list --user alice"
+if BROOK_PASSWORD=nope "$brook" topics list --server "$line" --user alice 2>"$work/err"; then fail "a wrong line password worked"; fi
+grep -q "SASL_AUTHENTICATION_FAILED" "$work/err" || fail "the line CLI's failure: $(cat "$work/err")"
+echo "ok: the line CLI authenticates with --user and is refused with a wrong password"
+kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# TLS: a CA, a server certificate for 127.0.0.1 (an IP SAN, which clients verify), and a client
+# certificate whose CN is the user.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Brook test CA" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$work/san.ext"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 -extfile "$work/san.ext" -out "$work/server.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=carol" -keyout "$work/client.key" -out "$work/client.csr" 2>/dev/null
+openssl x509 -req -in "$work/client.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 -out "$work/client.pem" 2>/dev/null
+
+start() {  # extra serve arguments; sets line and kafka
+    "$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 "$@" >"$work/serve.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 200); do
+        grep -q "listening for Kafka clients" "$work/serve.log" 2>/dev/null && grep -q " port=" "$work/serve.log" && break
+        kill -0 "$server_pid" 2>/dev/null || fail "brook serve $* exited"
+        sleep 0.05
+    done
+    line="127.0.0.1:$(grep -o ' port=[0-9]*' "$work/serve.log" | head -1 | cut -d= -f2)"
+    kafka="$(grep -o 'kafka=[0-9.:]*' "$work/serve.log" | head -1 | cut -d= -f2)"
+}
+stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+
+# SASL_SSL with SCRAM-SHA-512, the hostname (IP SAN) verified by librdkafka.
+start --auth --tls-cert "$work/server.pem" --tls-key "$work/server.key"
+ssl="-X security.protocol=SASL_SSL -X ssl.ca.location=$work/ca.pem -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=alice -X sasl.password=alice-secret"
+# shellcheck disable=SC2086
+printf 'over tls\n' | kcat -b "$kafka" $ssl -P -t tls-topic
+# shellcheck disable=SC2086
+got="$(kcat -b "$kafka" $ssl -C -t tls-topic -e -q -f '%s\n')"
+[[ "$got" == "over tls" ]] || fail "kcat over SASL_SSL read '$got'"
+echo "ok: kcat produces and consumes over SASL_SSL SCRAM-SHA-512"
+if kcat -b "$kafka" -X security.protocol=SASL_SSL -X ssl.ca.location=/etc/ssl/certs/ca-certificates.crt \
+    -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=alice -X sasl.password=alice-secret -L -m 3 >/dev/null 2>&1; then
+    fail "kcat trusted a certificate its CA list does not hold"
+fi
+echo "ok: kcat refuses the server's certificate without Brook's CA"
+"$python" "$here/sasl_check.py" "$kafka" --tls "$work/ca.pem"
+got="$(BROOK_PASSWORD=alice-secret "$brook" topics list --server "$line" --user alice --tls-ca "$work/ca.pem")"
+grep -q "tls-topic" <<<"$got" || fail "brook topics list over TLS: $got"
+if BROOK_PASSWORD=alice-secret "$brook" topics list --server "$line" --user alice 2>"$work/err" </dev/null; then fail "a plain client reached the TLS server"; fi
+grep -q "connect with --tls-ca" "$work/err" || fail "the plain client's error: $(cat "$work/err")"
+echo "ok: the line CLI over TLS with --user; without --tls-ca it is told to use it"
+stop
+
+# mTLS: a client certificate is required, and its CN is the user; no SASL needed.
+start --auth --tls-cert "$work/server.pem" --tls-key "$work/server.key" --tls-client-ca "$work/ca.pem"
+mtls="-X security.protocol=SSL -X ssl.ca.location=$work/ca.pem"
+# shellcheck disable=SC2086
+got="$(kcat -b "$kafka" $mtls -X ssl.certificate.location="$work/client.pem" -X ssl.key.location="$work/client.key" -C -t tls-topic -e -q -f '%s\n')"
+[[ "$got" == "over tls" ]] || fail "kcat with a client certificate read '$got'"
+# shellcheck disable=SC2086
+if kcat -b "$kafka" $mtls -L -m 3 >/dev/null 2>&1; then fail "kcat without a client certificate listed metadata"; fi
+echo "ok: mTLS: kcat with a client certificate reads; without one it is refused"
+"$brook" topics list --server "$line" --tls-ca "$work/ca.pem" --tls-cert "$work/client.pem" --tls-key "$work/client.key" | grep -q tls-topic \
+    || fail "brook topics list with a client certificate"
+if "$brook" topics list --server "$line" --tls-ca "$work/ca.pem" >/dev/null 2>&1 </dev/null; then fail "the line CLI without a client certificate got in"; fi
+echo "ok: mTLS: the line CLI with a client certificate lists topics; without one it is refused"
+stop
+echo "all SASL and TLS checks passed"
