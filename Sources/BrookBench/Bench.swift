@@ -16,7 +16,7 @@ public struct Bench: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         abstract: "Measure throughput and latency (HdrHistogram percentiles).",
         discussion: "Each run prints a report and one RESULT line that bench/compare.sh reads.",
-        subcommands: [ProduceBench.self, ConsumeBench.self, EndToEndBench.self, GroupBench.self, CeilingBench.self])
+        subcommands: [ProduceBench.self, ConsumeBench.self, EndToEndBench.self, GroupBench.self, CeilingBench.self, PartitionsBench.self])
 }
 
 /// Latencies in microseconds, with the percentiles a report needs.
@@ -25,7 +25,8 @@ struct Latencies: Sendable {
 
     mutating func record(_ duration: Duration) {
         let micros = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
-        _ = histogram.record(UInt64(max(0, micros)))
+        // A wait past the histogram's range counts as its top value instead of being dropped.
+        _ = histogram.record(min(UInt64(max(0, micros)), histogram.highestTrackableValue))
     }
 
     mutating func merge(_ other: Latencies) {

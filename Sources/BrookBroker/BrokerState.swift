@@ -26,7 +26,7 @@ final class BrokerState: Sendable {
 
     private struct Storage {
         var topics: [String: TopicMetadata] = [:]
-        /// Topics the file holds but cannot serve (a partition's log table is gone), with the
+        /// Topics the file holds but cannot serve (its log table is gone), with the
         /// error their requests get instead of UNKNOWN_TOPIC.
         var unavailable: [String: BrookError] = [:]
         var waiters: [Int64: [UInt64: Waiter]] = [:]

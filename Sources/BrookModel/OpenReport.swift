@@ -14,7 +14,7 @@ public struct OpenReport: Sendable, Hashable {
     /// Schema objects changed outside Brook and put back: a topic's dropped view, a log table's
     /// missing append-only triggers.
     public var repairs: [String] = []
-    /// Topics left out because a partition's log table is gone (dropped outside Brook), each with
+    /// Topics left out because their log table is gone (dropped outside Brook), each with
     /// the error their requests get.
     public var unavailableTopics: [String: BrookError] = [:]
 

@@ -17,7 +17,8 @@ public struct PartitionState: Sendable, Hashable {
     public var recordCount: Int64 { nextOffset - logStartOffset }
 }
 
-/// One partition of a topic: its index in the topic and the id that names its log table.
+/// One partition of a topic: its index in the topic (its range of the topic's log table) and its
+/// id, which keys its counters and time index.
 public struct PartitionMetadata: Sendable, Hashable {
     public let id: Int64
     public let index: Int

@@ -16,6 +16,15 @@ public struct ReadSummary: Sendable, Hashable {
     public var nextFetchOffset: Int64
 }
 
+/// Calls `body` with the bytes of an optional array, or an empty buffer.
+@inline(__always)
+private func withOptionalCodecForm<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    if let bytes {
+        return try bytes.withUnsafeBytes { try body($0) }
+    }
+    return try body(UnsafeRawBufferPointer(start: nil, count: 0))
+}
+
 /// A read-only connection for range reads, offset look-ups and backups. WAL lets many readers run
 /// beside the writer; each sees a consistent snapshot per read. Not thread-safe: one thread at a
 /// time.
@@ -23,10 +32,12 @@ public struct ReadSummary: Sendable, Hashable {
 /// Pragmas: opened read-only, `query_only=1`, `mmap_size=0` (pages come from the OS page cache
 /// through `pread`: a mapping is remapped whenever the file grows, and inflates RSS) and
 /// SQLite's default page cache. None of them makes the connection read
-/// the schema, which takes a while with thousands of partitions: that waits for the first read.
+/// the schema: that waits for the first read.
 public final class LogReader {
     public let path: String
     let db: Connection
+    /// Turns stored headers back into the form fetches read, reusing its buffers.
+    private let headers = HeaderJSONDecoder()
 
     public init(path: String) throws(BrookError) {
         self.path = path
@@ -62,11 +73,10 @@ public final class LogReader {
         partitionID: Int64, from offset: Int64, maxRecords: Int, maxBytes: Int, end: Int64 = .max,
         firstRecordAlways: Bool = true, _ visit: (RecordView) throws -> Void
     ) throws -> ReadSummary {
-        let name = LogNames.table(partitionID)
         do {
             try db.cached("BEGIN").run()
             defer { try? db.cached("ROLLBACK").run() }
-            let state = try partitionState(partitionID)
+            let (state, table, index) = try partitionRow(partitionID)
             guard offset >= state.logStartOffset, offset <= state.nextOffset else {
                 throw BrookError(
                     .offsetOutOfRange,
@@ -75,30 +85,40 @@ public final class LogReader {
             var summary = ReadSummary(state: state, recordCount: 0, bytes: 0, nextFetchOffset: offset)
             if offset == state.nextOffset || offset >= end || maxRecords <= 0 { return summary }
             let select = try db.cached(
-                "SELECT offset, timestamp, key, headers, value FROM \"\(name)\" WHERE offset >= ? AND offset < ? ORDER BY offset LIMIT ?")
+                "SELECT position, timestamp, key, headers, value FROM \"\(table)\" WHERE position >= ? AND position < ? ORDER BY position LIMIT ?")
             defer { select.reset() }
-            try select.bind(offset, at: 1)
-            try select.bind(end, at: 2)
+            try select.bind(LogNames.position(partition: index, offset: offset), at: 1)
+            try select.bind(LogNames.position(partition: index, offset: min(end, LogNames.offsetLimit)), at: 2)
             try select.bind(maxRecords, at: 3)
             var full = false
             do {
                 while try select.step() {
-                    let view = RecordView(
-                        offset: select.int64(0), timestamp: select.int64(1), key: select.bytes(2),
-                        encodedHeaders: select.bytes(3) ?? UnsafeRawBufferPointer(start: nil, count: 0),
-                        value: select.bytes(4))
-                    if view.offset != summary.nextFetchOffset {
+                    let recordOffset = select.int64(0) & LogNames.offsetMask
+                    if recordOffset != summary.nextFetchOffset {
                         throw try missing(partitionID, at: summary.nextFetchOffset, highWatermark: state.nextOffset)
                     }
-                    let size = view.size
-                    if (summary.recordCount > 0 || !firstRecordAlways) && summary.bytes + size > maxBytes {
+                    let stored = select.bytes(3)
+                    if let stored, !headers.decode(stored) {
+                        throw BrookError(
+                            .corruptDatabase,
+                            "\(try describe(partitionID)) has unreadable headers at offset \(recordOffset): the database is damaged; restore it from a backup")
+                    }
+                    let accepted = try withOptionalCodecForm(stored == nil ? nil : headers.codecForm) { encodedHeaders -> Bool in
+                        let view = RecordView(
+                            offset: recordOffset, timestamp: select.int64(1), key: select.bytes(2),
+                            encodedHeaders: encodedHeaders, value: select.bytes(4))
+                        let size = view.size
+                        if (summary.recordCount > 0 || !firstRecordAlways) && summary.bytes + size > maxBytes { return false }
+                        try visit(view)
+                        summary.bytes += size
+                        return true
+                    }
+                    guard accepted else {
                         full = true
                         break
                     }
-                    try visit(view)
                     summary.recordCount += 1
-                    summary.bytes += size
-                    summary.nextFetchOffset = view.offset + 1
+                    summary.nextFetchOffset = recordOffset + 1
                 }
             } catch let error as SQLiteError where error.isCorruption {
                 throw BrookError(.corruptDatabase, "\(try describe(partitionID)) is damaged at or after offset \(summary.nextFetchOffset): \(error.message); restore it from a backup")
@@ -118,16 +138,15 @@ public final class LogReader {
             "\(try describe(partitionID)) has no record at offset \(offset), below its high watermark \(highWatermark): the database is damaged; restore it from a backup")
     }
 
-    /// "topic-partition (table __brook_log_N)", for errors.
+    /// "partition topic-N (table __brook_records_T)", for errors.
     private func describe(_ partitionID: Int64) throws -> String {
-        let table = LogNames.table(partitionID)
         let statement = try db.cached("""
-            SELECT t.name, p.partition FROM __brook_partitions p JOIN __brook_topics t ON t.id = p.topic_id WHERE p.id = ?
+            SELECT t.name, p.partition, t.id FROM __brook_partitions p JOIN __brook_topics t ON t.id = p.topic_id WHERE p.id = ?
             """)
         defer { statement.reset() }
         try statement.bind(partitionID, at: 1)
-        guard try statement.step() else { return "partition log \(table)" }
-        return "partition \(statement.string(0) ?? "?")-\(statement.int64(1)) (table \(table))"
+        guard try statement.step() else { return "partition log \(partitionID)" }
+        return "partition \(statement.string(0) ?? "?")-\(statement.int64(1)) (table \(LogNames.table(topicID: statement.int64(2))))"
     }
 
     /// Reads records into memory; see ``read(partitionID:from:maxRecords:maxBytes:_:)``.
@@ -143,31 +162,60 @@ public final class LogReader {
     /// comes from the log when its saved row trails it (``LogWriter/commit()`` saves rows once a
     /// second); `bytes` is as last saved.
     public func partitionState(_ partitionID: Int64) throws -> PartitionState {
-        let statement = try db.cached("SELECT log_start_offset, next_offset, bytes FROM __brook_partitions WHERE id = ?")
+        try partitionRow(partitionID).state
+    }
+
+    /// A partition's counters (see ``partitionState(_:)``), its topic's log table and its index.
+    private func partitionRow(_ partitionID: Int64) throws -> (state: PartitionState, table: String, index: Int) {
+        let statement = try db.cached("SELECT log_start_offset, next_offset, bytes, topic_id, partition FROM __brook_partitions WHERE id = ?")
         defer { statement.reset() }
         try statement.bind(partitionID, at: 1)
         guard try statement.step() else {
             throw BrookError(.unknownPartition, "partition log \(partitionID) no longer exists (its topic was deleted)")
         }
         var state = PartitionState(logStartOffset: statement.int64(0), nextOffset: statement.int64(1), bytes: statement.int64(2))
-        let last = try db.cached("SELECT max(offset) FROM \"\(LogNames.table(partitionID))\"")
+        let table = LogNames.table(topicID: statement.int64(3))
+        let index = Int(statement.int64(4))
+        let last = try db.cached("SELECT position FROM \"\(table)\" WHERE position >= ? AND position < ? ORDER BY position DESC LIMIT 1")
         defer { last.reset() }
-        if try last.step(), !last.isNull(0) {
-            state.nextOffset = max(state.nextOffset, last.int64(0) + 1)
+        try last.bind(LogNames.firstPosition(partition: index), at: 1)
+        try last.bind(LogNames.firstPosition(partition: index + 1), at: 2)
+        if try last.step() {
+            state.nextOffset = max(state.nextOffset, (last.int64(0) & LogNames.offsetMask) + 1)
         }
-        return state
+        return (state, table, index)
     }
 
-    /// The first record whose timestamp is at least `timestamp`, as Kafka's ListOffsets by time;
-    /// `nil` when there is none. Scans from the log start.
+    /// The first record whose timestamp is at least `timestamp`, as Kafka's ListOffsets by time:
+    /// the lowest such offset, whatever the order of timestamps in the log; `nil` when there is
+    /// none.
+    ///
+    /// `__brook_time_index` bounds the search: its last row for the partition whose largest
+    /// timestamp so far is below `timestamp` says no record up to its offset qualifies, so the
+    /// scan starts after it. With timestamps that grow with offsets (the broker's time, or
+    /// producers' clocks) the scan reads about ``Schema/timeIndexInterval`` records at most; a
+    /// record far in the future followed by older ones makes the scan run until the first that
+    /// qualifies.
     public func offset(forTimestamp timestamp: Int64, partitionID: Int64) throws -> (offset: Int64, timestamp: Int64)? {
         do {
+            try db.cached("BEGIN").run()
+            defer { try? db.cached("ROLLBACK").run() }
+            let (_, table, index) = try partitionRow(partitionID)
+            let bound = try db.cached(
+                "SELECT offset FROM __brook_time_index WHERE partition_id = ? AND max_timestamp < ? ORDER BY max_timestamp DESC LIMIT 1")
+            defer { bound.reset() }
+            try bound.bind(partitionID, at: 1)
+            try bound.bind(timestamp, at: 2)
+            let from = try bound.step() ? bound.int64(0) + 1 : 0
+            bound.reset()
             let statement = try db.cached(
-                "SELECT offset, timestamp FROM \"\(LogNames.table(partitionID))\" WHERE timestamp >= ? ORDER BY offset LIMIT 1")
+                "SELECT position, timestamp FROM \"\(table)\" WHERE position >= ? AND position < ? AND timestamp >= ? ORDER BY position LIMIT 1")
             defer { statement.reset() }
-            try statement.bind(timestamp, at: 1)
-            return try statement.step() ? (statement.int64(0), statement.int64(1)) : nil
-        } catch {
+            try statement.bind(LogNames.position(partition: index, offset: from), at: 1)
+            try statement.bind(LogNames.firstPosition(partition: index + 1), at: 2)
+            try statement.bind(timestamp, at: 3)
+            return try statement.step() ? (statement.int64(0) & LogNames.offsetMask, statement.int64(1)) : nil
+        } catch let error as SQLiteError {
             throw BrookError(error, while: "looking up an offset by timestamp")
         }
     }

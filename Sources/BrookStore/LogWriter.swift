@@ -21,13 +21,31 @@ public final class LogWriter {
     private let lock: FileLock
     /// Topics by name, with their partitions' committed counters.
     public private(set) var topics: [String: TopicMetadata] = [:]
-    /// Topics left out at open because a partition's log table is gone; only deleting one works.
+    /// Topics left out at open because their log table is gone; only deleting one works.
     private var unavailable: [String: (topic: TopicMetadata, error: BrookError)] = [:]
     /// What opening the file found and did.
     public let openReport: OpenReport
 
+    /// What the open transaction appended to a partition.
+    private struct StagedPartition {
+        var topic: String
+        var index: Int
+        var state: PartitionState
+        var appended: [AppendedBatch]
+        /// The largest timestamp appended, for the time index.
+        var maxTimestamp: Int64
+    }
+
     /// Staged counters of the open transaction, by partition id; published on commit.
-    private var staged: [Int64: (topic: String, index: Int, state: PartitionState, appended: [AppendedBatch])] = [:]
+    private var staged: [Int64: StagedPartition] = [:]
+    /// Per partition id, the largest timestamp in its log so far and the offset of its last
+    /// `__brook_time_index` row; loaded on a partition's first commit, updated after each.
+    private var timeMarks: [Int64: TimeMark] = [:]
+
+    struct TimeMark {
+        var maxTimestamp: Int64
+        var indexedOffset: Int64
+    }
     /// Producer sequence state read so far, and what the open transaction changes.
     private var sequences: [SequenceKey: SequenceState] = [:]
     private var stagedSequences: [SequenceKey: SequenceState] = [:]
@@ -86,6 +104,7 @@ public final class LogWriter {
         }
         do {
             _ = brook_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_DEFENSIVE, 1)
+            try HeaderFunctions.register(on: db.handle)
             try db.execute("PRAGMA busy_timeout = 10000")
             var report = try Schema.prepare(db, path: path)
             let mode = try db.scalarString("PRAGMA journal_mode = WAL")
@@ -176,14 +195,13 @@ public final class LogWriter {
 
     /// Puts back what was changed outside Brook, and sets aside what cannot be put back, so that
     /// one damaged topic does not keep every other from being served:
-    /// - a topic whose partition log table is gone (dropped) is left out of `topics`, with an
-    ///   error naming it; its records are lost, and deleting the topic clears it;
+    /// - a topic whose log table is gone (dropped) is left out of `topics`, with an error naming
+    ///   it; its records are lost, and deleting the topic clears it;
     /// - a log table without its three append-only triggers (recreated by hand) gets them back;
     /// - a topic's view that is gone is recreated.
     private static func repairSchema(
         _ db: Connection, _ topics: inout [String: TopicMetadata]
     ) throws -> (repairs: [String], unavailable: [String: (topic: TopicMetadata, error: BrookError)]) {
-        // One pass over the schema: a look-up per partition would make opening quadratic.
         var tables = Set<String>()
         var triggers = Set<String>()
         var views = Set<String>()
@@ -200,22 +218,20 @@ public final class LogWriter {
         var repairs: [String] = []
         var statements: [String] = []
         for (name, topic) in topics.sorted(by: { $0.key < $1.key }) {
-            if let missing = topic.partitions.first(where: { !tables.contains(LogNames.table($0.id)) }) {
+            let table = LogNames.table(topicID: topic.id)
+            guard tables.contains(table) else {
                 unavailable[name] = (topic, BrookError(
                     .corruptDatabase,
-                    "topic '\(name)' is unavailable: the log table \(LogNames.table(missing.id)) of its partition \(missing.index) is missing (dropped outside Brook), so its records are lost; delete the topic (brook topics delete \(name)) or restore the file from a backup"))
+                    "topic '\(name)' is unavailable: its log table \(table) is missing (dropped outside Brook), so its records are lost; delete the topic (brook topics delete \(name)) or restore the file from a backup"))
                 topics[name] = nil
                 continue
             }
-            for partition in topic.partitions {
-                let table = LogNames.table(partition.id)
-                if !LogNames.guardTriggerNames(table: table).allSatisfy(triggers.contains) {
-                    statements.append(LogNames.dropGuardTriggers(table: table) + "\n" + LogNames.guardTriggers(table: table))
-                    repairs.append("restored the append-only triggers of \(table) (\(name)-\(partition.index))")
-                }
+            if !LogNames.guardTriggerNames(table: table).allSatisfy(triggers.contains) {
+                statements.append(LogNames.dropGuardTriggers(table: table) + "\n" + LogNames.guardTriggers(table: table))
+                repairs.append("restored the append-only triggers of \(table) (topic '\(name)')")
             }
             if !views.contains(name.lowercased()) {
-                statements.append(LogNames.createView(topic: name, partitionIDs: topic.partitions.map(\.id)))
+                statements.append(LogNames.createView(topic: name, topicID: topic.id))
                 repairs.append("recreated the view of topic '\(name)'")
             }
         }
@@ -227,53 +243,42 @@ public final class LogWriter {
         return (repairs, unavailable)
     }
 
-    /// Brings each partition's counters up to date with its log table. A commit does not always
-    /// save them (see ``commit()``), so after an unclean stop a log may hold records at and past
-    /// its saved `next_offset`: the counters then take them in. The saved row is a consistent
-    /// triple of some earlier commit, so `bytes` grows by exactly those records' sizes.
+    /// Brings each partition's counters up to date with its log. A commit does not always save
+    /// them (see ``commit()``), so after an unclean stop a log may hold records at and past its
+    /// saved `next_offset`: the counters then take them in. The saved row is a consistent triple
+    /// of some earlier commit, so `bytes` grows by exactly those records' sizes.
     private static func recoverCounters(_ db: Connection, _ topics: inout [String: TopicMetadata]) throws -> [String] {
-        // One pass over the schema: a look-up per partition would make opening quadratic.
-        var tables = Set<String>()
-        let names = try db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\'")
-        while try names.step() { tables.insert(names.string(0) ?? "") }
-        var located: [Int64: (topic: String, index: Int)] = [:]
+        // The last offset of every partition: one descending rowid seek each.
+        var behind: [(topic: String, index: Int, last: Int64)] = []
         for (name, topic) in topics {
+            let last = try db.prepare("""
+                SELECT position FROM "\(LogNames.table(topicID: topic.id))" WHERE position >= ? AND position < ? ORDER BY position DESC LIMIT 1
+                """)
             for partition in topic.partitions {
-                let table = LogNames.table(partition.id)
-                guard tables.contains(table) else {
-                    throw SQLiteError(code: SQLITE_CORRUPT, message: "log table \(table) of \(name)-\(partition.index) is missing")
+                try last.bind(LogNames.firstPosition(partition: partition.index), at: 1)
+                try last.bind(LogNames.firstPosition(partition: partition.index + 1), at: 2)
+                if try last.step() {
+                    let offset = last.int64(0) & LogNames.offsetMask
+                    if offset >= partition.state.nextOffset { behind.append((name, partition.index, offset)) }
                 }
-                located[partition.id] = (name, partition.index)
-            }
-        }
-        // The last offset of every log, a few hundred tables per query (SQLite allows 500 terms).
-        var behind: [(id: Int64, last: Int64)] = []
-        let ids = located.keys.sorted()
-        for start in stride(from: 0, to: ids.count, by: 400) {
-            let chunk = ids[start..<min(start + 400, ids.count)]
-            let query = try db.prepare(chunk.map { "SELECT \($0), (SELECT max(offset) FROM \"\(LogNames.table($0))\")" }.joined(separator: " UNION ALL "))
-            while try query.step() {
-                guard !query.isNull(1) else { continue }
-                let (name, index) = located[query.int64(0)]!
-                if query.int64(1) >= topics[name]!.partitions[index].state.nextOffset {
-                    behind.append((query.int64(0), query.int64(1)))
-                }
+                last.reset()
             }
         }
         guard !behind.isEmpty else { return [] }
         var recovered: [String] = []
         try db.transaction {
             let update = try db.prepare("UPDATE __brook_partitions SET next_offset = ?, bytes = ? WHERE id = ?")
-            for (id, last) in behind {
-                let (name, index) = located[id]!
-                var state = topics[name]!.partitions[index].state
-                // The same measure as a record's size: key, encoded headers and value bytes.
+            for (name, index, last) in behind {
+                let topic = topics[name]!
+                var state = topic.partitions[index].state
+                // The same measure as a record's size: key, headers (in their encoded form) and value bytes.
                 let sizes = try db.prepare("""
-                    SELECT coalesce(sum(coalesce(length(CAST(key AS BLOB)), 0) + coalesce(length(headers), 0)
+                    SELECT coalesce(sum(coalesce(length(CAST(key AS BLOB)), 0) + brook_header_bytes(headers)
                         + coalesce(length(CAST(value AS BLOB)), 0)), 0)
-                    FROM "\(LogNames.table(id))" WHERE offset >= ?
+                    FROM "\(LogNames.table(topicID: topic.id))" WHERE position >= ? AND position < ?
                     """)
-                try sizes.bind(state.nextOffset, at: 1)
+                try sizes.bind(LogNames.position(partition: index, offset: state.nextOffset), at: 1)
+                try sizes.bind(LogNames.firstPosition(partition: index + 1), at: 2)
                 _ = try sizes.step()
                 let added = sizes.int64(0)
                 recovered.append("\(name)-\(index): next offset \(state.nextOffset) → \(last + 1), bytes \(state.bytes) → \(state.bytes + added)")
@@ -281,7 +286,7 @@ public final class LogWriter {
                 state.bytes += added
                 try update.bind(state.nextOffset, at: 1)
                 try update.bind(state.bytes, at: 2)
-                try update.bind(id, at: 3)
+                try update.bind(topic.partitions[index].id, at: 3)
                 try update.run()
                 topics[name]!.partitions[index].state = state
             }
@@ -291,7 +296,8 @@ public final class LogWriter {
 
     // MARK: Topics
 
-    /// Creates a topic with its partition tables, triggers and SQL view, in one transaction.
+    /// Creates a topic with its log table, triggers and SQL view, in one transaction: four schema
+    /// objects and a row per partition, whatever the partition count.
     @discardableResult
     public func createTopic(_ name: String, partitions: Int, config: TopicConfig, now: Int64 = WallClock.nowMillis()) throws(BrookError) -> TopicMetadata {
         try TopicName.validate(name)
@@ -326,15 +332,17 @@ public final class LogWriter {
             try insert.run()
             let topicID = sqlite3_last_insert_rowid(db.handle)
             var topic = TopicMetadata(id: topicID, name: name, config: config, partitions: [], createdMs: now)
-            try addPartitionTables(to: &topic, count: partitions)
-            try db.execute(LogNames.createView(topic: name, partitionIDs: topic.partitions.map(\.id)))
+            try db.execute(LogNames.createTable(topicID: topicID))
+            try db.execute(LogNames.createView(topic: name, topicID: topicID))
+            try addPartitionRows(to: &topic, count: partitions)
             return topic
         } publish: { topic in
             topics[name] = topic
         }
     }
 
-    /// Grows a topic to `count` partitions (never fewer) and rebuilds its view.
+    /// Grows a topic to `count` partitions (never fewer): rows in `__brook_partitions` only, since
+    /// the topic's table and view hold every partition.
     @discardableResult
     public func addPartitions(_ name: String, count: Int) throws(BrookError) -> TopicMetadata {
         guard var topic = topics[name] else { throw BrookError.unknownTopic(name) }
@@ -343,9 +351,7 @@ public final class LogWriter {
             throw BrookError(.invalidPartitions, "topic '\(name)' has \(topic.partitions.count) partitions; the new count \(count) must be larger (partitions are never removed)")
         }
         return try adminTransaction("adding partitions to '\(name)'") {
-            try addPartitionTables(to: &topic, count: count - topic.partitions.count)
-            try db.execute(LogNames.dropView(topic: name))
-            try db.execute(LogNames.createView(topic: name, partitionIDs: topic.partitions.map(\.id)))
+            try addPartitionRows(to: &topic, count: count - topic.partitions.count)
             return topic
         } publish: { topic in
             topics[name] = topic
@@ -378,14 +384,17 @@ public final class LogWriter {
         }
     }
 
-    /// Deletes a topic: drops its view and log tables and its committed offsets.
+    /// Deletes a topic: drops its view and log table, its time index and its committed offsets.
     public func deleteTopic(_ name: String) throws(BrookError) {
         guard let topic = topics[name] ?? unavailable[name]?.topic else { throw BrookError.unknownTopic(name) }
         try adminTransaction("deleting topic '\(name)'") {
             try db.execute(LogNames.dropView(topic: name))
-            for partition in topic.partitions {
-                try db.execute(LogNames.dropTable(partition.id))
+            try db.execute(LogNames.dropTable(topicID: topic.id))
+            // Left by migration 6 when one of the topic's partition tables was missing.
+            for partition in topic.partitions where unavailable[name] != nil {
+                try db.execute("DROP TABLE IF EXISTS \"\(LogNames.legacyPartitionTable(partition.id))\";")
             }
+            try db.execute("DELETE FROM __brook_time_index WHERE partition_id IN (SELECT id FROM __brook_partitions WHERE topic_id = \(topic.id))")
             try db.execute("DELETE FROM __brook_producer_sequences WHERE partition_id IN (SELECT id FROM __brook_partitions WHERE topic_id = \(topic.id))")
             try db.execute("DELETE FROM __brook_partitions WHERE topic_id = \(topic.id)")
             try db.execute("DELETE FROM __brook_topics WHERE id = \(topic.id)")
@@ -397,14 +406,15 @@ public final class LogWriter {
             unavailable[name] = nil
             let dropped = Set(topic.partitions.map(\.id))
             sequences = sequences.filter { !dropped.contains($0.key.partition) }
-            for id in dropped { unsavedCounters[id] = nil }
-            for partition in topic.partitions {
-                db.evictStatements(containing: "\"\(LogNames.table(partition.id))\"")
+            for id in dropped {
+                unsavedCounters[id] = nil
+                timeMarks[id] = nil
             }
+            db.evictStatements(containing: "\"\(LogNames.table(topicID: topic.id))\"")
         }
     }
 
-    private func addPartitionTables(to topic: inout TopicMetadata, count: Int) throws {
+    private func addPartitionRows(to topic: inout TopicMetadata, count: Int) throws {
         let insert = try db.cached("INSERT INTO __brook_partitions (topic_id, partition) VALUES (?, ?)")
         for _ in 0..<count {
             let index = topic.partitions.count
@@ -412,7 +422,6 @@ public final class LogWriter {
             try insert.bind(index, at: 2)
             try insert.run()
             let id = sqlite3_last_insert_rowid(db.handle)
-            try db.execute(LogNames.createTable(id))
             topic.partitions.append(PartitionMetadata(id: id, index: index, state: PartitionState()))
         }
     }
@@ -501,28 +510,38 @@ public final class LogWriter {
     public func append(topic name: String, partition index: Int, records: [ProducerRecord], now: Int64) throws -> Int64 {
         precondition(db.isInTransaction, "append runs inside begin()/commit()")
         let batchBytes = try validateAppend(topic: name, partition: index, records: records)
-        let partition = topics[name]!.partitions[index]
-        var state = staged[partition.id]?.state ?? partition.state
-        let base = state.nextOffset
+        let topic = topics[name]!
+        let partition = topic.partitions[index]
+        var entry = staged[partition.id] ?? StagedPartition(topic: name, index: index, state: partition.state, appended: [], maxTimestamp: .min)
+        let base = entry.state.nextOffset
+        guard base + Int64(records.count) <= LogNames.offsetLimit else {
+            throw BrookError(
+                .storageError,
+                "partition \(name)-\(index) has reached the largest offset Brook stores (\(LogNames.offsetLimit - 1)); produce to another partition or topic")
+        }
         let insert = try db.cached(
-            "INSERT INTO \"\(LogNames.table(partition.id))\" (offset, timestamp, key, headers, value) VALUES (?, ?, ?, ?, ?)")
+            "INSERT INTO \"\(LogNames.table(topicID: topic.id))\" (position, timestamp, key, headers, value) VALUES (?, ?, ?, ?, ?)")
         var offset = base
         // LogAppendTime: the broker's append time replaces the producer's timestamp.
-        let stampsAppendTime = topics[name]!.config.messageTimestampType == .logAppendTime
+        let stampsAppendTime = topic.config.messageTimestampType == .logAppendTime
         // Kept for the commit's long polls, which answer from the batch without reading it back.
         let keepHeaders = records.contains { !$0.headers.isEmpty }
         var encodedHeaders: [[UInt8]] = []
         if keepHeaders { encodedHeaders.reserveCapacity(records.count) }
+        let firstPosition = LogNames.firstPosition(partition: index)
         for record in records {
-            try insert.bind(offset, at: 1)
-            try insert.bind(stampsAppendTime ? now : record.timestamp ?? now, at: 2)
-            let headers = record.headers.isEmpty ? nil : HeaderCodec.encode(record.headers)
-            if keepHeaders { encodedHeaders.append(headers ?? []) }
+            let timestamp = stampsAppendTime ? now : record.timestamp ?? now
+            entry.maxTimestamp = max(entry.maxTimestamp, timestamp)
+            try insert.bind(firstPosition + offset, at: 1)
+            try insert.bind(timestamp, at: 2)
+            if keepHeaders { encodedHeaders.append(HeaderCodec.encode(record.headers)) }
+            // JSON only for records that have headers: the others store NULL.
+            let headers = record.headers.isEmpty ? nil : HeaderJSON.encode(record.headers)
             try withOptionalBytes(record.key) { key in
                 try withOptionalBytes(headers) { headers in
                     try withOptionalBytes(record.value) { value in
                         if let key { try insert.bindBytes(key, at: 3) } else { try insert.bindNull(at: 3) }
-                        if let headers { try insert.bindBlob(headers, at: 4) } else { try insert.bindNull(at: 4) }
+                        if let headers { try insert.bindText(headers, at: 4) } else { try insert.bindNull(at: 4) }
                         if let value { try insert.bindBytes(value, at: 5) } else { try insert.bindNull(at: 5) }
                         // Bound without copying: step before the buffers go out of scope.
                         try insert.run()
@@ -531,8 +550,8 @@ public final class LogWriter {
             }
             offset += 1
         }
-        state.nextOffset = offset
-        state.bytes += batchBytes
+        entry.state.nextOffset = offset
+        entry.state.bytes += batchBytes
         let batch = AppendedBatch(
             baseOffset: base, records: stampsAppendTime ? records.map { record in
                 var stamped = record
@@ -540,13 +559,10 @@ public final class LogWriter {
                 return stamped
             } : records, appendTime: now,
             encodedHeaders: encodedHeaders)
-        if staged[partition.id] == nil {
-            staged[partition.id] = (name, index, state, [batch])
-        } else {
-            // In place: a copy of the staged batches per append made a group's appends quadratic.
-            staged[partition.id]!.state = state
-            staged[partition.id]!.appended.append(batch)
-        }
+        // In place: a copy of the staged batches per append made a group's appends quadratic.
+        staged[partition.id] = nil
+        entry.appended.append(batch)
+        staged[partition.id] = entry
         return base
     }
 
@@ -727,9 +743,13 @@ public final class LogWriter {
         }
         let saveCounters = (!staged.isEmpty || !unsavedCounters.isEmpty)
             && (unsavedRecords + appendedRecords >= counterSaveRecords || ContinuousClock.now - countersSavedAt >= counterSaveInterval)
+        var marks: [(id: Int64, mark: TimeMark)] = []
         do {
             if saveCounters {
                 try writeCounters(staged.mapValues(\.state))
+            }
+            for (id, entry) in staged where entry.maxTimestamp != .min {
+                marks.append((id, try indexTime(partitionID: id, entry)))
             }
             if !stagedSequences.isEmpty {
                 let upsert = try db.cached("""
@@ -761,6 +781,7 @@ public final class LogWriter {
             rollback()
             throw error
         }
+        for (id, mark) in marks { timeMarks[id] = mark }
         if saveCounters {
             unsavedCounters.removeAll(keepingCapacity: true)
             unsavedRecords = 0
@@ -781,6 +802,49 @@ public final class LogWriter {
         producerEpochs.merge(stagedEpochs) { _, new in new }
         stagedEpochs.removeAll(keepingCapacity: true)
         return changes
+    }
+
+    /// Adds a row to `__brook_time_index` when a partition has grown by
+    /// ``Schema/timeIndexInterval`` records since its last one, inside the open transaction.
+    /// - Returns: the partition's time mark after this transaction, to keep once it commits.
+    private func indexTime(partitionID id: Int64, _ entry: StagedPartition) throws(SQLiteError) -> TimeMark {
+        var mark: TimeMark
+        if let known = timeMarks[id] {
+            mark = known
+        } else {
+            mark = try loadTimeMark(partitionID: id, topic: entry.topic, index: entry.index)
+        }
+        mark.maxTimestamp = max(mark.maxTimestamp, entry.maxTimestamp)
+        let last = entry.state.nextOffset - 1
+        if last - mark.indexedOffset >= Schema.timeIndexInterval {
+            let upsert = try db.cached("""
+                INSERT INTO __brook_time_index (partition_id, max_timestamp, offset) VALUES (?, ?, ?)
+                ON CONFLICT (partition_id, max_timestamp) DO UPDATE SET offset = excluded.offset
+                """)
+            try upsert.bind(id, at: 1)
+            try upsert.bind(mark.maxTimestamp, at: 2)
+            try upsert.bind(last, at: 3)
+            try upsert.run()
+            mark.indexedOffset = last
+        }
+        return mark
+    }
+
+    /// A partition's time mark from the file: its last time index row, and the largest timestamp
+    /// of the (about ``Schema/timeIndexInterval`` at most) records after it.
+    private func loadTimeMark(partitionID id: Int64, topic name: String, index: Int) throws(SQLiteError) -> TimeMark {
+        let row = try db.cached("SELECT max_timestamp, offset FROM __brook_time_index WHERE partition_id = ? ORDER BY max_timestamp DESC LIMIT 1")
+        defer { row.reset() }
+        try row.bind(id, at: 1)
+        var mark = try row.step() ? TimeMark(maxTimestamp: row.int64(0), indexedOffset: row.int64(1)) : TimeMark(maxTimestamp: .min, indexedOffset: -1)
+        row.reset()
+        guard let topic = topics[name] else { return mark }
+        let tail = try db.cached("SELECT max(timestamp) FROM \"\(LogNames.table(topicID: topic.id))\" WHERE position > ? AND position < ?")
+        defer { tail.reset() }
+        try tail.bind(LogNames.position(partition: index, offset: max(-1, mark.indexedOffset)), at: 1)
+        try tail.bind(LogNames.firstPosition(partition: index + 1), at: 2)
+        if try tail.step(), !tail.isNull(0) { mark.maxTimestamp = max(mark.maxTimestamp, tail.int64(0)) }
+        return mark
     }
 
     /// Writes the counters of the staged partitions (`pending`) and of every partition whose row
@@ -855,33 +919,37 @@ public final class LogWriter {
         if config.retentionMs < 0 && config.retentionBytes < 0 { return result }
         if partition.state.recordCount == 0 { return result }
         let cutoff = config.retentionMs < 0 ? Int64.min : now - config.retentionMs
-        let table = LogNames.table(partition.id)
+        let table = LogNames.table(topicID: topic.id)
         do {
             var state = partition.state
             try db.transaction {
-                let scan = try db.cached(
-                    "SELECT offset, timestamp, key, headers, value FROM \"\(table)\" ORDER BY offset LIMIT ?")
+                // Each record's size as ``ProducerRecord/size`` measures it.
+                let scan = try db.cached("""
+                    SELECT position, timestamp,
+                        coalesce(length(CAST(key AS BLOB)), 0) + brook_header_bytes(headers) + coalesce(length(CAST(value AS BLOB)), 0)
+                    FROM "\(table)" WHERE position >= ? AND position < ? ORDER BY position LIMIT ?
+                    """)
                 defer { scan.reset() }
-                try scan.bind(maxRecords, at: 1)
+                try scan.bind(LogNames.firstPosition(partition: index), at: 1)
+                try scan.bind(LogNames.firstPosition(partition: index + 1), at: 2)
+                try scan.bind(maxRecords, at: 3)
                 var newStart = state.logStartOffset
                 var remaining = state.bytes
                 var scanned = 0
                 while try scan.step() {
                     scanned += 1
-                    let size = Int64((scan.bytes(2)?.count ?? 0) + (scan.bytes(3)?.count ?? 0) + (scan.bytes(4)?.count ?? 0))
+                    let size = scan.int64(2)
                     let expired = scan.int64(1) < cutoff
                     let overSize = config.retentionBytes >= 0 && remaining > config.retentionBytes
                     guard expired || overSize else { break }
                     remaining -= size
-                    newStart = scan.int64(0) + 1
+                    newStart = (scan.int64(0) & LogNames.offsetMask) + 1
                     result.deletedRecords += 1
                     result.deletedBytes += size
                 }
                 scan.reset()
                 guard result.deletedRecords > 0 else { return }
-                let delete = try db.cached("DELETE FROM \"\(table)\" WHERE offset < ?")
-                try delete.bind(newStart, at: 1)
-                try delete.run()
+                try deleteHead(table: table, partitionID: partition.id, index: index, before: newStart)
                 state.logStartOffset = newStart
                 state.bytes = max(0, remaining)
                 // All three counters: the row may trail the log (see ``commit()``), and an
@@ -923,22 +991,22 @@ public final class LogWriter {
         let newStart = min(offset, state.logStartOffset + Int64(maxRecords))
         var result = PruneResult()
         guard newStart > state.logStartOffset else { return result }
-        let table = LogNames.table(partition.id)
+        let table = LogNames.table(topicID: topic.id)
         do {
             try db.transaction {
                 let measure = try db.cached("""
-                    SELECT count(*), coalesce(sum(coalesce(length(key), 0) + coalesce(length(headers), 0) + coalesce(length(value), 0)), 0)
-                    FROM "\(table)" WHERE offset < ?
+                    SELECT count(*), coalesce(sum(coalesce(length(CAST(key AS BLOB)), 0) + brook_header_bytes(headers)
+                        + coalesce(length(CAST(value AS BLOB)), 0)), 0)
+                    FROM "\(table)" WHERE position >= ? AND position < ?
                     """)
                 defer { measure.reset() }
-                try measure.bind(newStart, at: 1)
+                try measure.bind(LogNames.firstPosition(partition: index), at: 1)
+                try measure.bind(LogNames.position(partition: index, offset: newStart), at: 2)
                 _ = try measure.step()
                 result.deletedRecords = Int(measure.int64(0))
                 result.deletedBytes = measure.int64(1)
                 measure.reset()
-                let delete = try db.cached("DELETE FROM \"\(table)\" WHERE offset < ?")
-                try delete.bind(newStart, at: 1)
-                try delete.run()
+                try deleteHead(table: table, partitionID: partition.id, index: index, before: newStart)
                 state.logStartOffset = newStart
                 state.bytes = max(0, state.bytes - result.deletedBytes)
                 let update = try db.cached("UPDATE __brook_partitions SET log_start_offset = ?, next_offset = ?, bytes = ? WHERE id = ?")
@@ -958,6 +1026,19 @@ public final class LogWriter {
         } catch {
             throw BrookError(.unknownServerError, "deleting records of \(name)-\(index): \(error)")
         }
+    }
+
+    /// Deletes a partition's records below `offset`, and the time index rows that only describe
+    /// them, inside the open transaction.
+    private func deleteHead(table: String, partitionID: Int64, index: Int, before offset: Int64) throws {
+        let delete = try db.cached("DELETE FROM \"\(table)\" WHERE position >= ? AND position < ?")
+        try delete.bind(LogNames.firstPosition(partition: index), at: 1)
+        try delete.bind(LogNames.position(partition: index, offset: offset), at: 2)
+        try delete.run()
+        let unindex = try db.cached("DELETE FROM __brook_time_index WHERE partition_id = ? AND offset < ?")
+        try unindex.bind(partitionID, at: 1)
+        try unindex.bind(offset, at: 2)
+        try unindex.run()
     }
 
     // MARK: Checkpoints

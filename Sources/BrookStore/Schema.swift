@@ -27,7 +27,7 @@ public enum Schema {
     public static var currentVersion: Int { migrations.last?.version ?? 0 }
 
     /// The steps of a migration that its SQL file cannot take, run right after it in the same
-    /// transaction: those that repeat per partition table.
+    /// transaction: those that repeat per table.
     private static func completeMigration(_ version: Int, _ db: Connection) throws(SQLiteError) {
         switch version {
         case 3:
@@ -40,8 +40,56 @@ public enum Schema {
                 try db.execute(LogNames.dropGuardTriggers(table: table))
                 try db.execute(LogNames.guardTriggers(table: table))
             }
+        case 6:
+            try moveToTopicTables(db)
         default:
             break
+        }
+    }
+
+    /// Records between two rows of `__brook_time_index` of a partition (see
+    /// 0006_topic_tables.sql and ``LogWriter``).
+    static let timeIndexInterval: Int64 = 1_000
+
+    /// 0006_topic_tables.sql: gives each topic its table, guards and view, moves every partition
+    /// table's rows into it with headers as JSON, indexes their timestamps, and drops the old
+    /// tables and views. A topic with a partition table missing (dropped outside Brook) gets no
+    /// table, so opening reports it unavailable, as before; its other tables are left for
+    /// deleting the topic to drop.
+    private static func moveToTopicTables(_ db: Connection) throws(SQLiteError) {
+        var tables = Set<String>()
+        let names = try db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE '\\_\\_brook\\_log\\_%' ESCAPE '\\'")
+        while try names.step() { tables.insert(names.string(0) ?? "") }
+        var topics: [(id: Int64, name: String)] = []
+        let topicRows = try db.prepare("SELECT id, name FROM __brook_topics ORDER BY id")
+        while try topicRows.step() { topics.append((topicRows.int64(0), topicRows.string(1) ?? "")) }
+        var partitions: [Int64: [(id: Int64, index: Int)]] = [:]
+        let partitionRows = try db.prepare("SELECT id, topic_id, partition FROM __brook_partitions ORDER BY topic_id, partition")
+        while try partitionRows.step() {
+            partitions[partitionRows.int64(1), default: []].append((partitionRows.int64(0), Int(partitionRows.int64(2))))
+        }
+        for topic in topics {
+            try db.execute(LogNames.dropView(topic: topic.name))
+            let topicPartitions = partitions[topic.id] ?? []
+            guard topicPartitions.allSatisfy({ tables.contains(LogNames.legacyPartitionTable($0.id)) }) else { continue }
+            let table = LogNames.table(topicID: topic.id)
+            try db.execute(LogNames.createTable(topicID: topic.id))
+            try db.execute(LogNames.createView(topic: topic.name, topicID: topic.id))
+            for partition in topicPartitions {
+                let old = LogNames.legacyPartitionTable(partition.id)
+                try db.execute("""
+                    INSERT INTO "\(table)" (position, timestamp, key, headers, value)
+                    SELECT \(LogNames.firstPosition(partition: partition.index)) | offset, timestamp, key, brook_headers_json(headers), value
+                    FROM "\(old)" ORDER BY offset;
+                    INSERT INTO __brook_time_index (partition_id, max_timestamp, offset)
+                    SELECT \(partition.id), running_max, max(offset) FROM (
+                        SELECT offset, max(timestamp) OVER (ORDER BY offset ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running_max
+                        FROM "\(old)")
+                    WHERE offset % \(timeIndexInterval) = \(timeIndexInterval - 1)
+                    GROUP BY running_max;
+                    DROP TABLE "\(old)";
+                    """)
+            }
         }
     }
 

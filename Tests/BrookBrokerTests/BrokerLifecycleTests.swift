@@ -351,22 +351,24 @@ struct DamagedLogTests {
         do {
             let broker = try openBroker(dir)
             try await broker.createTopic("t", partitions: 2)
+            try await broker.createTopic("u")
             for partition in 0..<2 {
                 _ = try await broker.produce(topic: "t", records: (0..<10).map { ProducerRecord(key: nil, value: "v\($0)", partition: partition) })
             }
+            _ = try await broker.produce(topic: "u", records: (0..<10).map { ProducerRecord(key: nil, value: "v\($0)") })
             await broker.close()  // checkpoints everything into the file
         }
         let path = dir.file("b.db")
         let plain = PlainSQLite(path)
-        let root = try #require(plain.rows("SELECT rootpage FROM sqlite_schema WHERE name = '__brook_log_2'").first.flatMap { Int($0[0]) })
+        let root = try #require(plain.rows("SELECT rootpage FROM sqlite_schema WHERE name = '__brook_records_1'").first.flatMap { Int($0[0]) })
         let pageSize = try #require(plain.rows("PRAGMA page_size").first.flatMap { Int($0[0]) })
-        #expect(plain.rows("SELECT count(*) FROM __brook_log_2") == [["10"]])
+        #expect(plain.rows("SELECT count(*) FROM __brook_records_1") == [["20"]])
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.seek(toOffset: UInt64((root - 1) * pageSize))
         // A table leaf with no cells: type 13, no free block, 0 cells, content from the page's end.
         try handle.write(contentsOf: Data([13, 0, 0, 0, 0, UInt8((pageSize >> 8) & 0xFF), UInt8(pageSize & 0xFF), 0]))
         try handle.close()
-        #expect(PlainSQLite(path).rows("SELECT count(*) FROM __brook_log_2") == [["0"]], "SQLite reads the damaged table as empty")
+        #expect(PlainSQLite(path).rows("SELECT count(*) FROM __brook_records_1") == [["0"]], "SQLite reads the damaged table as empty")
 
         let broker = try openBroker(dir)
         for (offset, wait) in [(Int64(0), Duration.zero), (4, .seconds(30))] {
@@ -375,11 +377,11 @@ struct DamagedLogTests {
                 Issue.record("a fetch at \(offset) below the high watermark answered \(fetched.records.count) records")
             } catch let error as BrookError {
                 #expect(error.code == .corruptDatabase)
-                #expect(error.message.contains("partition t-1 (table __brook_log_2) has no record at offset \(offset), below its high watermark 10"), "\(error.message)")
+                #expect(error.message.contains("partition t-1 (table __brook_records_1) has no record at offset \(offset), below its high watermark 10"), "\(error.message)")
             }
         }
-        // The undamaged partition reads on.
-        #expect(try await broker.fetch(topic: "t", partition: 0, offset: 0).records.count == 10)
+        // The undamaged topic reads on.
+        #expect(try await broker.fetch(topic: "u", partition: 0, offset: 0).records.count == 10)
         await broker.close()
     }
 
@@ -397,7 +399,7 @@ struct DamagedLogTests {
         }
         let path = dir.file("b.db")
         let plain = PlainSQLite(path)
-        let leaf = try #require(plain.rows("SELECT pageno FROM dbstat WHERE name = '__brook_log_1' AND pagetype = 'leaf' ORDER BY path LIMIT 1").first.flatMap { Int($0[0]) })
+        let leaf = try #require(plain.rows("SELECT pageno FROM dbstat WHERE name = '__brook_records_1' AND pagetype = 'leaf' ORDER BY path LIMIT 1").first.flatMap { Int($0[0]) })
         let pageSize = try #require(plain.rows("PRAGMA page_size").first.flatMap { Int($0[0]) })
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.seek(toOffset: UInt64((leaf - 1) * pageSize))

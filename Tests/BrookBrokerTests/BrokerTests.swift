@@ -290,11 +290,11 @@ struct GroupCommitIsolationTests {
         for partition in 0..<3 {
             _ = try await broker.produce(topic: "t", records: [ProducerRecord(key: nil, value: "first", partition: partition)])
         }
-        let id = try broker.describeTopic("t").partitions[1].id
+        let id = try broker.describeTopic("t").id
         // A program that turns its triggers off, as Brook's writer does, takes partition 1's next offset.
         let plain = PlainSQLite(dir.file("b.db"))
         plain.impersonateBrooksWriter()
-        #expect(plain.exec("INSERT INTO __brook_log_\(id) (offset, timestamp, value) VALUES (1, 0, 'forged')") == nil)
+        #expect(plain.exec("INSERT INTO __brook_records_\(id) (position, timestamp, value) VALUES ((1 << 49) + 1, 0, 'forged')") == nil)
 
         // Holding the write lock makes the requests below queue up, so one group holds them all.
         #expect(plain.exec("BEGIN IMMEDIATE") == nil)

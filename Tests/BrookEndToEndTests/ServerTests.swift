@@ -501,7 +501,7 @@ struct ServerErrorCodeTests {
             await broker.close()  // checkpoints everything into the file
         }
         let plain = PlainSQLite(path)
-        let leaf = try #require(plain.rows("SELECT pageno FROM dbstat WHERE name = '__brook_log_1' AND pagetype = 'leaf' ORDER BY path LIMIT 1").first?.first.flatMap { Int($0) })
+        let leaf = try #require(plain.rows("SELECT pageno FROM dbstat WHERE name = '__brook_records_1' AND pagetype = 'leaf' ORDER BY path LIMIT 1").first?.first.flatMap { Int($0) })
         let pageSize = try #require(plain.rows("PRAGMA page_size").first?.first.flatMap { Int($0) })
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.seek(toOffset: UInt64((leaf - 1) * pageSize))

@@ -72,10 +72,12 @@ extension StorageHardeningTests {
         for partition in 0..<3 {
             _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "first", partition: partition)], acks: .all)
         }
-        let tables = try await Self.shell(db, "SELECT id FROM __brook_partitions ORDER BY partition", in: dir)
+        let tables = try await Self.shell(db, "SELECT id FROM __brook_topics WHERE name = 't'", in: dir)
         let ids = tables.stdout.split(separator: "\n").map(String.init)
-        try #require(ids.count == 3, "\(tables)")
-        let target = "__brook_log_\(ids[1])"
+        try #require(ids.count == 1, "\(tables)")
+        // The topic's log table; partition 1's records are positions 1 << 49 + offset.
+        let target = "__brook_records_\(ids[0])"
+        let partition1 = "\(1 << 49)"
 
         // Producers to every partition, the tampered one included, while the shell tries.
         let producing = Task {
@@ -94,26 +96,26 @@ extension StorageHardeningTests {
             }
         }
         let attempts = [
-            "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES ((SELECT max(offset) + 1 FROM \"\(target)\"), 0, NULL, NULL, 'forged')",
-            "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (1000000, 0, NULL, NULL, 'forged')",
-            "REPLACE INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'rewritten')",
-            "INSERT INTO \"\(target)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'x') ON CONFLICT (offset) DO UPDATE SET value = 'upserted'",
+            "INSERT INTO \"\(target)\" (position, timestamp, key, headers, value) VALUES ((SELECT max(position) + 1 FROM \"\(target)\" WHERE position < 2 << 49), 0, NULL, NULL, 'forged')",
+            "INSERT INTO \"\(target)\" (position, timestamp, key, headers, value) VALUES (\(partition1) + 1000000, 0, NULL, NULL, 'forged')",
+            "REPLACE INTO \"\(target)\" (position, timestamp, key, headers, value) VALUES (\(partition1), 0, NULL, NULL, 'rewritten')",
+            "INSERT INTO \"\(target)\" (position, timestamp, key, headers, value) VALUES (\(partition1), 0, NULL, NULL, 'x') ON CONFLICT (position) DO UPDATE SET value = 'upserted'",
         ]
         for sql in attempts {
             let outcome = try await Self.shell(db, sql, in: dir)
             #expect(outcome.status != 0, "\(sql) was accepted")
             #expect(outcome.stderr.contains("Brook partition logs are written only by Brook: produce records with brook produce or a client"), "\(outcome.stderr)")
         }
-        let update = try await Self.shell(db, "UPDATE \"\(target)\" SET value = 'tampered' WHERE offset = 0", in: dir)
+        let update = try await Self.shell(db, "UPDATE \"\(target)\" SET value = 'tampered' WHERE position = \(partition1)", in: dir)
         #expect(update.status != 0 && update.stderr.contains("Brook partition logs are append-only and written only by Brook"), "\(update)")
-        let deletion = try await Self.shell(db, "DELETE FROM \"\(target)\" WHERE offset = 0", in: dir)
+        let deletion = try await Self.shell(db, "DELETE FROM \"\(target)\" WHERE position = \(partition1)", in: dir)
         #expect(deletion.status != 0 && deletion.stderr.contains("retention deletes old records"), "\(deletion)")
         // The retention gate of older versions, whose row let a DELETE through, opens nothing.
         let gate = try await Self.shell(db, """
             BEGIN;
             CREATE TABLE IF NOT EXISTS __brook_retention_gate (open INTEGER NOT NULL);
             INSERT INTO __brook_retention_gate VALUES (1);
-            DELETE FROM "\(target)" WHERE offset = 0;
+            DELETE FROM "\(target)" WHERE position = \(partition1);
             """, in: dir)
         #expect(gate.status != 0 && gate.stderr.contains("retention deletes old records"), "\(gate)")
         #expect(try await producing.value == 600, "every produce, to every partition, was acknowledged")
@@ -172,16 +174,16 @@ extension StorageHardeningTests {
         await client.close()
         #expect(try await server.stop() == 0)
 
-        func table(_ topic: String, _ partition: Int) async throws -> String {
-            let id = try await Self.shell(db, "SELECT p.id FROM __brook_partitions p JOIN __brook_topics t ON t.id = p.topic_id WHERE t.name = '\(topic)' AND p.partition = \(partition)", in: dir)
-            return "__brook_log_\(id.stdout.trimmingCharacters(in: .whitespacesAndNewlines))"
+        func table(_ topic: String) async throws -> String {
+            let id = try await Self.shell(db, "SELECT id FROM __brook_topics WHERE name = '\(topic)'", in: dir)
+            return "__brook_records_\(id.stdout.trimmingCharacters(in: .whitespacesAndNewlines))"
         }
-        let recreated = try await table("recreated", 1)
-        let dropped = try await table("dropped", 1)
+        let recreated = try await table("recreated")
+        let dropped = try await table("dropped")
         let drops = try await Self.shell(db, """
             DROP VIEW viewless;
             DROP TABLE "\(recreated)";
-            CREATE TABLE "\(recreated)" (offset INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, key BLOB, headers BLOB, value BLOB);
+            CREATE TABLE "\(recreated)" (position INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, key BLOB, headers TEXT, value BLOB);
             DROP TABLE "\(dropped)";
             """, in: dir)
         try #require(drops.status == 0, "\(drops)")
@@ -189,13 +191,13 @@ extension StorageHardeningTests {
         let restarted = try await CLI.Server(db: db, in: dir)
         let log = try String(contentsOfFile: restarted.log, encoding: .utf8)
         #expect(log.contains("recreated the view of topic 'viewless'"), "\(log)")
-        #expect(log.contains("restored the append-only triggers of \(recreated) (recreated-1)"), "\(log)")
-        #expect(log.contains("topic 'dropped' is unavailable: the log table \(dropped) of its partition 1 is missing"), "\(log)")
+        #expect(log.contains("restored the append-only triggers of \(recreated) (topic 'recreated')"), "\(log)")
+        #expect(log.contains("topic 'dropped' is unavailable: its log table \(dropped) is missing"), "\(log)")
         client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: restarted.port))
         #expect(try await client.listTopics().map(\.name) == ["recreated", "viewless"])
         let view = try await client.query("SELECT count(*) FROM viewless")
         #expect(view.rows == [[.integer(1)]])
-        let forged = try await Self.shell(db, "INSERT INTO \"\(recreated)\" (offset, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'forged')", in: dir)
+        let forged = try await Self.shell(db, "INSERT INTO \"\(recreated)\" (position, timestamp, key, headers, value) VALUES (0, 0, NULL, NULL, 'forged')", in: dir)
         #expect(forged.status != 0 && forged.stderr.contains("Brook partition logs are written only by Brook"), "\(forged)")
         #expect(try await client.produce(topic: "recreated", records: [ProducerRecord(key: nil, value: "new", partition: 0)], acks: .all).first?.offset == 1)
         await expectBrookError(.corruptDatabase, containing: "topic 'dropped' is unavailable") {
@@ -253,5 +255,44 @@ extension StorageHardeningTests {
         // One line from each of the two places that checkpoint (the checkpointer thread and the writer).
         #expect(failures.count <= 2, "\(failures.count) lines over \(commits) commits: \(failures.prefix(3))")
         _ = try await server.stop(signal: SIGKILL)
+    }
+}
+
+extension StorageHardeningTests {
+    /// Headers are JSON in a topic's view, so `json_each` and `json_extract` work in the stock
+    /// `sqlite3` shell: `[["src","web"],["trace","a1"]]`, with bytes that are not text as
+    /// `{"base64":"…"}`. Fetches read back exactly the bytes produced. Before, the view showed an
+    /// opaque blob.
+    @Test func headersAreJSONInTheSqlite3Shell() async throws {
+        let dir = TemporaryDirectory("brook-headers")
+        let db = dir.file("brook.db")
+        let server = try await CLI.Server(db: db, in: dir)
+        let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
+        try await client.createTopic("t")
+        let records = [
+            ProducerRecord(key: nil, value: "a", headers: [Header("src", "web"), Header("trace", "a1")]),
+            ProducerRecord(key: nil, value: "b", headers: [Header("bin", [0xFF, 0x00, 0x10]), Header("quote", "say \"hi\"\n\u{E9}")]),
+            ProducerRecord(key: nil, value: "c"),
+        ]
+        _ = try await client.produce(topic: "t", records: records, acks: .all)
+
+        let stored = try await Self.shell(db, "SELECT offset, headers FROM t ORDER BY offset", in: dir)
+        #expect(stored.stdout == #"""
+            0|[["src","web"],["trace","a1"]]
+            1|[["bin",{"base64":"/wAQ"}],["quote","say \"hi\"\n\#u{E9}"]]
+            2|
+
+            """#, "\(stored)")
+        let each = try await Self.shell(db, "SELECT t.offset, e.value ->> 0, e.value ->> 1 FROM t, json_each(t.headers) AS e ORDER BY t.offset, e.key", in: dir)
+        #expect(each.stdout == "0|src|web\n0|trace|a1\n1|bin|{\"base64\":\"/wAQ\"}\n1|quote|say \"hi\"\n\u{E9}\n", "\(each)")
+        let extract = try await Self.shell(db, "SELECT json_extract(headers, '$[1][1]'), json_extract(headers, '$[0][1].base64') FROM t WHERE offset = 1", in: dir)
+        #expect(extract.stdout == "say \"hi\"\n\u{E9}|/wAQ\n", "\(extract)")
+        let found = try await Self.shell(db, "SELECT offset FROM t WHERE EXISTS (SELECT 1 FROM json_each(t.headers) e WHERE e.value ->> 0 = 'trace' AND e.value ->> 1 = 'a1')", in: dir)
+        #expect(found.stdout == "0\n", "\(found)")
+
+        let fetched = try await client.fetch(topic: "t", partition: 0, offset: 0)
+        #expect(fetched.records.map(\.headers) == records.map(\.headers))
+        await client.close()
+        #expect(try await server.stop() == 0)
     }
 }

@@ -104,6 +104,23 @@ struct KafkaListenerTests {
         await server.stop()
     }
 
+    /// Header values of any bytes (not text, NUL, quotes) produced over Kafka fetch back exactly,
+    /// over Kafka and from the broker, though the log stores them as JSON.
+    @Test func headersOfAnyBytesFetchBackExactly() async throws {
+        let server = try await KafkaTestServer.start()
+        let connection = try await server.connect()
+        let records = [
+            Record(offset: 0, timestamp: 1_700_000_000_000, key: nil, headers: [Header("bin", [0xFF, 0x00, 0xC3]), Header("text", "\"é\"\\\n\u{0}"), Header("none", [])], value: bytes("first")),
+        ]
+        let produced = try #require(try await Self.produce(connection, topic: "wire", batch: RecordBatchCodec.encode(records)))
+        #expect(produced.error == KafkaErrorCode.none)
+        #expect(try await server.broker.fetch(topic: "wire", partition: 0, offset: 0).records == records)
+        let fetched = try #require(try await Self.fetch(connection, topic: "wire", offset: 0))
+        let batch = try #require(try RecordBatchCodec.decode(fetched.records, partition: 0).first)
+        #expect(batch.records.map(\.headers) == records.map(\.headers))
+        await server.stop()
+    }
+
     @Test func aCorruptBatchIsRefusedAndTheConnectionStays() async throws {
         let server = try await KafkaTestServer.start()
         _ = try await server.broker.createTopic("wire")

@@ -47,13 +47,14 @@ struct TopicAdminTests {
         let altered = try writer.alterConfig("orders", config: TopicConfig(retentionMs: -1))
         #expect(altered.config.retentionMs == -1)
 
-        let ids = try #require(writer.topics["orders"]).partitions.map(\.id)
+        let orders = try #require(writer.topics["orders"])
         try writer.deleteTopic("orders")
         #expect(writer.topics.keys.sorted() == ["payments"])
         let plain = PlainSQLite(dir.file("t.db"))
-        for id in ids {
-            #expect(plain.rows("SELECT count(*) FROM sqlite_schema WHERE name = '__brook_log_\(id)'") == [["0"]])
-        }
+        #expect(plain.rows("SELECT count(*) FROM sqlite_schema WHERE name = '__brook_records_\(orders.id)'") == [["0"]])
+        let ids = orders.partitions.map { String($0.id) }.joined(separator: ", ")
+        #expect(plain.rows("SELECT count(*) FROM __brook_partitions WHERE id IN (\(ids))") == [["0"]])
+        #expect(plain.rows("SELECT count(*) FROM __brook_time_index WHERE partition_id IN (\(ids))") == [["0"]])
         #expect(plain.rows("SELECT count(*) FROM sqlite_schema WHERE name = 'orders'") == [["0"]])
         expectBrookError(.unknownTopic) { try writer.deleteTopic("orders") }
     }
@@ -223,6 +224,67 @@ struct AppendAndReadTests {
         #expect(try reader.offset(forTimestamp: 301, partitionID: id) == nil)
     }
 
+    /// ListOffsets by time answers the lowest offset whose timestamp is at least the target, as
+    /// Kafka does, when timestamps repeat, go backwards, or jump ahead and come back: checked
+    /// against a scan of the known timestamps for every target, across several time index rows,
+    /// in two partitions of one table, after DeleteRecords and after reopening.
+    @Test func listsOffsetsByTimestampWhenTimestampsRepeatOrGoBackwards() throws {
+        let dir = TemporaryDirectory()
+        // 3,500 records per partition: runs of repeats, a clock that steps back, and one record
+        // far ahead followed by older ones.
+        func timestamps(_ partition: Int) -> [Int64] {
+            (0..<3_500).map { index -> Int64 in
+                let offset = Int64(index)
+                if index == 1_200 { return 90_000 + Int64(partition) }  // far ahead
+                if index % 97 == 0 { return offset * 10 - 2_500 }  // steps back
+                return (offset / 3) * 30 + Int64(partition)  // repeats three times
+            }
+        }
+        var known = [timestamps(0), timestamps(1)]
+        var logStart = [0, 0]
+        func expected(_ partition: Int, _ target: Int64) -> (offset: Int64, timestamp: Int64)? {
+            known[partition].indices.dropFirst(logStart[partition]).first { known[partition][$0] >= target }
+                .map { (Int64($0), known[partition][$0]) }
+        }
+        func check(_ reader: LogReader, _ ids: [Int64]) throws {
+            for partition in 0..<2 {
+                for target in stride(from: Int64(-3_000), through: 110_000, by: 173) + [90_000, 90_001, 104_970, 104_971] {
+                    let found = try reader.offset(forTimestamp: target, partitionID: ids[partition])
+                    let want = expected(partition, target)
+                    #expect(found?.offset == want?.offset && found?.timestamp == want?.timestamp, "partition \(partition), target \(target): \(String(describing: found)) instead of \(String(describing: want))")
+                }
+            }
+        }
+        let ids: [Int64]
+        do {
+            let writer = try LogWriter(path: dir.file("t.db"))
+            try writer.createTopic("t", partitions: 2, config: TopicConfig(retentionMs: -1))
+            ids = try #require(writer.topics["t"]).partitions.map(\.id)
+            // Batches of 250 in both partitions, interleaved, as producers would write them.
+            for start in stride(from: 0, to: 3_500, by: 250) {
+                for partition in 0..<2 {
+                    try append(writer, "t", partition, known[partition][start..<(start + 250)].map { ProducerRecord(key: nil, value: "x", timestamp: $0) })
+                }
+            }
+            try check(try LogReader(path: dir.file("t.db")), ids)
+            // Deleting the head (the record far ahead included) leaves the lowest remaining offset.
+            _ = try writer.deleteRecords(topic: "t", partition: 0, before: 1_500, maxRecords: 10_000)
+            logStart[0] = 1_500
+            try check(try LogReader(path: dir.file("t.db")), ids)
+            writer.close()
+        }
+        // After reopening, appends go on indexing from what the file holds.
+        let writer = try LogWriter(path: dir.file("t.db"))
+        let more: [Int64] = (0..<2_100).map { 200_000 - Int64($0 % 700) * 10 }
+        try append(writer, "t", 1, more.map { ProducerRecord(key: nil, value: "x", timestamp: $0) })
+        known[1] += more
+        try check(try LogReader(path: dir.file("t.db")), ids)
+        for target: Int64 in [193_010, 199_990, 200_000, 200_001] {
+            let found = try LogReader(path: dir.file("t.db")).offset(forTimestamp: target, partitionID: ids[1])
+            #expect(found?.offset == expected(1, target)?.offset, "target \(target)")
+        }
+    }
+
     @Test func offsetsContinueAfterReopen() throws {
         let dir = TemporaryDirectory()
         do {
@@ -355,11 +417,11 @@ struct SQLSurfaceTests {
         let writer = try LogWriter(path: dir.file("t.db"))
         try writer.createTopic("t", partitions: 1, config: TopicConfig())
         try append(writer, "t", 0, values(3))
-        let table = "__brook_log_\(try #require(writer.topics["t"]).partitions[0].id)"
+        let table = "__brook_records_\(try #require(writer.topics["t"]).id)"
         let plain = PlainSQLite(dir.file("t.db"))
-        let update = plain.exec("UPDATE \(table) SET value = 'tampered' WHERE offset = 1")
+        let update = plain.exec("UPDATE \(table) SET value = 'tampered' WHERE position = 1")
         #expect(update?.contains("append-only") == true, "\(update ?? "UPDATE succeeded")")
-        let delete = plain.exec("DELETE FROM \(table) WHERE offset = 0")
+        let delete = plain.exec("DELETE FROM \(table) WHERE position = 0")
         #expect(delete?.contains("append-only") == true, "\(delete ?? "DELETE succeeded")")
         #expect(plain.exec("DELETE FROM \(table)") != nil)
         let insert = plain.exec("INSERT INTO \(table) VALUES (3, 0, NULL, NULL, 'forged')")
@@ -369,6 +431,6 @@ struct SQLSurfaceTests {
         let replace = plain.exec("REPLACE INTO \(table) VALUES (1, 0, NULL, NULL, 'rewritten')")
         #expect(replace?.contains("written only by Brook") == true, "\(replace ?? "REPLACE succeeded")")
         #expect(plain.exec("UPDATE t SET value = 'x'") != nil, "the view is read-only")
-        #expect(plain.rows("SELECT offset, value FROM \(table)") == [["0", "v0"], ["1", "v1"], ["2", "v2"]])
+        #expect(plain.rows("SELECT position, value FROM \(table)") == [["0", "v0"], ["1", "v1"], ["2", "v2"]])
     }
 }

@@ -101,8 +101,8 @@ struct BackupTests {
         #expect(try append(copy, "t", 1, values(1)) == 11)
         let plain = PlainSQLite(dir.file("copy.db"))
         #expect(plain.rows("PRAGMA integrity_check") == [["ok"]])
-        let table = "__brook_log_\(topic.partitions[1].id)"
-        let refused = plain.exec("INSERT INTO \(table) VALUES (12, 0, NULL, NULL, 'forged')")
+        let table = "__brook_records_\(topic.id)"
+        let refused = plain.exec("INSERT INTO \(table) VALUES ((1 << 49) + 12, 0, NULL, NULL, 'forged')")
         #expect(refused?.contains("written only by Brook") == true, "\(refused ?? "INSERT succeeded")")
     }
 

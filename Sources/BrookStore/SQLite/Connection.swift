@@ -13,7 +13,7 @@ public final class Connection {
     private var cache: [String: CachedStatement] = [:]
     private var useCounter: UInt64 = 0
     /// How many prepared statements stay cached; the least recently used beyond it are finalized.
-    /// Bounded because a broker with thousands of partitions has a statement per partition table.
+    /// Bounded because a broker with many topics has statements per topic table.
     let statementCacheLimit: Int
 
     private struct CachedStatement {

@@ -56,6 +56,13 @@ public final class Statement {
         }
     }
 
+    /// Binds bytes as TEXT without copying; they must be valid UTF-8. The memory must stay valid
+    /// until step and reset.
+    public func bindText(_ bytes: UnsafeRawBufferPointer, at index: Int32) throws(SQLiteError) {
+        let pointer = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+        try check(sqlite3_bind_text(handle, index, pointer.assumingMemoryBound(to: CChar.self), Int32(bytes.count), brook_sqlite3_static()))
+    }
+
     /// Binds bytes as a BLOB without copying; the memory must stay valid until step and reset.
     public func bindBlob(_ bytes: UnsafeRawBufferPointer, at index: Int32) throws(SQLiteError) {
         let pointer = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
