@@ -18,15 +18,20 @@ trap cleanup EXIT
 printf 'alice-secret\n' | "$brook" users add alice --db "$work/brook.db" >/dev/null
 printf 'bob-secret\n' | "$brook" users add bob --iterations 8192 --db "$work/brook.db" >/dev/null
 
-"$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 --auth >"$work/serve.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 200); do
-    grep -q "listening for Kafka clients" "$work/serve.log" 2>/dev/null && grep -q " port=" "$work/serve.log" && break
-    kill -0 "$server_pid" 2>/dev/null || fail "brook serve --auth exited"
-    sleep 0.05
-done
-line="127.0.0.1:$(grep -o ' port=[0-9]*' "$work/serve.log" | head -1 | cut -d= -f2)"
-kafka="$(grep -o 'kafka=[0-9.:]*' "$work/serve.log" | head -1 | cut -d= -f2)"
+start() {  # extra serve arguments; sets line and kafka
+    "$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 "$@" >"$work/serve.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 200); do
+        grep -q "listening for Kafka clients" "$work/serve.log" 2>/dev/null && grep -q " port=" "$work/serve.log" && break
+        kill -0 "$server_pid" 2>/dev/null || fail "brook serve $* exited"
+        sleep 0.05
+    done
+    line="127.0.0.1:$(grep -o ' port=[0-9]*' "$work/serve.log" | head -1 | cut -d= -f2)"
+    kafka="$(grep -o 'kafka=[0-9.:]*' "$work/serve.log" | head -1 | cut -d= -f2)"
+}
+stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+
+start --auth
 echo "brook serve --auth: line $line, kafka $kafka"
 
 sasl() {  # mechanism user password: kcat's SASL options
@@ -68,7 +73,7 @@ BROOK_PASSWORD=alice-secret "$brook" topics list --server "$line" --user alice |
 if BROOK_PASSWORD=nope "$brook" topics list --server "$line" --user alice 2>"$work/err"; then fail "a wrong line password worked"; fi
 grep -q "SASL_AUTHENTICATION_FAILED" "$work/err" || fail "the line CLI's failure: $(cat "$work/err")"
 echo "ok: the line CLI authenticates with --user and is refused with a wrong password"
-kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+stop
 
 # TLS: a CA, a server certificate for 127.0.0.1 (an IP SAN, which clients verify), and a client
 # certificate whose CN is the user.
@@ -79,18 +84,6 @@ openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key
 openssl req -newkey rsa:2048 -nodes -subj "/CN=carol" -keyout "$work/client.key" -out "$work/client.csr" 2>/dev/null
 openssl x509 -req -in "$work/client.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 -out "$work/client.pem" 2>/dev/null
 
-start() {  # extra serve arguments; sets line and kafka
-    "$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 "$@" >"$work/serve.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 200); do
-        grep -q "listening for Kafka clients" "$work/serve.log" 2>/dev/null && grep -q " port=" "$work/serve.log" && break
-        kill -0 "$server_pid" 2>/dev/null || fail "brook serve $* exited"
-        sleep 0.05
-    done
-    line="127.0.0.1:$(grep -o ' port=[0-9]*' "$work/serve.log" | head -1 | cut -d= -f2)"
-    kafka="$(grep -o 'kafka=[0-9.:]*' "$work/serve.log" | head -1 | cut -d= -f2)"
-}
-stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
 
 # SASL_SSL with SCRAM-SHA-512, the hostname (IP SAN) verified by librdkafka.
 start --auth --tls-cert "$work/server.pem" --tls-key "$work/server.key"
