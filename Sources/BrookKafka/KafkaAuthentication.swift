@@ -6,8 +6,8 @@ import NIOCore
 /// Where one Kafka connection is in SASL: SaslHandshake picks a mechanism, SaslAuthenticate
 /// (or, after a v0 handshake, bare tokens) carries its exchange.
 struct KafkaAuthenticationState: Sendable {
-    var mechanism: String?
-    var scram: ScramServerExchange?
+    /// From a successful SaslHandshake until authentication ends.
+    var session: SaslSession?
     var principal: String?
 }
 
@@ -23,23 +23,22 @@ extension KafkaConnection {
         }
     }
 
-    private var offeredMechanisms: [String] {
-        guard listener.configuration.requireAuthentication else { return [] }
-        return ScramMechanism.allCases.map(\.rawValue) + (isLoopback || listener.configuration.tls != nil ? ["PLAIN"] : [])
-    }
+    private var plainAllowed: Bool { isLoopback || listener.configuration.tls != nil }
 
     func handshake(_ mechanism: String, correlationID: Int32, responder: RequestResponder) {
-        let offered = offeredMechanisms
-        let code: Int16
-        if !listener.configuration.requireAuthentication {
-            code = KafkaErrorCode.illegalSaslState
-        } else if authentication.withLock({ $0.principal != nil || $0.mechanism != nil }) {
-            code = KafkaErrorCode.illegalSaslState
-        } else if offered.contains(mechanism) {
-            authentication.withLock { $0.mechanism = mechanism }
-            code = KafkaErrorCode.none
-        } else {
-            code = KafkaErrorCode.unsupportedSaslMechanism
+        let requireAuthentication = listener.configuration.requireAuthentication
+        let offered = requireAuthentication ? SaslSession.mechanisms(plainAllowed: plainAllowed) : []
+        let users = listener.broker.users
+        let code = authentication.withLock { state -> Int16 in
+            guard requireAuthentication, state.principal == nil, state.session == nil else { return KafkaErrorCode.illegalSaslState }
+            do {
+                state.session = try SaslSession(
+                    mechanism: mechanism, plainAllowed: plainAllowed, secret: listener.authSecret,
+                    lookup: { user, mechanism in users.credential(user: user, mechanism: mechanism) })
+                return KafkaErrorCode.none
+            } catch {
+                return KafkaErrorCode.code(for: error)
+            }
         }
         if code != KafkaErrorCode.none {
             listener.logger.notice("refused a SASL handshake", metadata: [
@@ -58,22 +57,14 @@ extension KafkaConnection {
     func authenticate(_ token: [UInt8], correlationID: Int32, version: Int16, responder: RequestResponder) {
         do {
             let step = try authentication.withLock { state throws(BrookError) -> ScramServerExchange.Step in
-                guard state.principal == nil, let mechanism = state.mechanism else {
+                guard state.principal == nil, var session = state.session else {
                     throw BrookError(.illegalSaslState, "SaslAuthenticate needs a SaslHandshake first (or the connection is authenticated already)")
                 }
-                let users = listener.broker.users
-                let lookup: CredentialLookup = { user, mechanism in users.credential(user: user, mechanism: mechanism) }
-                let step: ScramServerExchange.Step
-                if mechanism == "PLAIN" {
-                    step = .authenticated(user: try PlainAuthentication.authenticate(token, secret: listener.authSecret, lookup: lookup), serverFinal: [])
-                } else {
-                    var exchange = state.scram ?? ScramServerExchange(mechanism: ScramMechanism(rawValue: mechanism)!, secret: listener.authSecret, lookup: lookup)
-                    step = try exchange.receive(token)
-                    state.scram = exchange
-                }
+                let step = try session.receive(token)
+                state.session = session
                 if case .authenticated(let user, _) = step {
                     state.principal = user
-                    state.scram = nil
+                    state.session = nil
                 }
                 return step
             }

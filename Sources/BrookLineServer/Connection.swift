@@ -31,8 +31,8 @@ final class LineConnection: RequestPipelineAdapter {
     private let limits: WireLimits
     /// The authenticated user; nil until AUTH succeeds on a server that requires it.
     private var principal: String?
-    /// The SCRAM exchange under way, between AUTH and AUTH CONTINUE.
-    private var scram: ScramServerExchange?
+    /// The SASL exchange under way, between AUTH and AUTH CONTINUE.
+    private var sasl: SaslSession?
     /// PLAIN sends the password itself, so it is taken only where nobody can listen: loopback or
     /// a Unix domain socket.
     private let isLoopback: Bool
@@ -45,9 +45,9 @@ final class LineConnection: RequestPipelineAdapter {
         self.isLoopback = isLoopback
     }
 
-    private var authMechanisms: [String] {
-        ScramMechanism.allCases.map(\.rawValue) + (isLoopback || server.configuration.tls != nil ? ["PLAIN"] : [])
-    }
+    private var plainAllowed: Bool { isLoopback || server.configuration.tls != nil }
+
+    private var authMechanisms: [String] { SaslSession.mechanisms(plainAllowed: plainAllowed) }
 
     // MARK: RequestPipelineAdapter
 
@@ -123,40 +123,33 @@ final class LineConnection: RequestPipelineAdapter {
             guard let message = Data(base64Encoded: payload).map(Array.init) else {
                 throw BrookError(.saslAuthenticationFailed, "the AUTH message is not base64")
             }
-            let users = server.broker.users
-            let lookup: CredentialLookup = { user, mechanism in users.credential(user: user, mechanism: mechanism) }
             let step: ScramServerExchange.Step
-            switch mechanism {
-            case "CONTINUE":
-                guard var exchange = scram else {
+            if mechanism == "CONTINUE" {
+                guard var session = sasl else {
                     throw BrookError(.illegalSaslState, "AUTH CONTINUE without an exchange under way: start with AUTH SCRAM-SHA-256 <base64>")
                 }
-                step = try exchange.receive(message)
-                scram = nil
-            case "PLAIN":
-                guard isLoopback || server.configuration.tls != nil else {
-                    throw BrookError(.unsupportedSaslMechanism, "PLAIN sends the password itself and is taken only over TLS or loopback: use SCRAM-SHA-256 or SCRAM-SHA-512")
-                }
-                step = .authenticated(user: try PlainAuthentication.authenticate(message, secret: server.authSecret, lookup: lookup), serverFinal: [])
-            default:
-                guard let scramMechanism = ScramMechanism(rawValue: mechanism) else {
-                    throw BrookError(.unsupportedSaslMechanism, "AUTH mechanism '\(Line.printable(mechanism, limit: 32))' is not offered: use one of \(authMechanisms.joined(separator: ", "))")
-                }
-                var exchange = ScramServerExchange(mechanism: scramMechanism, secret: server.authSecret, lookup: lookup)
-                step = try exchange.receive(message)
-                scram = exchange
+                step = try session.receive(message)
+                sasl = session
+            } else {
+                let users = server.broker.users
+                var session = try SaslSession(
+                    mechanism: mechanism, plainAllowed: plainAllowed, secret: server.authSecret,
+                    lookup: { user, mechanism in users.credential(user: user, mechanism: mechanism) })
+                step = try session.receive(message)
+                sasl = session
             }
             switch step {
             case .challenge(let challenge):
                 responder.succeed(.buffer(ByteBuffer(string: "OK AUTH continue \(Data(challenge).base64EncodedString())\r\n")))
             case .authenticated(let user, let serverFinal):
                 principal = user
+                sasl = nil
                 server.logger.info("authenticated", metadata: ["user": "\(user)", "peer": "\(peer)", "mechanism": "\(mechanism == "CONTINUE" ? "SCRAM" : mechanism)"])
                 let final = serverFinal.isEmpty ? "" : " \(Data(serverFinal).base64EncodedString())"
                 responder.succeed(.buffer(ByteBuffer(string: "OK AUTH user=\(user)\(final)\r\n")))
             }
         } catch {
-            scram = nil
+            sasl = nil
             server.logger.notice("authentication failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
             responder.fail(error, thenClose: true)
         }
