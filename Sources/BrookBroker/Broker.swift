@@ -66,6 +66,11 @@ public struct BrokerOptions: Sendable {
     public var logger = Logger(label: "brook.broker")
     /// The group coordinator's settings (`group.initial.rebalance.delay.ms`, session limits).
     public var groups = GroupCoordinator.Options()
+    /// Whether the front-ends enforce ACLs: set when connections have identities (`--auth` or
+    /// client certificates).
+    public var enforceACLs = false
+    /// Users who pass every ACL check besides those the file marks super (`--super-user`).
+    public var superUsers: Set<String> = []
 
     public init() {}
 }
@@ -100,6 +105,8 @@ public final class Broker: Sendable {
     private var logger: Logger { options.logger }
     /// Who may authenticate, as the file said when the broker opened.
     public let users: UserDirectory
+    /// The ACL rules and super users in force.
+    public let access: AccessControl
 
     /// Opens (or creates) the database at `path` and starts the broker's threads.
     /// - Throws: ``BrookError`` when the file is not Brook's, is newer than this build, is damaged
@@ -112,6 +119,7 @@ public final class Broker: Sendable {
         if let limit = options.maxDatabaseBytes { try log.limitSize(toBytes: limit) }
         openReport = log.openReport
         users = UserDirectory(try log.users())
+        access = AccessControl(isEnforced: options.enforceACLs, superUsers: options.superUsers, users: users, rules: try log.acls())
         // This process holds the file's lock now, so no other server is writing one of these.
         Self.removeTemporaryBackups(of: path, logger: options.logger)
         let state = BrokerState(topics: log.topics, unavailable: log.openReport.unavailableTopics)
@@ -237,6 +245,12 @@ public final class Broker: Sendable {
     public var waitingFetches: Int { state.waiterCount }
 
     // MARK: Topics
+
+    /// Runs an admin change (users, ACLs) on the writer, in a transaction of its own.
+    func performAdmin<T: Sendable>(_ body: @escaping @Sendable (LogWriter) throws -> T) async throws -> T {
+        try checkOpen()
+        return try await writer.perform(.exclusive, body)
+    }
 
     /// Creates a topic; its SQL view, named after it, appears at once.
     @discardableResult

@@ -19,6 +19,14 @@ public final class UserDirectory: Sendable {
         users.withLock { $0[user]?.credential(for: mechanism) }
     }
 
+    /// Every user, by name.
+    public var all: [BrookUser] { users.withLock { $0.values.sorted { $0.name < $1.name } } }
+
+    func replace(with all: [BrookUser]) {
+        let byName = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        users.withLock { $0 = byName }
+    }
+
     public func isSuper(_ user: String) -> Bool {
         users.withLock { $0[user]?.isSuper ?? false }
     }

@@ -130,6 +130,42 @@ public final class BrookClient: Sendable {
         try Reply.groups(try await connection.send(.groupList))
     }
 
+    // MARK: ACLs and users
+
+    /// Adds an ACL rule (ALTER on the cluster).
+    public func addAcl(_ binding: AclBinding) async throws {
+        _ = try Reply.acls(try await connection.send(.acl(.add(binding))))
+    }
+
+    /// The rules a filter matches (DESCRIBE on the cluster).
+    public func listAcls(_ filter: AclFilter = .all) async throws -> [AclBinding] {
+        try Reply.acls(try await connection.send(.acl(.list(filter))))
+    }
+
+    /// Deletes the rules a filter matches and returns them (ALTER on the cluster).
+    @discardableResult
+    public func deleteAcls(_ filter: AclFilter) async throws -> [AclBinding] {
+        try Reply.acls(try await connection.send(.acl(.delete(filter))))
+    }
+
+    /// Adds a user with verifiers derived on this side (super users only).
+    public func addUser(_ name: String, isSuper: Bool, credentials: [ScramCredential]) async throws {
+        try Reply.check(try await connection.send(.user(.add(name: name, isSuper: isSuper, credentials: credentials))))
+    }
+
+    /// Replaces a user's verifiers: one's own, or anyone's for a super user.
+    public func changePassword(_ name: String, credentials: [ScramCredential]) async throws {
+        try Reply.check(try await connection.send(.user(.passwd(name: name, credentials: credentials))))
+    }
+
+    public func deleteUser(_ name: String) async throws {
+        try Reply.check(try await connection.send(.user(.delete(name))))
+    }
+
+    public func listUsers() async throws -> [UserSummary] {
+        try Reply.users(try await connection.send(.user(.list)))
+    }
+
     public func describeGroup(_ group: String) async throws -> GroupDescription {
         try Reply.group(try await connection.send(.groupDescribe(group)))
     }

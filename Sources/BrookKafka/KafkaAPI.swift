@@ -23,6 +23,9 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case deleteRecords = 21
     case initProducerID = 22
+    case describeAcls = 29
+    case createAcls = 30
+    case deleteAcls = 31
     case describeConfigs = 32
     case alterConfigs = 33
     case saslAuthenticate = 36
@@ -62,6 +65,7 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .alterConfigs: 0...1
         case .createPartitions: 0...1
         case .incrementalAlterConfigs: 0...0
+        case .describeAcls, .createAcls, .deleteAcls: 0...1
         }
     }
 
@@ -93,6 +97,9 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .alterConfigs: "AlterConfigs"
         case .createPartitions: "CreatePartitions"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
+        case .describeAcls: "DescribeAcls"
+        case .createAcls: "CreateAcls"
+        case .deleteAcls: "DeleteAcls"
         }
     }
 }
@@ -127,6 +134,7 @@ enum KafkaErrorCode {
     static let groupSubscribedToTopic: Int16 = 86
     static let requestTimedOut: Int16 = 7
     static let topicAuthorizationFailed: Int16 = 29
+    static let clusterAuthorizationFailed: Int16 = 31
     static let unsupportedSaslMechanism: Int16 = 33
     static let illegalSaslState: Int16 = 34
     static let unsupportedVersion: Int16 = 35
@@ -144,6 +152,7 @@ enum KafkaErrorCode {
     static let invalidRecord: Int16 = 87
 
     static func code(for error: any Error) -> Int16 {
+        if let refusal = error as? KafkaAuthorizationError { return refusal.code }
         guard let error = error as? BrookError else { return unknownServerError }
         return code(for: error.code)
     }

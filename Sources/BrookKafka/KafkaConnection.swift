@@ -141,11 +141,19 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
         case .findCoordinator, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .offsetCommit, .offsetFetch, .listGroups, .describeGroups,
             .deleteGroups, .offsetDelete:
             startGroupRequest(request, header: header, responder: responder)
+        case .createAcls, .describeAcls, .deleteAcls:
+            startAclRequest(request, header: header, responder: responder)
         case .initProducerID(let initProducer):
+            let access = self.access
             Task { [broker] in
                 guard initProducer.transactionalID == nil else {
                     return responder.succeed(.buffer(KafkaResponse.initProducerID(
                         correlationID: correlationID, errorCode: KafkaErrorCode.invalidRequest, producerID: -1, epoch: -1)))
+                }
+                // Kafka 3.0+: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+                guard access.allows(.idempotentWrite, .cluster) || access.control.allowsSome(access.user, host: access.host, .write, on: .topic) else {
+                    return responder.succeed(.buffer(KafkaResponse.initProducerID(
+                        correlationID: correlationID, errorCode: KafkaErrorCode.clusterAuthorizationFailed, producerID: -1, epoch: -1)))
                 }
                 do {
                     let identity = try await broker.initProducer()
@@ -164,13 +172,23 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
 
     private func metadata(_ request: MetadataRequest, correlationID: Int32, version: Int16) async -> ByteBuffer {
         var topics: [KafkaResponse.MetadataTopic] = []
+        let access = self.access
         if let names = request.topics {
             for name in names {
-                topics.append(await metadataTopic(name, create: request.allowAutoTopicCreation && configuration.autoCreateTopics))
+                // Kafka's answer to a topic the user may not describe, whether or not it exists.
+                guard access.allows(.describe, .topic(name)) else {
+                    topics.append(KafkaResponse.MetadataTopic(errorCode: KafkaErrorCode.topicAuthorizationFailed, name: name, partitions: 0))
+                    continue
+                }
+                let create = request.allowAutoTopicCreation && configuration.autoCreateTopics && mayCreate(name, access)
+                topics.append(await metadataTopic(name, create: create))
             }
         } else {
+            // Every topic the user may describe.
             let all = (try? broker.listTopics()) ?? []
-            topics = all.map { KafkaResponse.MetadataTopic(errorCode: KafkaErrorCode.none, name: $0.name, partitions: $0.partitions.count) }
+            topics = all.filter { access.allows(.describe, .topic($0.name)) }.map {
+                KafkaResponse.MetadataTopic(errorCode: KafkaErrorCode.none, name: $0.name, partitions: $0.partitions.count)
+            }
         }
         return KafkaResponse.metadata(
             correlationID: correlationID, version: version, nodeID: configuration.nodeID, host: configuration.effectiveAdvertisedHost,
@@ -207,7 +225,9 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
     private func missingTopics(_ request: ProduceRequest) -> [String] {
         guard configuration.autoCreateTopics else { return [] }
         return request.topics.compactMap { topic in
-            if case .failure(let error as BrookError) = Result(catching: { try broker.describeTopic(topic.name) }), error.code == .unknownTopic {
+            if case .failure(let error as BrookError) = Result(catching: { try broker.describeTopic(topic.name) }), error.code == .unknownTopic,
+                access.allows(.write, .topic(topic.name)), mayCreate(topic.name)
+            {
                 return topic.name
             }
             return nil
@@ -290,10 +310,13 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             replies.submitted = true
             return replies.replyIfDone()
         }
+        let access = self.access
         for (topicIndex, topic) in request.topics.enumerated() {
+            let writable = Result { () throws(KafkaAuthorizationError) in try authorize(.write, .topic(topic.name), access) }
             for (partitionIndex, partition) in topic.partitions.enumerated() {
                 let slot = (topicIndex, partitionIndex)
                 do {
+                    try writable.get()
                     let (records, producer) = try decoded[topicIndex][partitionIndex].get()
                     let ticket = try broker.submitProduce(topic: topic.name, records: records, acks: acks, producer: producer)
                     replies.pending += 1
@@ -338,7 +361,9 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
 
     private func startFetch(_ request: KafkaFetchRequest, correlationID: Int32, version: Int16, responder: RequestResponder, loop: any EventLoop) {
         let options = broker.options
-        let partitions = request.topics.flatMap { topic in
+        let access = self.access
+        let unreadable = Set(request.topics.map(\.name).filter { !access.allows(.read, .topic($0)) })
+        let partitions = request.topics.filter { !unreadable.contains($0.name) }.flatMap { topic in
             topic.partitions.map {
                 FetchRequest.Partition(
                     topic: topic.name, partition: Int($0.index), offset: $0.fetchOffset, maxBytes: max(1, Int($0.maxBytes)),
@@ -355,24 +380,37 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
             (topic.name, (try? broker.describeTopic(topic.name).config).map(FetchServing.init) ?? FetchServing())
         }, uniquingKeysWith: { first, _ in first })
         let fetch: PendingFetch<KafkaBatchSink>
+        guard !partitions.isEmpty || unreadable.isEmpty else {
+            // Nothing the user may read: every partition answers TOPIC_AUTHORIZATION_FAILED at once.
+            let refusal = KafkaAuthorizationError(refusal: access.refusal(.read, .topic(unreadable.sorted()[0])), resourceType: .topic)
+            return responder.succeed(.buffer(Self.fetchReply(
+                .failure(refusal), topics: topics, unreadable: unreadable, serving: serving, correlationID: correlationID, version: version)))
+        }
         do {
             fetch = try broker.startFetch(fetchRequest, into: KafkaBatchSink.self, executor: { loop.execute($0) }) { result in
-                responder.succeed(.buffer(Self.fetchReply(result, topics: topics, serving: serving, correlationID: correlationID, version: version)))
+                responder.succeed(.buffer(Self.fetchReply(
+                    result, topics: topics, unreadable: unreadable, serving: serving, correlationID: correlationID, version: version)))
             }
         } catch {
-            return responder.succeed(.buffer(Self.fetchReply(.failure(error), topics: topics, serving: serving, correlationID: correlationID, version: version)))
+            return responder.succeed(.buffer(Self.fetchReply(
+                .failure(error), topics: topics, unreadable: unreadable, serving: serving, correlationID: correlationID, version: version)))
         }
         responder.onEnd { _ in fetch.answerNow() }
     }
 
-    /// A Fetch reply in the request's topic order; every requested partition answers.
+    /// A Fetch reply in the request's topic order; every requested partition answers, those of
+    /// `unreadable` topics with TOPIC_AUTHORIZATION_FAILED.
     private static func fetchReply(
-        _ result: Result<FetchResponse<KafkaBatchSink>, Error>, topics: [KafkaFetchRequest.Topic], serving: [String: FetchServing],
-        correlationID: Int32, version: Int16
+        _ result: Result<FetchResponse<KafkaBatchSink>, Error>, topics: [KafkaFetchRequest.Topic], unreadable: Set<String> = [],
+        serving: [String: FetchServing], correlationID: Int32, version: Int16
     ) -> ByteBuffer {
         var flat = 0
         let answered = topics.map { topic in
             (name: topic.name, partitions: topic.partitions.map { partition -> KafkaResponse.FetchedPartition in
+                if unreadable.contains(topic.name) {
+                    return KafkaResponse.FetchedPartition(
+                        index: partition.index, errorCode: KafkaErrorCode.topicAuthorizationFailed, highWatermark: -1, logStartOffset: -1, records: nil)
+                }
                 defer { flat += 1 }
                 switch result {
                 case .success(let response):
@@ -399,8 +437,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
 
     private func createTopics(_ request: CreateTopicsRequest) async -> [KafkaResponse.NamedResult] {
         var results: [KafkaResponse.NamedResult] = []
+        let access = self.access
         for topic in request.topics {
             do {
+                guard mayCreate(topic.name, access) else { throw KafkaAuthorizationError(refusal: access.refusal(.create, .topic(topic.name)), resourceType: .topic) }
                 let partitions = topic.assignedPartitions > 0 ? topic.assignedPartitions
                     : topic.partitions == -1 ? configuration.defaultPartitions : Int(topic.partitions)
                 if topic.replicationFactor > 1 {
@@ -430,8 +470,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
 
     private func deleteTopics(_ request: DeleteTopicsRequest) async -> [KafkaResponse.NamedResult] {
         var results: [KafkaResponse.NamedResult] = []
+        let access = self.access
         for name in request.names {
             do {
+                try authorize(.delete, .topic(name), access)
                 try await broker.deleteTopic(name)
                 results.append(KafkaResponse.NamedResult(name: name, errorCode: KafkaErrorCode.none))
             } catch {
@@ -443,8 +485,10 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
 
     private func createPartitions(_ request: CreatePartitionsRequest) async -> [KafkaResponse.NamedResult] {
         var results: [KafkaResponse.NamedResult] = []
+        let access = self.access
         for topic in request.topics {
             do {
+                try authorize(.alter, .topic(topic.name), access)
                 let current = try broker.describeTopic(topic.name).partitions.count
                 // Kafka's rule: the new count must be larger.
                 guard Int(topic.count) > current else {
@@ -462,10 +506,12 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
 
     /// Topics (resource type 2) answer their configs; a broker (4) has none to describe.
     private func describeConfigs(_ request: DescribeConfigsRequest) -> [KafkaResponse.DescribedResource] {
-        request.resources.map { resource in
+        let access = self.access
+        return request.resources.map { resource in
             switch resource.type {
             case 2:
                 do {
+                    try authorize(.describeConfigs, .topic(resource.name), access)
                     let topic = try broker.describeTopic(resource.name)
                     let entries = TopicConfigs.entries(topic.config).filter { entry in resource.keys.map { $0.contains(entry.name) } ?? true }
                     return KafkaResponse.DescribedResource(errorCode: KafkaErrorCode.none, type: 2, name: resource.name, configs: entries)
@@ -475,6 +521,11 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                         errorCode: named.errorCode, errorMessage: named.errorMessage, type: 2, name: resource.name, configs: [])
                 }
             case 4:
+                guard access.allows(.describeConfigs, .cluster) else {
+                    return KafkaResponse.DescribedResource(
+                        errorCode: KafkaErrorCode.clusterAuthorizationFailed, errorMessage: access.refusal(.describeConfigs, .cluster).message,
+                        type: 4, name: resource.name, configs: [])
+                }
                 return KafkaResponse.DescribedResource(errorCode: KafkaErrorCode.none, type: 4, name: resource.name, configs: [])
             default:
                 return KafkaResponse.DescribedResource(
@@ -487,6 +538,7 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
     /// Topics' configs; a broker has none Brook lets a client change.
     private func alterConfigs(_ request: AlterConfigsRequest) async -> [(result: KafkaResponse.NamedResult, type: Int8)] {
         var results: [(result: KafkaResponse.NamedResult, type: Int8)] = []
+        let access = self.access
         for resource in request.resources {
             guard resource.type == 2 else {
                 results.append((KafkaResponse.NamedResult(
@@ -495,6 +547,7 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                 continue
             }
             do {
+                try authorize(.alterConfigs, .topic(resource.name), access)
                 let current = try broker.describeTopic(resource.name).config
                 let altered = try TopicConfigs.alter(resource.configs, incremental: request.incremental, of: current)
                 if !request.validateOnly { try await broker.alterTopic(resource.name, config: altered) }
@@ -508,10 +561,12 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
 
     private func deleteRecords(_ request: DeleteRecordsRequest) async -> [(name: String, partitions: [KafkaResponse.DeletedPartition])] {
         var topics: [(name: String, partitions: [KafkaResponse.DeletedPartition])] = []
+        let access = self.access
         for topic in request.topics {
             var partitions: [KafkaResponse.DeletedPartition] = []
             for partition in topic.partitions {
                 do {
+                    try authorize(.delete, .topic(topic.name), access)
                     let start = try await broker.deleteRecords(
                         topic: topic.name, partition: Int(partition.index), before: partition.offset == -1 ? nil : partition.offset)
                     partitions.append(KafkaResponse.DeletedPartition(index: partition.index, lowWatermark: start, errorCode: KafkaErrorCode.none))
@@ -525,17 +580,24 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
     }
 
     private static func namedResult(_ name: String, _ error: any Error) -> KafkaResponse.NamedResult {
-        KafkaResponse.NamedResult(
-            name: name, errorCode: KafkaErrorCode.code(for: error), errorMessage: (error as? BrookError)?.message ?? "\(error)")
+        let message = (error as? BrookError)?.message ?? (error as? KafkaAuthorizationError)?.refusal.message ?? "\(error)"
+        return KafkaResponse.NamedResult(name: name, errorCode: KafkaErrorCode.code(for: error), errorMessage: message)
     }
 
     // MARK: ListOffsets
 
     private func listOffsets(_ request: ListOffsetsRequest, correlationID: Int32, version: Int16) async -> ByteBuffer {
         var topics: [(name: String, partitions: [KafkaResponse.ListedPartition])] = []
+        let access = self.access
         for topic in request.topics {
             var partitions: [KafkaResponse.ListedPartition] = []
+            let describable = access.allows(.describe, .topic(topic.name))
             for partition in topic.partitions {
+                guard describable else {
+                    partitions.append(KafkaResponse.ListedPartition(
+                        index: partition.index, errorCode: KafkaErrorCode.topicAuthorizationFailed, timestamp: -1, offset: -1))
+                    continue
+                }
                 let spec: OffsetSpec? = switch partition.timestamp {
                 case -2: .earliest
                 case -1: .latest

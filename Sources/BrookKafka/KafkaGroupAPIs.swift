@@ -39,10 +39,12 @@ extension KafkaConnection {
                     correlationID: correlationID, version: version, errorCode: KafkaErrorCode.coordinatorNotAvailable, assignment: [])))
             }
         case .heartbeat(let heartbeat):
-            Task { [broker] in
+            let access = self.access
+            Task { [self] in
                 var code = KafkaErrorCode.none
                 do {
                     try Self.validateGroupID(heartbeat.group)
+                    try authorize(.read, .group(heartbeat.group), access)
                     try await broker.groups.heartbeat(group: heartbeat.group, memberID: heartbeat.memberID, generation: Int(heartbeat.generation))
                 } catch {
                     code = Self.groupErrorCode(error)
@@ -62,9 +64,14 @@ extension KafkaConnection {
                 responder.succeed(.buffer(await self.offsetFetch(fetch, correlationID: correlationID, version: version)))
             }
         case .listGroups:
+            let access = self.access
             Task { [broker] in
                 do {
-                    let groups = try await broker.groups.listings().map { (id: $0.group, protocolType: $0.protocolType) }
+                    // Every group with DESCRIBE on the cluster; else those the user may describe.
+                    let all = access.allows(.describe, .cluster)
+                    let groups = try await broker.groups.listings()
+                        .filter { all || access.allows(.describe, .group($0.group)) }
+                        .map { (id: $0.group, protocolType: $0.protocolType) }
                     responder.succeed(.buffer(KafkaResponse.listGroups(
                         correlationID: correlationID, version: version, errorCode: KafkaErrorCode.none, groups: groups)))
                 } catch {
@@ -78,11 +85,13 @@ extension KafkaConnection {
                     correlationID: correlationID, version: version, groups: await self.describeGroups(groups))))
             }
         case .deleteGroups(let groups):
-            Task { [broker] in
+            let access = self.access
+            Task { [self] in
                 var results: [(group: String, errorCode: Int16)] = []
                 for group in groups {
                     do {
                         try Self.validateGroupID(group)
+                        try authorize(.delete, .group(group), access)
                         try await broker.groups.delete(group: group)
                         results.append((group, KafkaErrorCode.none))
                     } catch {
@@ -104,7 +113,10 @@ extension KafkaConnection {
 
     /// This broker coordinates every group. Transactions (key type 1) have no coordinator.
     private func findCoordinator(_ request: FindCoordinatorRequest, correlationID: Int32, version: Int16) -> ByteBuffer {
+        let access = self.access
         let (code, message): (Int16, String?) = switch request.keyType {
+        case 0 where !access.allows(.describe, .group(request.key)):
+            (KafkaErrorCode.groupAuthorizationFailed, access.refusal(.describe, .group(request.key)).message)
         case 0: (KafkaErrorCode.none, nil)
         case 1: (KafkaErrorCode.coordinatorNotAvailable, "Brook has no transactions, so no transaction coordinator")
         default: (KafkaErrorCode.invalidRequest, "key type \(request.keyType) is unknown: use 0 (group)")
@@ -123,6 +135,7 @@ extension KafkaConnection {
     private func joinGroup(_ request: KafkaJoinGroupRequest, clientID: String, correlationID: Int32, version: Int16) async -> ByteBuffer {
         do {
             try Self.validateGroupID(request.group)
+            try authorize(.read, .group(request.group))
             if version >= 4 && request.memberID.isEmpty && request.instanceID == nil {
                 let id = try await broker.groups.issuePendingMemberID(
                     group: request.group, clientID: clientID, sessionTimeoutMs: Int64(request.sessionTimeoutMs))
@@ -160,6 +173,7 @@ extension KafkaConnection {
     private func syncGroup(_ request: SyncGroupRequest, correlationID: Int32, version: Int16) async -> ByteBuffer {
         do {
             try Self.validateGroupID(request.group)
+            try authorize(.read, .group(request.group))
             // Only the leader's list counts; a member named twice keeps its first assignment.
             let assignments = Dictionary(request.assignments.map { ($0.memberID, $0.assignment) }, uniquingKeysWith: { first, _ in first })
             let assignment = try await broker.groups.sync(
@@ -174,6 +188,7 @@ extension KafkaConnection {
         let leaving = request.members.map { LeavingMember(memberID: $0.memberID, instanceID: $0.instanceID) }
         do {
             try Self.validateGroupID(request.group)
+            try authorize(.read, .group(request.group))
             let outcomes = try await broker.groups.leave(group: request.group, members: leaving)
             let members = zip(request.members, outcomes).map { member, outcome in
                 KafkaResponse.LeftMember(
@@ -197,10 +212,20 @@ extension KafkaConnection {
         }
         var commits: [OffsetCommit] = []
         var slots: [(Int, Int)] = []
+        let access = self.access
+        // READ on the group, else every partition answers GROUP_AUTHORIZATION_FAILED.
+        if !access.allows(.read, .group(request.group)) {
+            listener.logger.debug("Kafka OffsetCommit refused", metadata: ["peer": "\(peer)", "group": "\(request.group)", "error": "\(access.refusal(.read, .group(request.group)))"])
+            for t in topics.indices { for p in topics[t].partitions.indices { topics[t].partitions[p].errorCode = KafkaErrorCode.groupAuthorizationFailed } }
+            return KafkaResponse.offsetCommit(correlationID: correlationID, version: version, topics: topics)
+        }
         for (t, topic) in request.topics.enumerated() {
             let partitionCount = (try? broker.describeTopic(topic.name).partitions.count) ?? 0
+            let readable = access.allows(.read, .topic(topic.name))
             for (p, partition) in topic.partitions.enumerated() {
-                if partition.index < 0 || Int(partition.index) >= partitionCount {
+                if !readable {
+                    topics[t].partitions[p].errorCode = KafkaErrorCode.topicAuthorizationFailed
+                } else if partition.index < 0 || Int(partition.index) >= partitionCount {
                     topics[t].partitions[p].errorCode = KafkaErrorCode.unknownTopicOrPartition
                 } else if (partition.metadata?.utf8.count ?? 0) > Self.maxOffsetMetadataBytes {
                     topics[t].partitions[p].errorCode = KafkaErrorCode.offsetMetadataTooLarge
@@ -228,10 +253,20 @@ extension KafkaConnection {
 
     /// The committed offsets asked for (-1 where there is none), or every one of the group.
     private func offsetFetch(_ request: OffsetFetchRequest, correlationID: Int32, version: Int16) async -> ByteBuffer {
-        let committed: [CommittedOffset]
+        var committed: [CommittedOffset]
+        let access = self.access
         do {
             try Self.validateGroupID(request.group)
+            try authorize(.describe, .group(request.group), access)
             committed = try await broker.committedOffsets(group: request.group)
+            // Only the topics the user may describe.
+            var describable: [String: Bool] = [:]
+            committed = committed.filter { offset in
+                if let known = describable[offset.topic] { return known }
+                let allowed = access.allows(.describe, .topic(offset.topic))
+                describable[offset.topic] = allowed
+                return allowed
+            }
         } catch {
             let code = Self.groupErrorCode(error)
             let topics = (request.topics ?? []).map { topic in
@@ -243,7 +278,11 @@ extension KafkaConnection {
         if let asked = request.topics {
             let byPartition = Dictionary(committed.map { (TopicPartition($0.topic, $0.partition), $0) }, uniquingKeysWith: { first, _ in first })
             for topic in asked {
+                let describable = access.allows(.describe, .topic(topic.name))
                 topics.append((topic.name, topic.partitions.map { index in
+                    guard describable else {
+                        return KafkaResponse.FetchedOffset(index: index, offset: -1, metadata: "", errorCode: KafkaErrorCode.topicAuthorizationFailed)
+                    }
                     let found = byPartition[TopicPartition(topic.name, Int(index))]
                     return KafkaResponse.FetchedOffset(
                         index: index, offset: found?.offset ?? -1, metadata: found?.metadata ?? "", errorCode: KafkaErrorCode.none)
@@ -269,10 +308,14 @@ extension KafkaConnection {
         }
         var deleting: [TopicPartition] = []
         var slots: [(Int, Int)] = []
+        let access = self.access
         for (t, topic) in request.topics.enumerated() {
             let partitionCount = (try? broker.describeTopic(topic.name).partitions.count) ?? 0
+            let readable = access.allows(.read, .topic(topic.name))
             for (p, index) in topic.partitions.enumerated() {
-                if index < 0 || Int(index) >= partitionCount {
+                if !readable {
+                    topics[t].partitions[p].errorCode = KafkaErrorCode.topicAuthorizationFailed
+                } else if index < 0 || Int(index) >= partitionCount {
                     topics[t].partitions[p].errorCode = KafkaErrorCode.unknownTopicOrPartition
                 } else {
                     deleting.append(TopicPartition(topic.name, Int(index)))
@@ -282,6 +325,7 @@ extension KafkaConnection {
         }
         do {
             try Self.validateGroupID(request.group)
+            try authorize(.delete, .group(request.group), access)
             let outcomes = try await broker.groups.deleteOffsets(group: request.group, partitions: deleting)
             for (slot, outcome) in zip(slots, outcomes) {
                 topics[slot.0].partitions[slot.1].errorCode = outcome.map { Self.groupErrorCode($0) } ?? KafkaErrorCode.none
@@ -298,9 +342,11 @@ extension KafkaConnection {
     /// answers it.
     private func describeGroups(_ groups: [String]) async -> [KafkaResponse.DescribedGroup] {
         var described: [KafkaResponse.DescribedGroup] = []
+        let access = self.access
         for group in groups {
             do {
                 try Self.validateGroupID(group)
+                try authorize(.describe, .group(group), access)
                 let description = try await broker.groups.describe(group: group)
                 described.append(KafkaResponse.DescribedGroup(
                     errorCode: KafkaErrorCode.none, group: group, state: description.state.rawValue, protocolType: description.protocolType,

@@ -36,6 +36,9 @@ enum KafkaRequest: Sendable {
     case describeGroups([String])
     case deleteGroups([String])
     case offsetDelete(OffsetDeleteRequest)
+    case createAcls([KafkaAclCreation])
+    case describeAcls(KafkaAclFilter)
+    case deleteAcls([KafkaAclFilter])
 }
 
 struct FindCoordinatorRequest: Sendable {
@@ -471,6 +474,12 @@ extension KafkaRequest {
             let group = try body.string()
             let topics = try body.array { topic in (name: try topic.string(), partitions: try topic.array { try $0.int32() } ?? []) } ?? []
             request = .offsetDelete(OffsetDeleteRequest(group: group, topics: topics))
+        case .createAcls:
+            request = try KafkaRequest.createAcls(&body, version: version)
+        case .describeAcls:
+            request = .describeAcls(try KafkaAclFilter.read(&body, version: version))
+        case .deleteAcls:
+            request = .deleteAcls(try body.array { try KafkaAclFilter.read(&$0, version: version) } ?? [])
         }
         if body.remaining > 0 {
             throw KafkaDecodingError("\(api.name) v\(version) request has \(body.remaining) bytes after its last field")

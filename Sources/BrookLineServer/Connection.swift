@@ -45,6 +45,9 @@ final class LineConnection: RequestPipelineAdapter {
         self.isLoopback = isLoopback
     }
 
+    /// The connection's user and address, for the ACL checks.
+    private var access: Access { Access(control: server.broker.access, user: principal, host: Access.host(ofPeer: peer)) }
+
     private var plainAllowed: Bool { isLoopback || server.configuration.tls != nil }
 
     private var authMechanisms: [String] { SaslSession.mechanisms(plainAllowed: plainAllowed) }
@@ -166,7 +169,7 @@ final class LineConnection: RequestPipelineAdapter {
                 "authenticate first: AUTH \(authMechanisms.joined(separator: "|")) <base64> (brook commands take --user NAME)"))
         }
         if frame.line.verb == "PRODUCE", Self.isLarge(frame) {
-            return startLarge(frame, responder: responder)
+            return startLarge(frame, access: access, responder: responder)
         }
         let request: BrookWire.Request
         do {
@@ -183,17 +186,19 @@ final class LineConnection: RequestPipelineAdapter {
             responder.succeed(.buffer(ByteBuffer(string: word.map { "OK PONG \($0)\r\n" } ?? "OK PONG\r\n")))
         case .produce(let topic, let acks, let records, let producer):
             do {
-                guard let ticket = try Self.submit(topic: topic, acks: acks, records: records, producer: producer, server: server, peer: peer)
+                guard let ticket = try Self.submit(topic: topic, acks: acks, records: records, producer: producer, access: access, server: server, peer: peer)
                 else { return responder.succeed(.none) }
                 Self.answer(responder, from: ticket)
             } catch {
                 responder.fail(error)
             }
         case .fetch(let topic, let partition, let offset, let maxRecords, let maxBytes, let maxWaitMs):
+            do { try access.check(.read, .topic(topic)) } catch { return responder.fail(error) }
             startFetch(
                 .single(topic: topic, partition: partition, offset: offset, maxRecords: maxRecords, maxBytes: maxBytes, maxWait: .milliseconds(maxWaitMs)),
                 responder: responder, loop: loop, reply: WireFetchSink.reply)
         case .fetchPartitions(let topic, let offsets, let maxRecords, let maxBytes, let maxWaitMs):
+            do { try access.check(.read, .topic(topic)) } catch { return responder.fail(error) }
             // The limits bound the whole answer and so each partition too; the first partition
             // with records gets at least one, as a single FETCH does.
             let partitions = offsets.map {
@@ -203,7 +208,7 @@ final class LineConnection: RequestPipelineAdapter {
                 FetchRequest(partitions: partitions, maxBytes: maxBytes, maxRecords: maxRecords, maxWait: .milliseconds(maxWaitMs)),
                 responder: responder, loop: loop, reply: WireFetchSink.replyPartitions)
         default:
-            let task = Self.run(request, handler: RequestHandler(server: server, connection: id, peer: peer), responder: responder, logger: server.logger)
+            let task = Self.run(request, handler: RequestHandler(server: server, connection: id, peer: peer, access: access), responder: responder, logger: server.logger)
             // Shutdown wakes what waits, as does a peer that sent its last request (a POLL
             // returns now); otherwise a closed connection's requests run to their end.
             let waits = if case .poll = request { true } else { false }
@@ -289,8 +294,8 @@ final class LineConnection: RequestPipelineAdapter {
     /// Parses and queues a large PRODUCE off the event loop. Later requests wait until it is queued
     /// to the writer (its admission is not ordered on start), so a connection's produces still
     /// commit in order; it is then answered as an inline one is.
-    private func startLarge(_ frame: Frame, responder: RequestResponder) {
-        Self.parseAndSubmit(frame, server: server, peer: peer) { queued in
+    private func startLarge(_ frame: Frame, access: Access, responder: RequestResponder) {
+        Self.parseAndSubmit(frame, access: access, server: server, peer: peer) { queued in
             switch queued {
             case .success(let ticket?):
                 responder.ordered()
@@ -306,9 +311,10 @@ final class LineConnection: RequestPipelineAdapter {
     /// Queues a PRODUCE to the writer. nil for acks=0, which is never answered: its refusal is
     /// only logged.
     private static func submit(
-        topic: String, acks: Acks, records: [ProducerRecord], producer: ProducerIdentity?, server: LineServer, peer: String
+        topic: String, acks: Acks, records: [ProducerRecord], producer: ProducerIdentity?, access: Access, server: LineServer, peer: String
     ) throws -> ProduceTicket? {
         do {
+            try access.check(.write, .topic(topic))
             let ticket = try server.broker.submitProduce(topic: topic, records: records, acks: acks, producer: producer)
             return acks == .noAck ? nil : ticket
         } catch where acks == .noAck {
@@ -320,14 +326,14 @@ final class LineConnection: RequestPipelineAdapter {
     /// Parses a PRODUCE and queues it to the writer in a task; `submitted` gets its ticket (nil
     /// for acks=0) or the refusal.
     private static func parseAndSubmit(
-        _ frame: Frame, server: LineServer, peer: String, submitted: @escaping @Sendable (Result<ProduceTicket?, Error>) -> Void
+        _ frame: Frame, access: Access, server: LineServer, peer: String, submitted: @escaping @Sendable (Result<ProduceTicket?, Error>) -> Void
     ) {
         Task {
             submitted(Result {
                 guard case .produce(let topic, let acks, let records, let producer) = try BrookWire.Request.parse(frame, limits: server.configuration.limits) else {
                     preconditionFailure("a PRODUCE line parses as a produce request")
                 }
-                return try submit(topic: topic, acks: acks, records: records, producer: producer, server: server, peer: peer)
+                return try submit(topic: topic, acks: acks, records: records, producer: producer, access: access, server: server, peer: peer)
             })
         }
     }

@@ -118,6 +118,10 @@ public enum Request: Hashable, Sendable {
     /// `AUTH <mechanism> <base64>` starts an authentication, `AUTH CONTINUE <base64>` answers the
     /// server's challenge. The payload is the SASL message, base64 in the line.
     case auth(mechanism: String, payload: String)
+    /// ACL ADD, LIST, DELETE.
+    case acl(AclCommand)
+    /// USER ADD, PASSWD, DELETE, LIST: super users only.
+    case user(UserCommand)
 
     /// Whether the server answers this request (PRODUCE with acks=0 gets no reply).
     public var expectsReply: Bool {
@@ -209,6 +213,10 @@ public enum Request: Hashable, Sendable {
             let parts = line.text.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard parts.count == 3 else { throw BrookError(.invalidRequest, "AUTH takes a mechanism and a base64 message: \(usage)") }
             return .auth(mechanism: parts[1].uppercased(), payload: String(parts[2]))
+        case "ACL":
+            return try AccessRequests.parseAcl(line)
+        case "USER":
+            return try AccessRequests.parseUser(line)
         case "JOIN", "SYNC", "HEARTBEAT", "LEAVE", "COMMIT", "OFFSETS", "POLL", "SEEK", "PAUSE", "RESUME", "GROUP":
             return try GroupRequests.parse(frame)
         case "":
@@ -384,6 +392,14 @@ public enum Request: Hashable, Sendable {
             names = [group]
         case .groupReset(let group, let topic, _):
             names = [group, topic]
+        case .acl(.add(let binding)):
+            names = [binding.principal, binding.host, binding.resourceName]
+        case .acl(.list(let filter)), .acl(.delete(let filter)):
+            names = [filter.principal, filter.host, filter.resourceName].compactMap { $0 }
+        case .user(.add(let name, _, _)), .user(.passwd(let name, _)), .user(.delete(let name)):
+            names = [name]
+        case .user(.list):
+            names = []
         }
         for name in names where name.isEmpty || name.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0 == "=" }) {
             throw BrookError(.invalidTopic, "name \(name.isEmpty ? "''" : "'\(Line.printable(name))'") cannot be sent: it is empty or holds whitespace, '=' or control characters")
@@ -466,6 +482,10 @@ public enum Request: Hashable, Sendable {
             buffer.writeLine("GROUP RESET \(group) \(topic) \(target.text)")
         case .groupDelete(let group):
             buffer.writeLine("GROUP DELETE \(group)")
+        case .acl(let command):
+            AccessRequests.encode(command, into: &buffer)
+        case .user(let command):
+            AccessRequests.encode(command, into: &buffer)
         }
     }
 

@@ -52,6 +52,11 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Every connection must authenticate as a user of the file (brook users add): AUTH on the line protocol, SASL for Kafka clients; SCRAM-SHA-256/512, or PLAIN on loopback.")
     var auth = false
 
+    @Option(
+        name: .customLong("super-user"),
+        help: "A user who passes every ACL check, beside those added with brook users add --super (repeatable).")
+    var superUsers: [String] = []
+
     @Flag(help: "Listen on a non-loopback address without --auth: anyone who reaches the port can do anything.")
     var insecure = false
 
@@ -106,6 +111,9 @@ struct Serve: AsyncParsableCommand {
             options.groups.initialRebalanceDelayMs = groupInitialRebalanceDelayMs
             options.groups.offsetsRetentionMs = offsetsRetentionMinutes * 60_000
             options.logger = Logger(label: "brook.broker")
+            // Connections have identities, so the ACLs in the file hold (docs/security.md).
+            options.enforceACLs = auth || tlsClientCa != nil
+            options.superUsers = Set(superUsers)
             var configuration = LineServerConfiguration()
             configuration.host = host
             configuration.port = port

@@ -11,16 +11,22 @@ import Logging
 import Testing
 
 /// A line server started with `requireAuthentication`, on a file holding users.
-private final class AuthenticatedServer: Sendable {
+final class AuthenticatedServer: Sendable {
     let test: TestBroker
     let task: Task<Void, Error>
     let address: ServerAddress
 
-    init(users: [(String, String)]) async throws {
-        test = try TestBroker("brook-auth", prepare: { path in
+    /// `superUsers` are marked so in the file; `enforceACLs` applies the file's rules.
+    init(users: [(String, String)], superUsers: Set<String> = [], enforceACLs: Bool = false, configuredSuperUsers: Set<String> = []) async throws {
+        test = try TestBroker("brook-auth", configure: { options in
+            options.enforceACLs = enforceACLs
+            options.superUsers = configuredSuperUsers
+        }, prepare: { path in
             let writer = try LogWriter(path: path)
             for (name, password) in users {
-                try writer.addUser(BrookUser(name: name, isSuper: false, credentials: try ScramCredential.makeAll(password: password), createdMs: 1, updatedMs: 1))
+                try writer.addUser(BrookUser(
+                    name: name, isSuper: superUsers.contains(name), credentials: try ScramCredential.makeAll(password: password), createdMs: 1,
+                    updatedMs: 1))
             }
             writer.close()
         })

@@ -60,4 +60,35 @@ struct UserStoreTests {
         }
         writer.close()
     }
+
+    @Test func aclsSurviveAReopenAndAreDeletedByFilter() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("acl.db")
+        let write = AclBinding(principal: "User:dave", resourceType: .topic, resourceName: "a", operation: .write)
+        let read = AclBinding(principal: "User:dave", resourceType: .topic, patternType: .prefixed, resourceName: "app-", operation: .read)
+        let deny = AclBinding(principal: "User:*", host: "10.0.0.9", resourceType: .group, resourceName: "g", operation: .all, permission: .deny)
+        do {
+            let writer = try LogWriter(path: path)
+            try writer.addAcls([write, read])
+            try writer.addAcls([deny, write])  // an existing rule is kept once, as Kafka's CreateAcls does
+            expectBrookError(.invalidRequest) {
+                try writer.addAcls([AclBinding(principal: "dave", resourceType: .topic, resourceName: "a", operation: .read)])
+            }
+            writer.close()
+        }
+        let writer = try LogWriter(path: path)
+        #expect(try writer.acls() == [deny, read, write].sorted())
+        let (deleted, remaining) = try writer.deleteAcls(matching: [
+            AclFilter(resourceType: .topic, pattern: .match, resourceName: "app-orders"), AclFilter(principal: "User:nobody"),
+        ])
+        #expect(deleted == [[read], []])
+        #expect(remaining == [deny, write].sorted())
+        #expect(try writer.acls() == remaining)
+
+        try writer.addUser(BrookUser(name: "dave", isSuper: false, credentials: [credential(.sha256, 1)], createdMs: 1, updatedMs: 1))
+        try writer.setSuper(user: "dave", true, now: 5)
+        #expect(try writer.users().first?.isSuper == true)
+        expectBrookError(.resourceNotFound) { try writer.setSuper(user: "nobody", true) }
+        writer.close()
+    }
 }

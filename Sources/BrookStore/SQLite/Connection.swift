@@ -124,6 +124,9 @@ public final class Connection {
     }
 
     public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    /// Rows the last INSERT, UPDATE or DELETE changed.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
 }
 
 /// Quotes an identifier for SQL: wraps it in double quotes and doubles any inside.
