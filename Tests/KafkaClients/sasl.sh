@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SASL against `brook serve --auth`: kcat (librdkafka 2.0.2), confluent-kafka and kafka-python
 # authenticate with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN (loopback), a wrong password and a
-# client without SASL are refused, and the line CLI authenticates with --user.
+# client without SASL are refused, and the line CLI authenticates with --user. Then ACLs: a user
+# added through the server may write one topic and not another, read through one group only.
 #
 #   bash Tests/KafkaClients/sasl.sh [path/to/brook]   (default: .build/debug/brook)
 set -euo pipefail
@@ -15,8 +16,9 @@ fail() { echo "FAIL: $*" >&2; [[ -f "$work/serve.log" ]] && tail -20 "$work/serv
 cleanup() { [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-printf 'alice-secret\n' | "$brook" users add alice --db "$work/brook.db" >/dev/null
-printf 'bob-secret\n' | "$brook" users add bob --iterations 8192 --db "$work/brook.db" >/dev/null
+# Super users: a server with --auth enforces ACLs, and these two pass every check.
+printf 'alice-secret\n' | "$brook" users add alice --super --db "$work/brook.db" >/dev/null
+printf 'bob-secret\n' | "$brook" users add bob --super --iterations 8192 --db "$work/brook.db" >/dev/null
 
 start() {  # extra serve arguments; sets line and kafka
     "$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 "$@" >"$work/serve.log" 2>&1 &
@@ -67,6 +69,27 @@ echo "ok: no password in the server's log"
 
 "$python" "$here/sasl_check.py" "$kafka"
 
+# ACLs. dave is added through the running server by a super user (alice's password from
+# BROOK_PASSWORD, dave's on standard input); dave is no super user.
+printf 'dave-secret\n' | BROOK_PASSWORD=alice-secret "$brook" users add dave --server "$line" --user alice | grep -q "added user dave to the server" \
+    || fail "brook users add dave through the server"
+if printf 'x\n' | BROOK_PASSWORD=dave-secret "$brook" users add eve --server "$line" --user dave 2>"$work/err"; then fail "dave added a user"; fi
+grep -q "NOT_AUTHORIZED user 'dave' may not add users: only a super user may" "$work/err" || fail "dave's users add: $(cat "$work/err")"
+echo "ok: a super user adds a user through the running server; another user may not"
+"$python" "$here/acl_check.py" "$kafka"
+BROOK_PASSWORD=alice-secret "$brook" topics create kcat-denied --server "$line" --user alice >/dev/null
+# shellcheck disable=SC2046
+out="$(printf 'no\n' | kcat -b "$kafka" $(sasl SCRAM-SHA-256 dave dave-secret) -P -t kcat-denied 2>&1 || true)"
+grep -qi "topic authorization failed" <<<"$out" || fail "kcat's produce to a topic dave may not write: $out"
+[[ "$(BROOK_PASSWORD=alice-secret "$brook" sql "SELECT count(*) FROM \"kcat-denied\"" --server "$line" --user alice)" == *0* ]] || fail "kcat wrote to kcat-denied"
+echo "ok: kcat's produce without WRITE is refused (Topic authorization failed) and nothing is written"
+if BROOK_PASSWORD=dave-secret "$brook" sql "SELECT 1" --server "$line" --user dave 2>"$work/err"; then fail "dave ran SQL"; fi
+grep -q "NOT_AUTHORIZED user 'dave' may not CLUSTER_ACTION the cluster" "$work/err" || fail "dave's SQL: $(cat "$work/err")"
+BROOK_PASSWORD=alice-secret "$brook" acls add --allow dave --operation cluster-action --cluster --server "$line" --user alice >/dev/null
+BROOK_PASSWORD=dave-secret "$brook" sql "SELECT 1" --server "$line" --user dave >/dev/null || fail "dave's SQL with CLUSTER_ACTION"
+echo "ok: the line protocol: SQL needs CLUSTER_ACTION on the cluster (NOT_AUTHORIZED), and brook acls add grants it"
+grep -q 'acl=User:dave.*ACL added' "$work/serve.log" || fail "no log line for an added ACL"
+
 # The line protocol: --user with the password from BROOK_PASSWORD.
 BROOK_PASSWORD=alice-secret "$brook" topics list --server "$line" --user alice | grep -q "sasl-plain" \
     || fail "brook topics list --user alice"
@@ -108,7 +131,7 @@ echo "ok: the line CLI over TLS with --user; without --tls-ca it is told to use 
 stop
 
 # mTLS: a client certificate is required, and its CN is the user; no SASL needed.
-start --auth --tls-cert "$work/server.pem" --tls-key "$work/server.key" --tls-client-ca "$work/ca.pem"
+start --auth --tls-cert "$work/server.pem" --tls-key "$work/server.key" --tls-client-ca "$work/ca.pem" --super-user carol
 mtls="-X security.protocol=SSL -X ssl.ca.location=$work/ca.pem"
 # shellcheck disable=SC2086
 got="$(kcat -b "$kafka" $mtls -X ssl.certificate.location="$work/client.pem" -X ssl.key.location="$work/client.key" -C -t tls-topic -e -q -f '%s\n')"
