@@ -55,31 +55,48 @@ extension KafkaConnection {
     /// (unknown user and wrong password read the same), then the connection closes; after a v0
     /// handshake there is no field for the reason, so the connection just closes.
     func authenticate(_ token: [UInt8], correlationID: Int32, version: Int16, responder: RequestResponder) {
+        let session: SaslSession
         do {
-            let step = try authentication.withLock { state throws(BrookError) -> ScramServerExchange.Step in
-                guard state.principal == nil, var session = state.session else {
+            session = try authentication.withLock { state throws(BrookError) -> SaslSession in
+                guard state.principal == nil, let session = state.session else {
                     throw BrookError(.illegalSaslState, "SaslAuthenticate needs a SaslHandshake first (or the connection is authenticated already)")
                 }
-                let step = try session.receive(token)
-                state.session = session
-                if case .authenticated(let user, _) = step {
-                    state.principal = user
-                    state.session = nil
-                }
-                return step
-            }
-            switch step {
-            case .challenge(let bytes):
-                responder.succeed(.buffer(KafkaResponse.saslAuthenticate(
-                    correlationID: correlationID, version: version, errorCode: KafkaErrorCode.none, message: nil, bytes: bytes)))
-            case .authenticated(let user, let serverFinal):
-                listener.logger.info("authenticated", metadata: ["peer": "\(peer)", "user": "\(user)", "protocol": "kafka"])
-                responder.succeed(.buffer(KafkaResponse.saslAuthenticate(
-                    correlationID: correlationID, version: version, errorCode: KafkaErrorCode.none, message: nil, bytes: serverFinal)))
+                state.session = nil
+                return session
             }
         } catch {
-            authentication.withLock { $0 = KafkaAuthenticationState() }
-            listener.logger.notice("authentication failed", metadata: ["peer": "\(peer)", "error": "\(error)", "protocol": "kafka"])
+            return authenticationFailed(error, correlationID: correlationID, version: version, responder: responder)
+        }
+        // PLAIN derives the salted password (PBKDF2, thousands of rounds): off the event loop,
+        // which other connections share. The connection's next request waits for the answer.
+        Task { [self] in
+            do throws(BrookError) {
+                var session = session
+                let step = try session.receive(token)
+                switch step {
+                case .challenge(let bytes):
+                    authentication.withLock { $0.session = session }
+                    responder.succeed(.buffer(KafkaResponse.saslAuthenticate(
+                        correlationID: correlationID, version: version, errorCode: KafkaErrorCode.none, message: nil, bytes: bytes)))
+                case .authenticated(let user, let serverFinal):
+                    authentication.withLock { $0.principal = user }
+                    listener.logger.info("authenticated", metadata: ["peer": "\(peer)", "user": "\(user)", "protocol": "kafka"])
+                    responder.succeed(.buffer(KafkaResponse.saslAuthenticate(
+                        correlationID: correlationID, version: version, errorCode: KafkaErrorCode.none, message: nil, bytes: serverFinal)))
+                }
+            } catch {
+                authenticationFailed(error, correlationID: correlationID, version: version, responder: responder)
+            }
+        }
+    }
+
+    /// A failure is answered after a delay (Kafka's `connection.failed.authentication.delay.ms`),
+    /// then the connection closes: one guess per connection, at most ten a second each. The log
+    /// never holds the SASL message.
+    private func authenticationFailed(_ error: BrookError, correlationID: Int32, version: Int16, responder: RequestResponder) {
+        authentication.withLock { $0 = KafkaAuthenticationState() }
+        listener.logger.notice("authentication failed", metadata: ["peer": "\(peer)", "error": "\(error)", "protocol": "kafka"])
+        responder.eventLoop.scheduleTask(in: .milliseconds(100)) {
             if version < 0 { return responder.succeed(.none, thenClose: true) }
             responder.succeed(
                 .buffer(KafkaResponse.saslAuthenticate(

@@ -116,6 +116,8 @@ final class LineConnection: RequestPipelineAdapter {
     /// guesser pays a new connection (and the client's key derivation) per password; the log
     /// names the user and the peer, never the message.
     private func authenticate(mechanism: String, payload: String, responder: RequestResponder) {
+        var session: SaslSession
+        let message: [UInt8]
         do {
             guard server.configuration.requireAuthentication else {
                 throw BrookError(.illegalSaslState, "this server does not require authentication (started without --auth)")
@@ -123,40 +125,66 @@ final class LineConnection: RequestPipelineAdapter {
             guard principal == nil else {
                 throw BrookError(.illegalSaslState, "this connection is authenticated already as '\(principal!)'")
             }
-            guard let message = Data(base64Encoded: payload).map(Array.init) else {
+            guard let decoded = Data(base64Encoded: payload).map(Array.init) else {
                 throw BrookError(.saslAuthenticationFailed, "the AUTH message is not base64")
             }
-            let step: ScramServerExchange.Step
+            message = decoded
             if mechanism == "CONTINUE" {
-                guard var session = sasl else {
+                guard let current = sasl else {
                     throw BrookError(.illegalSaslState, "AUTH CONTINUE without an exchange under way: start with AUTH SCRAM-SHA-256 <base64>")
                 }
-                step = try session.receive(message)
-                sasl = session
+                session = current
             } else {
                 let users = server.broker.users
-                var session = try SaslSession(
+                session = try SaslSession(
                     mechanism: mechanism, plainAllowed: plainAllowed, secret: server.authSecret,
                     lookup: { user, mechanism in users.credential(user: user, mechanism: mechanism) })
-                step = try session.receive(message)
-                sasl = session
-            }
-            switch step {
-            case .challenge(let challenge):
-                responder.succeed(.buffer(ByteBuffer(string: "OK AUTH continue \(Data(challenge).base64EncodedString())\r\n")))
-            case .authenticated(let user, let serverFinal):
-                principal = user
-                sasl = nil
-                server.logger.info("authenticated", metadata: ["user": "\(user)", "peer": "\(peer)", "mechanism": "\(mechanism == "CONTINUE" ? "SCRAM" : mechanism)"])
-                let final = serverFinal.isEmpty ? "" : " \(Data(serverFinal).base64EncodedString())"
-                responder.succeed(.buffer(ByteBuffer(string: "OK AUTH user=\(user)\(final)\r\n")))
             }
         } catch {
-            sasl = nil
-            server.logger.notice("authentication failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            return authenticationFailed(error, responder: responder)
+        }
+        sasl = nil
+        // PLAIN derives the salted password (PBKDF2, thousands of rounds): off the event loop,
+        // which other connections share. The connection's next request waits for the answer.
+        let loop = responder.eventLoop
+        let connection = NIOLoopBound(self, eventLoop: loop)
+        Task {
+            let result = Result { () throws(BrookError) in
+                let step = try session.receive(message)
+                return (step, session)
+            }
+            loop.execute {
+                let this = connection.value
+                switch result {
+                case .success((.challenge(let challenge), let session)):
+                    this.sasl = session
+                    responder.succeed(.buffer(ByteBuffer(string: "OK AUTH continue \(Data(challenge).base64EncodedString())\r\n")))
+                case .success((.authenticated(let user, let serverFinal), _)):
+                    this.principal = user
+                    this.server.logger.info("authenticated", metadata: [
+                        "user": "\(user)", "peer": "\(this.peer)", "mechanism": "\(mechanism == "CONTINUE" ? "SCRAM" : mechanism)",
+                    ])
+                    let final = serverFinal.isEmpty ? "" : " \(Data(serverFinal).base64EncodedString())"
+                    responder.succeed(.buffer(ByteBuffer(string: "OK AUTH user=\(user)\(final)\r\n")))
+                case .failure(let error):
+                    this.authenticationFailed(error, responder: responder)
+                }
+            }
+        }
+    }
+
+    /// A failed AUTH is answered after ``failedAuthenticationDelay``, then the connection closes:
+    /// one guess per connection, at most ten a second each (Kafka's
+    /// `connection.failed.authentication.delay.ms`). The log never holds the AUTH message.
+    private func authenticationFailed(_ error: any Error, responder: RequestResponder) {
+        sasl = nil
+        server.logger.notice("authentication failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        responder.eventLoop.scheduleTask(in: Self.failedAuthenticationDelay) {
             responder.fail(error, thenClose: true)
         }
     }
+
+    static let failedAuthenticationDelay = TimeAmount.milliseconds(100)
 
     // MARK: Requests
 
