@@ -9,9 +9,10 @@ confluent-kafka against two Brook servers (the second stands in for the new clus
    partition counts and configs (DescribeConfigs, CreateTopics); every record copied with its key,
    headers and timestamp; each empty group's committed offsets translated by timestamp (the
    record at O-1, then ListOffsets on the target) and committed on the target.
-3. The group resumes on the target: it misses no record, and re-reads exactly the records
-   docs/scaling.md bounds: those from the first record whose timestamp is at or after that of the
-   last record it consumed, through that record.
+3. The group resumes on the target: it misses no record, and re-reads exactly what the
+   translation implies, within docs/scaling.md's bound: the records before the last one it
+   consumed that share that record's timestamp, or, when a producer's clock ran ahead, those from
+   the first record with a later timestamp on.
 
     python migration_check.py SOURCE_KAFKA TARGET_KAFKA
 """
@@ -76,13 +77,13 @@ TOPICS = {
 }
 # The group's committed offsets: the interesting cases of the translation.
 COMMITS = {
-    ("orders", 0): 20,  # strictly increasing timestamps: one record read twice
-    ("orders", 1): 32,  # offsets 30-32 share a timestamp: 30 and 31 read twice
+    ("orders", 0): 20,  # strictly increasing timestamps: exact, nothing read twice
+    ("orders", 1): 32,  # offsets 30-32 share a timestamp: 31 read twice
     ("orders", 2): 40,  # offset 10 is ten minutes ahead: 10-39 read twice
-    ("audit", 0): 40,  # caught up: O is the end
+    ("audit", 0): 40,  # caught up: O is the end, nothing read twice
     ("events", 0): 25,  # O is the log start once retention has run: nothing before it to read
     ("events", 1): 0,  # committed 0: nothing consumed
-    ("clicks", 0): 2_500,  # 2,498 and 2,499 share a timestamp, and 2,300 is ahead of both: 2,300-2,499 read twice
+    ("clicks", 0): 2_500,  # 2,300 is ahead of 2,499 (which shares its timestamp with 2,498): 2,300-2,499 read twice
 }
 
 
@@ -296,7 +297,9 @@ for (topic, partition), fields in produced.items():
         check(got[offset - start] == expected(topic, partition, offset), f"target {topic}/{partition}@{offset - start} != source @{offset}")
 print(f"ok: copier copied {copied} records; each equals its source record (key, value, headers, timestamp)")
 
-# Step 3: each empty group's committed offsets, translated by timestamp.
+# Step 3: each empty group's committed offsets, translated by timestamp as Redpanda Migrator's
+# translateOffset does: the timestamp T of the source record at O-1, then the first target offset
+# whose timestamp is at least T, plus one when that record's timestamp is T itself.
 translated = {}
 for group, offsets in source_groups.items():
     commits = []
@@ -304,13 +307,17 @@ for group, offsets in source_groups.items():
         start, end = watermarks(source, topic, partition)
         target_start, target_end = watermarks(target, topic, partition)
         if offset <= start:
-            # Nothing before O is left to read a timestamp from: every record from O on was
-            # copied from the target's start.
+            # No record at O-1 to read: Migrator skips such a partition and leaves the group
+            # without a commit there, so its consumer would fall back to auto.offset.reset. The
+            # runbook (docs/scaling.md) commits the target's log start instead, as done here:
+            # every record from O on was copied from there.
             new = target_start
         else:
             [(_, last)] = read_all(source, topic, partition, offset - 1, offset).items()
             found = offsets_for_times(target, [(topic, partition, last["timestamp"])])[(topic, partition, last["timestamp"])]
-            new = target_end if found < 0 else found
+            check(found >= 0, f"{topic}/{partition}: no target record at or after {last['timestamp']}")
+            [(_, first)] = read_all(target, topic, partition, found, found + 1).items()
+            new = found + 1 if first["timestamp"] == last["timestamp"] else found
         commits.append(TopicPartition(topic, partition, new))
         translated[(group, topic, partition)] = new
     for future in target_admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, commits)]).values():
@@ -344,18 +351,25 @@ for (topic, partition), offset in COMMITS.items():
     # The records the consumer has not seen are source offsets [max(O, start), end); it resumes at
     # F, the first record at or after the log start whose timestamp is at least that of O-1.
     unseen_from = max(offset, start)
-    resume_from = unseen_from if offset <= start else first_at_or_after(topic, partition, produced[(topic, partition)][offset - 1]["timestamp"], start)
+    if offset <= start:
+        resume_from = start
+    else:
+        last_seen = produced[(topic, partition)][offset - 1]["timestamp"]
+        first = first_at_or_after(topic, partition, last_seen, start)
+        resume_from = first + 1 if produced[(topic, partition)][first]["timestamp"] == last_seen else first
     got = resumed[(topic, partition)]
     check([o for o, _ in got] == list(range(resume_from - start, end - start)),
           f"{topic}/{partition}: resumed at target offsets {[o for o, _ in got][:3]}…, expected from {resume_from - start} to {end - start}")
     check([f for _, f in got] == [expected(topic, partition, o) for o in range(resume_from, end)], f"{topic}/{partition}: resumed records differ")
     again = unseen_from - resume_from
+    # docs/scaling.md's bound: at most the records from the first one whose timestamp is at or
+    # after that of O-1, through O-1 (one fewer when that first record's timestamp is O-1's).
     bound = 0 if offset <= start else offset - first_at_or_after(topic, partition, produced[(topic, partition)][offset - 1]["timestamp"], start)
     check(again <= bound, f"{topic}/{partition}: {again} records read twice, above the bound {bound}")
     print(f"ok: {GROUP} on {topic}/{partition}: committed {offset} on the source, resumed at target offset {resume_from - start}; "
           f"no record missed, {again} read twice (bound {bound})")
 twice = {tp: max(o, watermarks(source, *tp)[0]) - (translated[(GROUP, *tp)] + watermarks(source, *tp)[0]) for tp, o in COMMITS.items()}
-check(twice == {("orders", 0): 1, ("orders", 1): 2, ("orders", 2): 30, ("audit", 0): 1, ("events", 0): 0, ("events", 1): 0,
+check(twice == {("orders", 0): 0, ("orders", 1): 1, ("orders", 2): 30, ("audit", 0): 0, ("events", 0): 0, ("events", 1): 0,
                 ("clicks", 0): 200},
       f"records read twice per partition: {twice}")
 print("ok: migration: every record copied, the group resumed on the target with nothing missed and the documented re-reads")
