@@ -190,6 +190,8 @@ struct GroupCoordinatorTests {
         #expect(try await state() == .preparingRebalance, "the second join moved the end of the delay to 300 ms")
         clock.advance(by: .milliseconds(50))
         try await settle { try await state() == .stable }
+        // Past the coordinator's own delay, so the joins return (and the test ends) either way.
+        clock.advance(by: .milliseconds(3_000))
         let (a, b) = (try await first.value, try await second.value)
         #expect(a.generation == 1 && b.generation == 1, "both in the first generation")
         #expect(try partitions(a).union(partitions(b)).count == 6)
@@ -203,6 +205,7 @@ struct GroupCoordinatorTests {
         try await settle { try await memberCount(coordinator) == 1 }
         clock.advance(by: .milliseconds(3_000))
         try await settle { try await state() == .stable }
+        clock.advance(by: .milliseconds(7_000))
         #expect(try partitions(try await third.value).count == 6)
     }
 
