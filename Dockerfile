@@ -2,8 +2,9 @@
 # Run:   docker run -v brook-data:/data -p 127.0.0.1:7665:7665 brook
 # The toolchain Brook is built and tested with (its dependencies need at least Swift 6.2).
 FROM swift:6.3.1-bookworm AS build
+# SQLite, and the compression libraries of Kafka's record batches (README: "Set up").
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-dev pkg-config \
+    && apt-get install -y --no-install-recommends libsqlite3-dev pkg-config zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies are resolved in a layer of their own, so a change to the sources does not fetch
@@ -19,8 +20,9 @@ RUN swift build -c release --product brook --static-swift-stdlib \
     && strip /usr/local/bin/brook
 
 FROM debian:bookworm-slim
+# The shared libraries the binary links besides the C library (Swift's own are linked in).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-0 \
+    && apt-get install -y --no-install-recommends libsqlite3-0 zlib1g libsnappy1v5 liblz4-1 libzstd1 libstdc++6 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /data brook
 COPY --from=build /usr/local/bin/brook /usr/local/bin/brook

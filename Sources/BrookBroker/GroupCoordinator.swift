@@ -37,6 +37,10 @@ public struct JoinGroupRequest: Sendable {
     public var mode: AssignmentMode = .leader
     /// Coordinator mode only: whether partitions that move are first revoked (cooperative).
     public var rebalance: RebalanceProtocol = .eager
+    /// A shorter `group.initial.rebalance.delay.ms` for this group, honoured when this member's
+    /// join starts a new or empty group (a lone consumer need not wait for others); `nil`, or a
+    /// value above the coordinator's, leaves the coordinator's.
+    public var initialRebalanceDelayMs: Int64?
 
     public init(group: String, protocols: [GroupProtocol]) {
         self.group = group
@@ -186,6 +190,9 @@ public actor GroupCoordinator {
         var deadline: ContinuousClock.Instant?
         var timer: (any ScheduledDeadline)?
         var initialDelayLimit: ContinuousClock.Instant?
+        /// The initial delay of the rebalance that started while the group was empty: the
+        /// coordinator's, or the shorter one the first member asked for.
+        var initialDelayMs: Int64 = GroupDefaults.initialRebalanceDelayMs
         var followUpPending = false
 
         init(id: String) { self.id = id }
@@ -247,6 +254,9 @@ public actor GroupCoordinator {
         let group = groups[request.group] ?? Group(id: request.group)
         groups[request.group] = group
         try checkConsistent(request, with: group)
+        if group.state == .empty || group.state == .dead {
+            group.initialDelayMs = min(request.initialRebalanceDelayMs ?? options.initialRebalanceDelayMs, options.initialRebalanceDelayMs)
+        }
         if group.members.isEmpty {
             group.protocolType = request.protocolType
             group.mode = request.mode
@@ -707,10 +717,10 @@ public actor GroupCoordinator {
         if wasEmpty {
             let limit = now + .milliseconds(rebalanceTimeout)
             group.initialDelayLimit = limit
-            scheduleTimer(group, at: min(now + .milliseconds(options.initialRebalanceDelayMs), limit))
+            scheduleTimer(group, at: min(now + .milliseconds(group.initialDelayMs), limit))
         } else if let limit = group.initialDelayLimit, group.deadline != nil {
             // Still in the initial delay: each new member extends it, up to the limit.
-            scheduleTimer(group, at: min(now + .milliseconds(options.initialRebalanceDelayMs), limit))
+            scheduleTimer(group, at: min(now + .milliseconds(group.initialDelayMs), limit))
         } else if group.deadline == nil {
             scheduleTimer(group, at: now + .milliseconds(rebalanceTimeout))
         }

@@ -38,6 +38,9 @@ public actor ServerSideConsumers {
         /// Acknowledged positions are committed at most this often (0: never).
         public var autoCommitMs: Int64 = 0
         public var autoOffsetReset: OffsetResetPolicy = .latest
+        /// A shorter initial rebalance delay for a group this join starts (see
+        /// ``JoinGroupRequest/initialRebalanceDelayMs``).
+        public var initialRebalanceDelayMs: Int64?
         /// Identifies the connection, so its dynamic members leave when it closes.
         public var connection: UInt64 = 0
 
@@ -144,6 +147,7 @@ public actor ServerSideConsumers {
         join.rebalanceTimeoutMs = request.rebalanceTimeoutMs
         join.mode = request.mode
         join.rebalance = request.rebalance
+        join.initialRebalanceDelayMs = request.initialRebalanceDelayMs
         let joined = try await coordinator.join(join)
 
         let member = adopt(joined.memberID, request)

@@ -35,6 +35,10 @@ public struct ConsumerConfiguration: Sendable {
     public var enableAutoCommit = true
     public var autoCommitIntervalMs: Int64 = 5_000
     public var autoOffsetReset = OffsetResetPolicy.latest
+    /// How long a group this member starts (new or empty) waits for more members before its
+    /// first assignment, when shorter than the server's `group.initial.rebalance.delay.ms`
+    /// (3 s by default); `nil` leaves the server's.
+    public var initialRebalanceDelayMs: Int64?
     public var maxPollRecords = FetchDefaults.maxRecords
     public var pollWaitMs: Int64 = 500
 
@@ -185,6 +189,7 @@ public actor GroupConsumer {
         options.rebalanceTimeoutMs = configuration.rebalanceTimeoutMs
         options.rebalance = configuration.rebalance
         options.autoOffsetReset = configuration.autoOffsetReset
+        options.initialRebalanceDelayMs = configuration.initialRebalanceDelayMs
         switch configuration.assignment {
         case .coordinator(let strategies):
             options.assignment = .coordinator

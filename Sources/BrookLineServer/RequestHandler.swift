@@ -92,6 +92,7 @@ struct RequestHandler: Sendable {
             join.rebalance = options.rebalance
             join.autoCommitMs = options.autoCommitMs
             join.autoOffsetReset = options.autoOffsetReset
+            join.initialRebalanceDelayMs = options.initialRebalanceDelayMs
             join.connection = connection
             Reply.joined(try await consumers.join(join), into: &buffer)
         case .sync(let group, let member, let generation, let assignments):

@@ -7,10 +7,10 @@ enum GroupRequests {
         let line = frame.line
         switch line.verb {
         case "JOIN":
-            let usage = "JOIN <group> <topic>[,<topic>…] [member=ID] [instance=ID] [client=ID] [session_timeout_ms=N] [rebalance_timeout_ms=N] [assignment=coordinator|leader] [strategies=S,…] [rebalance=eager|cooperative] [auto_commit_ms=N] [auto_offset_reset=earliest|latest|none] [metadata=N]"
+            let usage = "JOIN <group> <topic>[,<topic>…] [member=ID] [instance=ID] [client=ID] [session_timeout_ms=N] [rebalance_timeout_ms=N] [assignment=coordinator|leader] [strategies=S,…] [rebalance=eager|cooperative] [auto_commit_ms=N] [auto_offset_reset=earliest|latest|none] [initial_rebalance_delay_ms=N] [metadata=N]"
             try line.expect(maxWords: 3, options: [
                 "member", "instance", "client", "session_timeout_ms", "rebalance_timeout_ms", "assignment", "strategies", "rebalance",
-                "auto_commit_ms", "auto_offset_reset", "metadata",
+                "auto_commit_ms", "auto_offset_reset", "initial_rebalance_delay_ms", "metadata",
             ], usage: usage)
             let topics = list(try line.word(2, "topics: \(usage)"))
             guard !topics.isEmpty else { throw BrookError(.invalidRequest, "JOIN needs at least one topic: \(usage)") }
@@ -26,6 +26,7 @@ enum GroupRequests {
             options.rebalance = try choice(line, "rebalance", RebalanceProtocol.self) ?? options.rebalance
             options.autoCommitMs = try line.int("auto_commit_ms", in: 0...Int64(Int32.max)) ?? 0
             options.autoOffsetReset = try choice(line, "auto_offset_reset", OffsetResetPolicy.self) ?? options.autoOffsetReset
+            options.initialRebalanceDelayMs = try line.int("initial_rebalance_delay_ms", in: 0...Int64(Int32.max))
             if line.option("metadata") != nil { options.metadata = frame.items.first.map { Array($0.readableBytesView) } ?? [] }
             return .join(options)
         case "SYNC":
@@ -139,6 +140,7 @@ enum GroupRequests {
         text += " client=\(options.client) session_timeout_ms=\(options.sessionTimeoutMs) rebalance_timeout_ms=\(options.rebalanceTimeoutMs)"
         text += " assignment=\(options.assignment.rawValue) strategies=\(options.strategies.joined(separator: ",")) rebalance=\(options.rebalance.rawValue)"
         text += " auto_commit_ms=\(options.autoCommitMs) auto_offset_reset=\(options.autoOffsetReset.rawValue)"
+        if let delay = options.initialRebalanceDelayMs { text += " initial_rebalance_delay_ms=\(delay)" }
         if let metadata = options.metadata {
             buffer.writeLine(text + " metadata=\(metadata.count)")
             buffer.writeItem(metadata)

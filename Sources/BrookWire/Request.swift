@@ -62,6 +62,9 @@ public struct JoinOptions: Hashable, Sendable {
     public var rebalance = RebalanceProtocol.eager
     public var autoCommitMs: Int64 = 0
     public var autoOffsetReset = OffsetResetPolicy.latest
+    /// `initial_rebalance_delay_ms`: how long a group this member starts (new or empty) waits for
+    /// more members, when shorter than the server's `group.initial.rebalance.delay.ms`.
+    public var initialRebalanceDelayMs: Int64?
     /// Opaque member metadata the leader sees (leader mode).
     public var metadata: [UInt8]?
 

@@ -26,6 +26,8 @@ struct Consume: AsyncParsableCommand {
     @Flag(help: "Print a null key or value as NULL, not as nothing.") var printNull = false
     @Option(help: "Consume as a member of this consumer group, committing as it goes.") var group: String?
     @Option(help: "With --group: auto (every 5 s, and on exit, Ctrl-C and SIGTERM included), sync (after each batch) or none.") var commit = "auto"
+    @Option(help: "With --group: when this consumer starts the group (new or empty), wait this many ms for other members before the first assignment instead of the server's group.initial.rebalance.delay.ms (3 s by default; only lower takes effect). 0 starts at once.")
+    var initialRebalanceDelayMs: Int64?
 
     func run() async throws {
         try await reportingErrors {
@@ -34,6 +36,9 @@ struct Consume: AsyncParsableCommand {
             if let group {
                 try await consumeAsMember(of: group, formatter)
                 return
+            }
+            if initialRebalanceDelayMs != nil {
+                throw BrookError(.invalidRequest, "--initial-rebalance-delay-ms goes with --group: it is the wait of a group's first assignment")
             }
             if offset != nil && partition == nil {
                 // Applied to every partition, one offset fitted at most one of them.
@@ -120,10 +125,14 @@ extension Consume {
         if partition != nil || offset != nil {
             throw BrookError(.invalidRequest, "--partition and --offset do not go with --group: the group assigns partitions and keeps offsets")
         }
+        if let initialRebalanceDelayMs, initialRebalanceDelayMs < 0 {
+            throw BrookError(.invalidRequest, "--initial-rebalance-delay-ms must be 0 or more, not \(initialRebalanceDelayMs)")
+        }
         let client = try await server.connect()
         var configuration = ConsumerConfiguration(group: group, topics: [topic])
         configuration.enableAutoCommit = commit == "auto"
         configuration.autoOffsetReset = fromBeginning ? .earliest : .latest
+        configuration.initialRebalanceDelayMs = initialRebalanceDelayMs
         configuration.pollWaitMs = Int64(min(500, timeoutMs ?? 500))
         let consumer = GroupConsumer(client: client, configuration: configuration)
         var printed = 0

@@ -171,6 +171,44 @@ struct GroupCoordinatorTests {
         #expect(try await coordinator.describe(group: "g").state == .stable)
     }
 
+    /// A member that starts a group may ask for a shorter initial delay than the coordinator's
+    /// (a lone `brook consume --group` need not wait 3 s): members joining during it extend it by
+    /// that shorter delay, and asking for more than the coordinator's changes nothing.
+    @Test(.timeLimit(.minutes(1)))
+    func aMemberStartingAGroupCanShortenItsInitialDelay() async throws {
+        let coordinator = coordinator(initialDelayMs: 3_000)
+        func state() async throws -> GroupState { try await coordinator.describe(group: "g").state }
+        var quick = consumer()
+        quick.initialRebalanceDelayMs = 200
+        let first = Task { try await coordinator.join(quick) }
+        try await settle { try await memberCount(coordinator) == 1 }
+        clock.advance(by: .milliseconds(100))
+        // The second member asks nothing: the group's delay, 200 ms from its join, holds for it.
+        let second = Task { try await coordinator.join(consumer()) }
+        try await settle { try await memberCount(coordinator) == 2 }
+        clock.advance(by: .milliseconds(150))
+        #expect(try await state() == .preparingRebalance, "the second join moved the end of the delay to 300 ms")
+        clock.advance(by: .milliseconds(50))
+        try await settle { try await state() == .stable }
+        // Past the coordinator's own delay, so the joins return (and the test ends) either way.
+        clock.advance(by: .milliseconds(3_000))
+        let (a, b) = (try await first.value, try await second.value)
+        #expect(a.generation == 1 && b.generation == 1, "both in the first generation")
+        #expect(try partitions(a).union(partitions(b)).count == 6)
+
+        // Empty again; a member asking for more than the coordinator's 3 s waits 3 s.
+        _ = try await coordinator.leave(group: "g", members: [LeavingMember(memberID: a.memberID), LeavingMember(memberID: b.memberID)])
+        try await settle { try await state() == .empty }
+        var patient = consumer()
+        patient.initialRebalanceDelayMs = 10_000
+        let third = Task { try await coordinator.join(patient) }
+        try await settle { try await memberCount(coordinator) == 1 }
+        clock.advance(by: .milliseconds(3_000))
+        try await settle { try await state() == .stable }
+        clock.advance(by: .milliseconds(7_000))
+        #expect(try partitions(try await third.value).count == 6)
+    }
+
     @Test func aMissedSessionTimeoutRebalancesTheGroup() async throws {
         let coordinator = coordinator()
         let (a, b) = try await twoStableMembers(coordinator)

@@ -97,6 +97,34 @@ struct GroupMembershipTests {
         await server.stop()
     }
 
+    /// JOIN's initial_rebalance_delay_ms=0 starts a group at once on a server whose
+    /// group.initial.rebalance.delay.ms is the default 3 s: the group is assigned while the
+    /// broker's (hand-driven) clock stands still, where a JOIN without it waits on that clock.
+    @Test func aJoinCanStartItsGroupWithoutTheInitialDelay() async throws {
+        let clock = ManualClock()
+        let server = try await TestServer.start(broker: { $0.clock = clock })
+        let admin = try await server.client()
+        try await admin.createTopic("t", partitions: 2)
+        func state(_ group: String) async -> GroupState? { try? await server.broker.groups.describe(group: group).state }
+
+        let waiting = try await BrookConnection.connect(to: server.address)
+        let patient = Task { try Reply.joined(try await waiting.send(.join(JoinOptions(group: "patient", topics: ["t"])))) }
+        try await awaitMembers(server, "patient", 1)
+        let quick = try await BrookConnection.connect(to: server.address)
+        var join = JoinOptions(group: "quick", topics: ["t"])
+        join.initialRebalanceDelayMs = 0
+        let quickly = Task { try Reply.joined(try await quick.send(.join(join))) }
+
+        #expect(try await eventually { await state("quick") == .stable }, "assigned with the clock standing still")
+        #expect(await state("patient") == .preparingRebalance, "the other group still waits")
+        // The server's delay passes, so both JOINs return (and the test ends) either way.
+        clock.advance(by: .milliseconds(GroupDefaults.initialRebalanceDelayMs))
+        let (fast, later) = (try await quickly.value, try await patient.value)
+        #expect(fast.generation == 1 && fast.assignment?.count == 2)
+        #expect(later.generation == 1 && later.assignment?.count == 2)
+        await server.stop()
+    }
+
     @Test func aSilentMemberLosesItsPartitionsAfterTheSessionTimeoutAndOthersResumeFromItsCommit() async throws {
         let server = try await groupServer()
         let admin = try await server.client()

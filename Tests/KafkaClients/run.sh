@@ -185,4 +185,8 @@ echo "ok: graceful shutdown"
 
 # SASL: its own server, run with --auth.
 bash "$here/sasl.sh" "$brook"
+
+# The move onto a Kafka or Redpanda cluster (docs/scaling.md): two servers of their own, a source
+# and a target, and a copier doing what Redpanda Migrator does.
+bash "$here/migration.sh" "$brook"
 echo "all Kafka client checks passed"
