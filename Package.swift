@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "BrookLineServer", targets: ["BrookLineServer"]),
         .library(name: "BrookKafka", targets: ["BrookKafka"]),
         .library(name: "BrookAuth", targets: ["BrookAuth"]),
+        .library(name: "BrookHTTP", targets: ["BrookHTTP"]),
         .executable(name: "brook", targets: ["brook"]),
     ],
     dependencies: [
@@ -26,6 +27,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The system libsqlite3 (Debian: libsqlite3-dev). No vendored SQLite.
@@ -66,6 +71,7 @@ let package = Package(
             dependencies: [
                 "BrookStore", "BrookModel",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // The line protocol's codec: framing, requests and replies <-> bytes. Shared by the server
@@ -110,6 +116,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The HTTP front-end (Hummingbird): /metrics in Prometheus text, /livez and /readyz, and the
+        // web console, served beside the other listeners on the same broker.
+        .target(
+            name: "BrookHTTP",
+            dependencies: [
+                "BrookBroker", "BrookModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The Swift client: connection with pipelining, producer, fetch consumer, admin.
         .target(
             name: "BrookClient",
@@ -144,7 +166,7 @@ let package = Package(
         .executableTarget(
             name: "brook",
             dependencies: [
-                "BrookLineServer", "BrookKafka", "BrookAuth", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookStore", "BrookWire", "BrookModel",
+                "BrookLineServer", "BrookKafka", "BrookHTTP", "BrookAuth", "BrookCommandLine", "BrookBench", "BrookClient", "BrookBroker", "BrookStore", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -195,6 +217,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "BrookHTTPTests",
+            dependencies: [
+                "BrookHTTP", "BrookBroker", "BrookModel", "BrookTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
             name: "BrookEndToEndTests",

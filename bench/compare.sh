@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_brook() {
-    "$brook" serve --db "$work/brook.db" --port "$brook_port" --log-level warning 2>"$work/brook.log" &
+    "$brook" serve --db "$work/brook.db" --port "$brook_port" --http-port 0 --log-level warning 2>"$work/brook.log" &
     brook_pid=$!
     until (exec 3<>"/dev/tcp/127.0.0.1/$brook_port") 2>/dev/null; do sleep 0.05; done
 }
@@ -72,7 +72,7 @@ xadd_always5=$(redis_rps -c 50 -n 300000 -P 5 XADD bench-all '*' v "$value")
 redis-cli -p "$redis_port" config set appendfsync everysec >/dev/null
 
 echo "== the same over Unix domain sockets (clients on the same machine): Brook, then Redis"
-"$brook" serve --db "$work/brook-unix.db" --unix-socket "$work/brook.sock" --log-level warning 2>"$work/brook-unix.log" &
+"$brook" serve --db "$work/brook-unix.db" --unix-socket "$work/brook.sock" --http-port 0 --log-level warning 2>"$work/brook-unix.log" &
 brook_unix_pid=$!
 until "$brook" topics list --server "unix:$work/brook.sock" >/dev/null 2>&1; do sleep 0.05; done
 unix_server="--server unix:$work/brook.sock"

@@ -47,7 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$brook" serve --db "$work/brook.db" --port "$line_port" --kafka-port "$kafka_port" --log-level warning 2>"$work/brook.log" &
+"$brook" serve --db "$work/brook.db" --port "$line_port" --kafka-port "$kafka_port" --http-port 0 --log-level warning 2>"$work/brook.log" &
 brook_pid=$!
 until (exec 3<>"/dev/tcp/127.0.0.1/$kafka_port") 2>/dev/null; do sleep 0.05; done
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --appendonly yes --appendfsync everysec \

@@ -301,7 +301,7 @@ final class SoakCluster: Sendable {
     func startBroker() async throws {
         let child = try SoakChild(
             name: "broker", executable: executable,
-            arguments: ["serve", "--db", dir + "/soak.db", "--port", "\(port)", "--no-kafka", "--log-level", "notice"],
+            arguments: ["serve", "--db", dir + "/soak.db", "--port", "\(port)", "--no-kafka", "--http-port", "0", "--log-level", "notice"],
             log: dir + "/broker.log")
         server.withLock { $0 = child }
         for _ in 0..<3_000 {

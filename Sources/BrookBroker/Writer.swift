@@ -42,6 +42,7 @@ final class Writer: @unchecked Sendable {
 
     private let log: LogWriter
     private let logger: Logger
+    private let meters: BrokerMeters?
     /// Publishes committed counters (to the broker's state and fetch waiters); writer thread only.
     private let onCommit: @Sendable ([PartitionChange]) -> Void
     /// Asked after a commit whether the WAL needs a checkpoint.
@@ -56,13 +57,14 @@ final class Writer: @unchecked Sendable {
     private let truncationFailures: RepeatedFailureLog
 
     init(
-        log: LogWriter, logger: Logger, walTruncatePages: Int,
+        log: LogWriter, logger: Logger, meters: BrokerMeters? = nil, walTruncatePages: Int,
         onCommit: @escaping @Sendable ([PartitionChange]) -> Void,
         finishCheckpoint: @escaping @Sendable () -> Bool,
         onWALGrowth: @escaping @Sendable (Int) -> Void
     ) {
         self.log = log
         self.logger = logger
+        self.meters = meters
         self.walTruncatePages = walTruncatePages
         checkpointFailures = RepeatedFailureLog("WAL checkpoint failed", logger: logger)
         truncationFailures = RepeatedFailureLog("WAL truncation failed", logger: logger)
@@ -257,7 +259,9 @@ final class Writer: @unchecked Sendable {
     private func afterCommit() {
         if finishCheckpoint() {
             do {
+                let started = DispatchTime.now().uptimeNanoseconds
                 _ = try log.checkpoint(.passive)
+                meters?.checkpointSeconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
                 checkpointFailures.succeeded()
             } catch {
                 checkpointFailures.failed(error)
@@ -267,7 +271,9 @@ final class Writer: @unchecked Sendable {
         onWALGrowth(pages)
         guard pages >= walTruncatePages else { return }
         do {
+            let started = DispatchTime.now().uptimeNanoseconds
             try log.checkpoint(.truncate, maxWaitMs: 20)
+            meters?.checkpointSeconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             truncationFailures.succeeded()
         } catch {
             truncationFailures.failed(error)
@@ -329,7 +335,13 @@ final class Writer: @unchecked Sendable {
                 }
                 position += 1
             }
+            let started = meters == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let changes = try log.commit()
+            if let meters {
+                let elapsed = Int64(DispatchTime.now().uptimeNanoseconds - started)
+                (durable ? meters.durableCommitSeconds : meters.commitSeconds).recordNanoseconds(elapsed)
+                meters.requestsPerCommit.record(group.count)
+            }
             count(requests: group.count, durable: durable)
             if !changes.isEmpty { onCommit(changes) }
             for (job, error) in refused { job.finish(error) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BrookBroker
 import BrookCommandLine
 import BrookFrontEnd
+import BrookHTTP
 import BrookKafka
 import BrookLineServer
 import BrookModel
@@ -30,6 +31,12 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(help: "Do not listen for Kafka clients.")
     var noKafka = false
+
+    @Option(help: "The port for HTTP: /metrics, /livez, /readyz and the web console (0 picks a free one, logged).")
+    var httpPort = HTTPListenerConfiguration.defaultPort
+
+    @Flag(help: "Do not serve HTTP (no metrics, health probes or console).")
+    var noHttp = false
 
     @Option(help: "The host Kafka's Metadata tells clients to connect to (default: the --host address).")
     var kafkaAdvertisedHost: String?
@@ -90,6 +97,9 @@ struct Serve: AsyncParsableCommand {
         if kafkaPort < 0 || kafkaPort > 65_535 {
             throw ValidationError("--kafka-port \(kafkaPort) is invalid: use 0 to 65535")
         }
+        if httpPort < 0 || httpPort > 65_535 {
+            throw ValidationError("--http-port \(httpPort) is invalid: use 0 to 65535")
+        }
     }
 
     static func isLoopback(_ host: String) -> Bool {
@@ -114,6 +124,9 @@ struct Serve: AsyncParsableCommand {
             // Connections have identities, so the ACLs in the file hold (docs/security.md).
             options.enforceACLs = auth || tlsClientCa != nil
             options.superUsers = Set(superUsers)
+            // The registry /metrics shows; without HTTP the broker records nothing.
+            let metrics = noHttp ? nil : BrookMetrics()
+            options.metrics = metrics?.factory
             var configuration = LineServerConfiguration()
             configuration.host = host
             configuration.port = port
@@ -129,6 +142,13 @@ struct Serve: AsyncParsableCommand {
             configuration.tls = tls
             // Before the database is opened, so a port in use leaves no new file behind.
             try await LineServer.checkCanListen(configuration)
+            var http = HTTPListenerConfiguration()
+            http.host = host
+            http.port = httpPort
+            if !noHttp { try HTTPListener.checkCanListen(http) }
+            // What /readyz waits for: the database, then every listener bound.
+            let readiness = Readiness()
+            readiness.expect("database", reason: "the database is not open yet")
             let broker = try Broker(path: db, options: options)
             if auth && broker.users.isEmpty {
                 await broker.close()
@@ -138,7 +158,10 @@ struct Serve: AsyncParsableCommand {
             }
             configuration.requireAuthentication = auth
             let server = LineServer(broker: broker, configuration: configuration, logger: Logger(label: "brook.server"))
+            readiness.ready("database")
             var services: [any Service] = [BrokerService(broker: broker), server]
+            readiness.expect("line listener", reason: "the line listener is not bound yet") { _ = try await server.localAddress() }
+            metrics?.countConnections(protocol: "line") { server.connections }
             if !noKafka {
                 var kafka = KafkaListenerConfiguration()
                 kafka.host = host
@@ -158,8 +181,16 @@ struct Serve: AsyncParsableCommand {
                 kafkaLogger.info("the Kafka listener shares the line server's connection limit", metadata: [
                     "max_connections": "\(server.connectionLimit.maximum)",
                 ])
-                services.append(KafkaListener(
-                    broker: broker, configuration: kafka, logger: kafkaLogger, sharing: server.connectionLimit))
+                let listener = KafkaListener(broker: broker, configuration: kafka, logger: kafkaLogger, sharing: server.connectionLimit)
+                readiness.expect("Kafka listener", reason: "the Kafka listener is not bound yet") { _ = try await listener.localAddress() }
+                metrics?.countConnections(protocol: "kafka") { listener.connections }
+                services.append(listener)
+            }
+            if !noHttp {
+                // Under --auth only the probes answer: the console's login comes with ACLs.
+                http.healthOnly = auth || tlsClientCa != nil
+                services.append(HTTPListener(
+                    broker: broker, configuration: http, readiness: readiness, metrics: metrics, logger: Logger(label: "brook.http")))
             }
             // Services stop in reverse order: the listeners first, then the broker closes the file.
             let group = ServiceGroup(

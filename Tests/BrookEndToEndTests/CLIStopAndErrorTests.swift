@@ -92,7 +92,7 @@ struct CLIErrorTests {
     @Test func portInUseIsNamedAndNoDatabaseIsCreated() async throws {
         let dir = TemporaryDirectory("brook-cli")
         let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
-        let second = try await CLI.run(["serve", "--db", dir.file("other.db"), "--port", "\(server.port)"], in: dir)
+        let second = try await CLI.run(["serve", "--db", dir.file("other.db"), "--port", "\(server.port)", "--no-http"], in: dir)
         #expect(second.status != 0)
         #expect(second.stderr.contains("brook: INVALID_CONFIG port \(server.port) on 127.0.0.1 is already in use"), "\(second.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("other.db")), "no database file was created")

@@ -58,8 +58,9 @@ enum CLI {
         ///   process (`ulimit -n 128`: 128 open files, soft and hard).
         init(db: String, in dir: TemporaryDirectory, port listenPort: Int = 0, extra: [String] = [], shellSetup: String? = nil) async throws {
             log = dir.file("serve-\(UUID().uuidString).log")
-            // Several servers run at once: none listens for Kafka unless a test asks for a port.
-            let extra = extra.contains("--kafka-port") ? extra : ["--no-kafka"] + extra
+            // Several servers run at once: none listens for Kafka or HTTP unless a test asks for a port.
+            var extra = extra.contains("--kafka-port") ? extra : ["--no-kafka"] + extra
+            if !extra.contains("--http-port") { extra = ["--no-http"] + extra }
             FileManager.default.createFile(atPath: log, contents: nil)
             let arguments = ["serve", "--db", db, "--port", "\(listenPort)", "--retention-check-interval-ms", "0"] + extra
             if let shellSetup {
@@ -146,7 +147,7 @@ struct CLITests {
         #expect(unreachable.stderr.split(separator: "\n").count == 1)
 
         let server = try await CLI.Server(db: dir.file("brook.db"), in: dir)
-        let second = try await CLI.run(["serve", "--db", dir.file("brook.db"), "--port", "0", "--no-kafka"], in: dir)
+        let second = try await CLI.run(["serve", "--db", dir.file("brook.db"), "--port", "0", "--no-kafka", "--no-http"], in: dir)
         #expect(second.status != 0)
         // The holder's pid comes from /proc/locks, which may not show it yet on a loaded machine
         // ("pid ?"); the code, the file and the advice are always there.

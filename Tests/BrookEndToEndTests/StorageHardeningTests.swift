@@ -20,7 +20,7 @@ struct StorageHardeningTests {
         try FileManager.default.linkItem(atPath: dir.file("brook.db"), toPath: hard)
         try FileManager.default.createSymbolicLink(atPath: symbolic, withDestinationPath: dir.file("brook.db"))
         for link in [hard, symbolic] {
-            let second = try await CLI.run(["serve", "--db", link, "--port", "0", "--no-kafka"], in: dir)
+            let second = try await CLI.run(["serve", "--db", link, "--port", "0", "--no-kafka", "--no-http"], in: dir)
             #expect(second.status != 0)
             #expect(
                 second.stderr.contains("brook: STORAGE_ERROR '\(link)' is in use by another Brook process (pid \(server.process.processIdentifier))"),

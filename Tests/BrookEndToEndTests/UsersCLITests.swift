@@ -66,11 +66,11 @@ struct UsersCLITests {
         try "guess\n".write(toFile: wrong, atomically: true, encoding: .utf8)
 
         // No user yet: --auth refuses to start and names the command that creates one.
-        let empty = try await CLI.run(["serve", "--db", db, "--port", "0", "--no-kafka", "--auth"], in: dir)
+        let empty = try await CLI.run(["serve", "--db", db, "--port", "0", "--no-kafka", "--no-http", "--auth"], in: dir)
         #expect(empty.status != 0)
         #expect(empty.stderr.contains("--auth needs a user in '\(db)', and it has none: stop here and run brook users add NAME --super --db \(db)"), "\(empty.stderr)")
         // Protected mode: every interface without --auth is refused unless --insecure.
-        let open = try await CLI.run(["serve", "--db", db, "--port", "0", "--no-kafka", "--host", "0.0.0.0"], in: dir)
+        let open = try await CLI.run(["serve", "--db", db, "--port", "0", "--no-kafka", "--no-http", "--host", "0.0.0.0"], in: dir)
         #expect(open.status != 0 && open.stderr.contains("--host 0.0.0.0 listens beyond this machine"), "\(open.stderr)")
 
         #expect(try await CLI.run(["users", "add", "alice", "--super", "--db", db], stdinFile: password, in: dir).status == 0)

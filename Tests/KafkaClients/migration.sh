@@ -19,7 +19,7 @@ trap cleanup EXIT
 # Starts `brook serve` on free ports; prints its Kafka address. Retention runs every 200 ms, so
 # the source's retention.ms change takes effect during the run.
 start() {  # name
-    "$brook" serve --db "$work/$1.db" --port 0 --kafka-port 0 --group-initial-rebalance-delay-ms 0 \
+    "$brook" serve --db "$work/$1.db" --port 0 --kafka-port 0 --no-http --group-initial-rebalance-delay-ms 0 \
         --retention-check-interval-ms 200 >"$work/$1.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 200); do

@@ -17,7 +17,7 @@ cleanup() { [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null; rm -rf "$w
 trap cleanup EXIT
 
 # A server on free ports; the log names both.
-"$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 --default-partitions 1 >"$work/serve.log" 2>&1 &
+"$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 --no-http --default-partitions 1 >"$work/serve.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 200); do
     grep -q "listening for Kafka clients" "$work/serve.log" 2>/dev/null && grep -q " port=" "$work/serve.log" && break
@@ -164,7 +164,7 @@ done
 kill -9 "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 acked_at_kill=$(wc -l <"$work/acked")
-"$brook" serve --db "$work/brook.db" --port "$line_port" --kafka-port "${kafka##*:}" >>"$work/serve.log" 2>&1 &
+"$brook" serve --db "$work/brook.db" --port "$line_port" --kafka-port "${kafka##*:}" --no-http >>"$work/serve.log" 2>&1 &
 server_pid=$!
 wait "$producer_pid" || fail "the producer did not finish after the restart"
 [[ $acked_at_kill -lt 20000 ]] || fail "the kill came after the last acknowledgement; nothing was tested"

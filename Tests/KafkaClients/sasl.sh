@@ -21,7 +21,7 @@ printf 'alice-secret\n' | "$brook" users add alice --super --db "$work/brook.db"
 printf 'bob-secret\n' | "$brook" users add bob --super --iterations 8192 --db "$work/brook.db" >/dev/null
 
 start() {  # extra serve arguments; sets line and kafka
-    "$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 "$@" >"$work/serve.log" 2>&1 &
+    "$brook" serve --db "$work/brook.db" --port 0 --kafka-port 0 --no-http "$@" >"$work/serve.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 200); do
         grep -q "listening for Kafka clients" "$work/serve.log" 2>/dev/null && grep -q " port=" "$work/serve.log" && break
