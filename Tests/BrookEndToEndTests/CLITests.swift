@@ -36,11 +36,17 @@ enum CLI {
             stderr: try String(contentsOfFile: err, encoding: .utf8))
     }
 
+    /// Foundation's `Process.run()` on Linux crashed once (a bad read in its spawn setup) while
+    /// other tests launched processes at the same moment; launches take turns.
+    private static let launching = NSLock()
+
     static func exit(of process: Process) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             process.terminationHandler = { _ in continuation.resume() }
             do {
-                if !process.isRunning { try process.run() }
+                try launching.withLock {
+                    if !process.isRunning { try process.run() }
+                }
             } catch {
                 continuation.resume(throwing: error)
             }
