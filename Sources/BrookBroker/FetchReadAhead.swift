@@ -57,6 +57,11 @@ public final class FetchReadAhead<Sink: FetchSink>: Sendable {
     /// How many fetches were answered from a prepared chunk.
     public var usedCount: Int { state.withLock { $0.used } }
 
+    /// A fetch took a prepared chunk's records.
+    func noteUsed() {
+        state.withLock { $0.used += 1 }
+    }
+
     /// Whether a chunk is read and held for the next fetch.
     public var holdsChunk: Bool {
         state.withLock { if case .ready = $0.slot { true } else { false } }
@@ -83,7 +88,6 @@ public final class FetchReadAhead<Sink: FetchSink>: Sendable {
             guard case .reading(let key, let current, let taker) = state.slot, current == token else { return nil }
             if let taker {
                 state.slot = .empty
-                if response != nil { state.used += 1 }
                 return taker
             }
             state.slot = response.map { .ready(key, $0) } ?? .empty
@@ -99,7 +103,6 @@ public final class FetchReadAhead<Sink: FetchSink>: Sendable {
             switch state.slot {
             case .ready(let held, let response) where held == key:
                 state.slot = .empty
-                state.used += 1
                 return (.some(response), nil)
             case .reading(let held, let token, nil) where held == key:
                 state.slot = .reading(held, token: token, taker: take)

@@ -176,6 +176,7 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
         progress = adopted
         gatheredRecords += records
         gatheredBytes += bytes
+        if records > 0 { readAhead?.noteUsed() }
     }
 
     /// A wait registered under `token` was woken.
