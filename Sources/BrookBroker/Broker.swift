@@ -378,15 +378,17 @@ public final class Broker: Sendable {
                     }
                 }
                 let stamped = log.topics[name]?.config.messageTimestampType == .logAppendTime
+                // A retry answers its first append's time, as Kafka's does.
                 appendTimes.value = plan.batches.indices.map { index in
-                    if !verdicts.isEmpty, case .duplicate = verdicts[index] { return nil }
+                    if !verdicts.isEmpty, case .duplicate(_, let appendTime) = verdicts[index] { return stamped ? appendTime : nil }
                     return stamped ? now : nil
                 }
                 bases.value = try plan.batches.enumerated().map { index, batch in
                     if let producer {
-                        if case .duplicate(let base) = verdicts[index] { return base }
+                        if case .duplicate(let base, _) = verdicts[index] { return base }
                         let base = try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
-                        try log.recordSequence(producer, topic: name, partition: batch.partition, records: batch.records, baseOffset: base)
+                        try log.recordSequence(
+                            producer, topic: name, partition: batch.partition, records: batch.records, baseOffset: base, appendTime: stamped ? now : nil)
                         return base
                     }
                     return try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
@@ -543,11 +545,12 @@ public final class Broker: Sendable {
     /// request. The broker ends a long poll at its `maxWait`; the caller may end it sooner with
     /// ``PendingFetch/answerNow()``. When the commit that wakes a long poll appended the records
     /// it waits for, they are handed to the sink by `executor` (say, the asker's event loop)
-    /// rather than read back on a reader thread.
+    /// rather than read back on a reader thread. With a `readAhead`, the fetch takes the chunk
+    /// prepared for it there and prepares the next (see ``FetchReadAhead``).
     /// - Throws: `INVALID_REQUEST` for limits out of range and `BROKER_NOT_AVAILABLE` once closed;
     ///   a partition's own errors (unknown topic, offset out of range) are in its entry.
     public func startFetch<Sink: FetchSink>(
-        _ request: FetchRequest, into sinkType: Sink.Type,
+        _ request: FetchRequest, into sinkType: Sink.Type, readAhead: FetchReadAhead<Sink>? = nil,
         executor: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
         deliver: @escaping @Sendable (Result<FetchResponse<Sink>, Error>) -> Void
     ) throws(BrookError) -> PendingFetch<Sink> {
@@ -585,7 +588,7 @@ public final class Broker: Sendable {
                 deliver(result)
             }
         }
-        let fetch = PendingFetch<Sink>(broker: self, request: request, executor: executor, deliver: deliver)
+        let fetch = PendingFetch<Sink>(broker: self, request: request, readAhead: readAhead, executor: executor, deliver: deliver)
         fetch.start()
         return fetch
     }

@@ -79,6 +79,8 @@ public struct FetchedPartition<Sink: FetchSink>: Sendable {
     /// Why this partition has no records (unknown topic or partition, `OFFSET_OUT_OF_RANGE`);
     /// the other partitions answer regardless.
     public var error: BrookError?
+    /// The partition's table id as read, to tell a partition from a later one of the same name.
+    var partitionID: Int64 = 0
 }
 
 /// A fetch's answer: one entry per requested partition, in request order.

@@ -73,6 +73,9 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
     /// When a wait must end; nil when it may not wait.
     private let deadline: ContinuousClock.Instant?
     private let executor: @Sendable (@escaping @Sendable () -> Void) -> Void
+    /// Where this fetch takes its chunk from, and prepares the next one in.
+    private let readAhead: FetchReadAhead<Sink>?
+    private let readAheadKey: FetchReadAhead<Sink>.Key?
     private let deliver: @Sendable (Result<FetchResponse<Sink>, Error>) -> Void
     private let state = Mutex(State())
 
@@ -86,10 +89,12 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
     private var deadlineScheduled = false
 
     init(
-        broker: Broker, request: FetchRequest,
+        broker: Broker, request: FetchRequest, readAhead: FetchReadAhead<Sink>? = nil,
         executor: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
         deliver: @escaping @Sendable (Result<FetchResponse<Sink>, Error>) -> Void
     ) {
+        self.readAhead = readAhead
+        readAheadKey = readAhead == nil ? nil : FetchReadAhead<Sink>.Key(request)
         self.broker = broker
         minBytes = request.minBytes
         maxBytes = request.maxBytes
@@ -129,9 +134,49 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
 
     // MARK: Moving on
 
-    /// Starts the fetch: the caller's thread holds the busy phase.
+    /// Starts the fetch: the caller's thread holds the busy phase. A chunk prepared for exactly
+    /// this fetch is taken first (when its read is done, if it is under way).
     func start() {
+        if let readAhead, let readAheadKey, readAhead.take(readAheadKey, { [self] prepared in
+            if let prepared { adopt(prepared) }
+            advance(nil)
+        }) {
+            return
+        }
         advance(nil)
+    }
+
+    /// Takes a prepared chunk's records as if just read, if every partition that has records is
+    /// still the one read and this fetch's offset is still at or past its log-start offset;
+    /// otherwise takes nothing, and the fetch reads (and answers the errors) as usual.
+    private func adopt(_ prepared: FetchResponse<Sink>) {
+        guard prepared.partitions.count == progress.count else { return }
+        var adopted = progress
+        var records = 0
+        var bytes = 0
+        for index in adopted.indices {
+            let entry = prepared.partitions[index]
+            guard entry.error == nil, entry.recordCount > 0 else { continue }
+            guard let found = try? broker.state.topic(entry.topic).partition(entry.partition), found.id == entry.partitionID,
+                entry.offset == adopted[index].request.offset, entry.offset >= found.state.logStartOffset,
+                entry.nextOffset <= found.state.nextOffset
+            else { return }
+            adopted[index].sink = entry.sink
+            adopted[index].records = entry.recordCount
+            adopted[index].bytes = entry.bytes
+            adopted[index].position = entry.nextOffset
+            adopted[index].partitionID = found.id
+            adopted[index].highWatermark = found.state.nextOffset
+            adopted[index].logStartOffset = found.state.logStartOffset
+            // As a read leaves it: full when a limit stopped it before the high watermark it saw.
+            adopted[index].full = entry.nextOffset < entry.highWatermark || entry.recordCount >= adopted[index].request.maxRecords
+            records += entry.recordCount
+            bytes += entry.bytes
+        }
+        progress = adopted
+        gatheredRecords += records
+        gatheredBytes += bytes
+        if records > 0 { readAhead?.noteUsed() }
     }
 
     /// A wait registered under `token` was woken.
@@ -384,10 +429,33 @@ public final class PendingFetch<Sink: FetchSink>: @unchecked Sendable {
             partitions.append(FetchedPartition(
                 topic: entry.request.topic, partition: entry.request.partition, offset: entry.request.offset, sink: entry.sink ?? Sink(),
                 recordCount: entry.records, bytes: entry.bytes, nextOffset: entry.position, highWatermark: highWatermark,
-                logStartOffset: logStartOffset, error: entry.error))
+                logStartOffset: logStartOffset, error: entry.error, partitionID: entry.partitionID))
         }
+        prepareNext(progress)
         progress = []
         finish(.success(FetchResponse(partitions: partitions)))
+    }
+
+    /// Starts reading the chunk after this answer, before the answer goes out, if the answer has
+    /// records, no error, at most ``FetchReadAhead/maxBytes``, and a partition has more records
+    /// behind them now.
+    private func prepareNext(_ answered: [Progress]) {
+        guard let readAhead, !answered.isEmpty, gatheredRecords > 0, gatheredBytes <= FetchReadAhead<Sink>.maxBytes,
+            answered.allSatisfy({ $0.error == nil }), answered.contains(where: { $0.position < $0.highWatermark }),
+            !broker.closed.load(ordering: .relaxed)
+        else { return }
+        let next = FetchRequest(
+            partitions: answered.map { entry in
+                var partition = entry.request
+                partition.offset = entry.position
+                return partition
+            },
+            minBytes: 0, maxBytes: maxBytes, maxRecords: maxRecords)
+        let token = readAhead.begin(FetchReadAhead<Sink>.Key(next))
+        let fetch = PendingFetch(broker: broker, request: next, executor: { $0() }) { result in
+            readAhead.finish(token, try? result.get())
+        }
+        fetch.start()
     }
 
     private func finish(_ result: Result<FetchResponse<Sink>, Error>) {

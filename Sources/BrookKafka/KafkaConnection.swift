@@ -25,6 +25,9 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
     let authentication = Mutex(KafkaAuthenticationState())
     /// PLAIN is offered only where nobody can listen: loopback.
     let isLoopback: Bool
+    /// The next chunk of the partitions this connection reads, prepared while the client decodes
+    /// the last (a Kafka client keeps one fetch in flight per broker).
+    let readAhead = FetchReadAhead<KafkaBatchSink>()
 
     init(listener: KafkaListener, peer: String, isLoopback: Bool = false) {
         self.listener = listener
@@ -379,6 +382,7 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
         let serving = Dictionary(request.topics.map { topic in
             (topic.name, (try? broker.describeTopic(topic.name).config).map(FetchServing.init) ?? FetchServing())
         }, uniquingKeysWith: { first, _ in first })
+        let compresses = serving.values.contains { $0.codec != 0 }
         let fetch: PendingFetch<KafkaBatchSink>
         guard !partitions.isEmpty || unreadable.isEmpty else {
             // Nothing the user may read: every partition answers TOPIC_AUTHORIZATION_FAILED at once.
@@ -387,9 +391,18 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                 .failure(refusal), topics: topics, unreadable: unreadable, serving: serving, correlationID: correlationID, version: version)))
         }
         do {
-            fetch = try broker.startFetch(fetchRequest, into: KafkaBatchSink.self, executor: { loop.execute($0) }) { result in
-                responder.succeed(.buffer(Self.fetchReply(
-                    result, topics: topics, unreadable: unreadable, serving: serving, correlationID: correlationID, version: version)))
+            fetch = try broker.startFetch(fetchRequest, into: KafkaBatchSink.self, readAhead: readAhead, executor: { loop.execute($0) }) { result in
+                let reply = {
+                    Self.fetchReply(result, topics: topics, unreadable: unreadable, serving: serving, correlationID: correlationID, version: version)
+                }
+                // An answer usually comes on a reader thread; records a commit handed over, or an
+                // answer the asker called for, come on the event loop. Compressing them costs CPU in
+                // proportion to their bytes (gzip about 1 µs a record), so that is done off it.
+                if compresses, loop.inEventLoop, case .success(let response) = result, response.recordCount > 0 {
+                    Task { responder.succeed(.buffer(reply())) }
+                } else {
+                    responder.succeed(.buffer(reply()))
+                }
             }
         } catch {
             return responder.succeed(.buffer(Self.fetchReply(

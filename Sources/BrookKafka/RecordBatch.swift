@@ -1,6 +1,7 @@
 import BrookBroker
 import BrookModel
 import NIOCore
+import NIOPosix
 
 /// One record batch (magic 2) as a producer sent it, decoded into Brook's records.
 struct ProducedBatch {
@@ -173,6 +174,9 @@ enum RecordBatchCodec {
         attributes: Int16 = 0, codec: Int16 = 0, producerID: Int64 = -1, producerEpoch: Int16 = -1, baseSequence: Int32 = -1,
         into out: inout ByteBuffer
     ) {
+        // Compression's CPU grows with the records: it must never hold up an event loop's other
+        // connections (the listener's tests run debug builds, where this is checked).
+        assert(codec == 0 || MultiThreadedEventLoopGroup.currentEventLoop == nil, "a fetch reply was compressed on an event loop")
         let compressed = codec == 0 ? nil : records.withUnsafeReadableBytes { RecordCompression.compress(codec, $0) }
         let payload = compressed?.count ?? records.readableBytes
         let start = out.writerIndex

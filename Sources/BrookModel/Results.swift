@@ -4,8 +4,8 @@ public struct RecordPosition: Sendable, Hashable {
     /// The record's offset, or -1 for `acks=0` (as Kafka reports it).
     public var offset: Int64
     /// The time the broker stamped on the record when its topic's `message.timestamp.type` is
-    /// LogAppendTime; nil under CreateTime, for `acks=0` and for a duplicate of an idempotent
-    /// producer's batch.
+    /// LogAppendTime (for a retried batch of an idempotent producer, the time of its first append,
+    /// as Kafka answers it); nil under CreateTime and for `acks=0`.
     public var logAppendTime: Int64?
 
     public init(partition: Int, offset: Int64, logAppendTime: Int64? = nil) {

@@ -646,12 +646,15 @@ public final class LogWriter {
         return try state.verdict(epoch: producer.epoch, first: first, last: last, partition: "\(name)-\(index)")
     }
 
-    /// Notes an appended idempotent batch, inside the open transaction.
-    public func recordSequence(_ producer: ProducerIdentity, topic name: String, partition index: Int, records: [ProducerRecord], baseOffset: Int64) throws {
+    /// Notes an appended idempotent batch, inside the open transaction, with the time the topic
+    /// stamped it with under LogAppendTime, so a retry is answered with it.
+    public func recordSequence(
+        _ producer: ProducerIdentity, topic name: String, partition index: Int, records: [ProducerRecord], baseOffset: Int64, appendTime: Int64? = nil
+    ) throws {
         guard let partition = topics[name]?.partitions[safe: index], let first = records.first?.sequence, let last = records.last?.sequence else { return }
         let key = SequenceKey(producer: producer.id, partition: partition.id)
         var state = try sequenceState(key) ?? SequenceState(epoch: producer.epoch, lastSequence: -1, recent: [])
-        state.record(epoch: producer.epoch, first: first, last: last, baseOffset: baseOffset)
+        state.record(epoch: producer.epoch, first: first, last: last, baseOffset: baseOffset, appendTime: appendTime)
         stagedSequences[key] = state
         if try producerEpoch(producer.id) < producer.epoch { stagedEpochs[producer.id] = producer.epoch }
     }

@@ -4,8 +4,10 @@ import BrookModel
 public enum SequenceVerdict: Sendable, Hashable {
     /// The next batch: append it.
     case append
-    /// A retry of a batch already written: its records are at these offsets already.
-    case duplicate(baseOffset: Int64)
+    /// A retry of a batch already written: its records are at these offsets already. Its append
+    /// time is the one the topic stamped it with under LogAppendTime, when known (Kafka answers
+    /// a retry with it).
+    case duplicate(baseOffset: Int64, appendTime: Int64?)
 }
 
 /// The sequence state of one producer in one partition.
@@ -14,6 +16,9 @@ struct SequenceState: Sendable, Hashable {
         var first: Int32
         var last: Int32
         var baseOffset: Int64
+        /// The time LogAppendTime stamped the batch with; nil under CreateTime, and for batches
+        /// remembered before this was kept.
+        var appendTime: Int64? = nil
     }
 
     /// How many recent batches are remembered for recognising retries (Kafka keeps 5).
@@ -24,14 +29,18 @@ struct SequenceState: Sendable, Hashable {
     var recent: [Batch]
 
     var encodedRecent: String {
-        recent.map { "\($0.first):\($0.last):\($0.baseOffset)" }.joined(separator: ";")
+        recent.map { batch in
+            "\(batch.first):\(batch.last):\(batch.baseOffset)" + (batch.appendTime.map { ":\($0)" } ?? "")
+        }.joined(separator: ";")
     }
 
     static func decodeRecent(_ text: String) -> [Batch] {
         text.split(separator: ";").compactMap { entry in
             let parts = entry.split(separator: ":")
-            guard parts.count == 3, let first = Int32(parts[0]), let last = Int32(parts[1]), let base = Int64(parts[2]) else { return nil }
-            return Batch(first: first, last: last, baseOffset: base)
+            guard parts.count == 3 || parts.count == 4, let first = Int32(parts[0]), let last = Int32(parts[1]), let base = Int64(parts[2]) else {
+                return nil
+            }
+            return Batch(first: first, last: last, baseOffset: base, appendTime: parts.count == 4 ? Int64(parts[3]) : nil)
         }
     }
 
@@ -48,7 +57,7 @@ struct SequenceState: Sendable, Hashable {
             return .append
         }
         if let batch = recent.first(where: { $0.first == first && $0.last == last }) {
-            return .duplicate(baseOffset: batch.baseOffset)
+            return .duplicate(baseOffset: batch.baseOffset, appendTime: batch.appendTime)
         }
         let expected = lastSequence &+ 1
         guard first == expected else {
@@ -60,11 +69,11 @@ struct SequenceState: Sendable, Hashable {
         return .append
     }
 
-    mutating func record(epoch: Int32, first: Int32, last: Int32, baseOffset: Int64) {
+    mutating func record(epoch: Int32, first: Int32, last: Int32, baseOffset: Int64, appendTime: Int64? = nil) {
         if epoch != self.epoch { recent = [] }
         self.epoch = epoch
         lastSequence = last
-        recent.append(Batch(first: first, last: last, baseOffset: baseOffset))
+        recent.append(Batch(first: first, last: last, baseOffset: baseOffset, appendTime: appendTime))
         if recent.count > Self.remembered { recent.removeFirst(recent.count - Self.remembered) }
     }
 }

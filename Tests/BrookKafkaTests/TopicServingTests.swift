@@ -1,4 +1,5 @@
 import BrookBroker
+import Foundation
 import BrookModel
 import BrookTestSupport
 import NIOCore
@@ -178,6 +179,98 @@ struct TopicServingTests {
             #expect(Self.headers(fetched.records).map(\.attributes) == [codec], "\(type)")
             #expect(try RecordBatchCodec.decode(fetched.records, partition: 0).flatMap(\.records).map(\.value) == sent.map(\.value))
         }
+        await server.stop()
+    }
+
+    /// A long poll answered by the commit that appended its records is answered on the event
+    /// loop; a compressed topic's batches are compressed off it (debug builds check that), and
+    /// come out as any other fetch's.
+    @Test(arguments: [CompressionType.gzip, .zstd])
+    func aLongPollOnACompressedTopicIsAnsweredWithCompressedRecords(type: CompressionType) async throws {
+        let server = try await KafkaTestServer.start()
+        try await server.broker.createTopic("tailed", config: TopicConfig(compressionType: type))
+        let connection = try await server.connect()
+        try await KafkaListenerTests.sendFetch(connection, topic: "tailed", offset: 0, maxWaitMs: 30_000, minBytes: 1)
+        #expect(try await eventually { server.broker.waitingFetches == 1 })
+        let values = (0..<40).map { "tailed \($0) " + String(repeating: "z", count: 60) }
+        _ = try await server.broker.produce(topic: "tailed", records: values.map { ProducerRecord(key: nil, value: $0) })
+        let fetched = try #require(try await KafkaListenerTests.fetchResponse(connection))
+        #expect(fetched.error == KafkaErrorCode.none)
+        #expect(Self.headers(fetched.records).map(\.attributes) == [type == .gzip ? 1 : 4])
+        #expect(try RecordBatchCodec.decode(fetched.records, partition: 0).flatMap(\.records).map(\.value) == values.map { bytes($0) })
+        await server.stop()
+    }
+
+    /// Kafka answers a retried idempotent batch with its first append's log_append_time_ms.
+    @Test func aRetriedIdempotentBatchAnswersItsFirstAppendTime() async throws {
+        let server = try await KafkaTestServer.start()
+        try await server.broker.createTopic("stamped", config: TopicConfig(messageTimestampType: .logAppendTime))
+        try await server.broker.createTopic("created")
+        let connection = try await server.connect()
+        var body = try #require(try await connection.roundTrip(api: 22, version: 1) { body in
+            body.writeKafkaString(nil)  // transactional id
+            body.writeInteger(Int32(60_000))
+        })
+        _ = body.readInteger(as: Int32.self)  // throttle
+        #expect(body.readInteger(as: Int16.self) == KafkaErrorCode.none)
+        let producerID = body.readInteger(as: Int64.self)!
+        let epoch = body.readInteger(as: Int16.self)!
+        func batch(_ values: [String], sequence: Int32) -> ByteBuffer {
+            RecordBatchCodec.encode(
+                values.enumerated().map { Record(offset: Int64($0), timestamp: 5, key: nil, value: bytes($1)) },
+                producerID: producerID, producerEpoch: epoch, baseSequence: sequence)
+        }
+        let first = try #require(try await Self.produce(connection, topic: "stamped", batch: batch(["a", "b"], sequence: 0)))
+        #expect(first.error == KafkaErrorCode.none && first.logAppendTime > 0)
+        // A later append, so the clock has moved on when the retry comes.
+        let before = WallClock.nowMillis()
+        #expect(try await eventually { WallClock.nowMillis() > first.logAppendTime })
+        let second = try #require(try await Self.produce(connection, topic: "stamped", batch: batch(["c"], sequence: 2)))
+        #expect(second.logAppendTime >= before && second.logAppendTime > first.logAppendTime)
+        let retry = try #require(try await Self.produce(connection, topic: "stamped", batch: batch(["a", "b"], sequence: 0)))
+        #expect(retry.error == KafkaErrorCode.none && retry.baseOffset == 0)
+        #expect(retry.logAppendTime == first.logAppendTime)
+        let stored = try await server.broker.fetch(topic: "stamped", partition: 0, offset: 0).records
+        #expect(stored.map(\.timestamp) == [first.logAppendTime, first.logAppendTime, second.logAppendTime])
+
+        // Under CreateTime a retry, like the first append, answers -1.
+        let created = try #require(try await Self.produce(connection, topic: "created", batch: batch(["x"], sequence: 0)))
+        let createdRetry = try #require(try await Self.produce(connection, topic: "created", batch: batch(["x"], sequence: 0)))
+        #expect(created.logAppendTime == -1 && createdRetry.logAppendTime == -1)
+        #expect(createdRetry.baseOffset == created.baseOffset)
+        await server.stop()
+    }
+
+    /// A backlog larger than one reply reads back whole and in order through one connection,
+    /// whose next chunk is read ahead; records deleted past the next offset meanwhile answer
+    /// OFFSET_OUT_OF_RANGE, not the chunk.
+    @Test func consecutiveFetchesReadABacklogWholeAndDeletedRecordsAreOutOfRange() async throws {
+        let server = try await KafkaTestServer.start()
+        try await server.broker.createTopic("backlog")
+        let values = (0..<25_000).map { String(format: "%08d", $0) + String(repeating: "v", count: 92) }
+        for chunk in stride(from: 0, to: values.count, by: 5_000) {
+            _ = try await server.broker.produce(topic: "backlog", records: values[chunk..<chunk + 5_000].map { ProducerRecord(key: nil, value: $0) })
+        }
+        let connection = try await server.connect()
+        var offset: Int64 = 0
+        var read: [[UInt8]?] = []
+        var fetches = 0
+        while offset < Int64(values.count) {
+            let fetched = try #require(try await KafkaListenerTests.fetch(connection, topic: "backlog", offset: offset))
+            #expect(fetched.error == KafkaErrorCode.none)
+            let records = try RecordBatchCodec.decode(fetched.records, partition: 0).flatMap(\.records)
+            read += records.map(\.value)
+            offset += Int64(records.count)
+            fetches += 1
+        }
+        #expect(fetches > 1, "the backlog takes more than one reply")
+        #expect(read == values.map { bytes($0) })
+
+        let again = try #require(try await KafkaListenerTests.fetch(connection, topic: "backlog", offset: 0))
+        let next = Int64(try RecordBatchCodec.decode(again.records, partition: 0).flatMap(\.records).count)
+        _ = try await server.broker.deleteRecords(topic: "backlog", partition: 0, before: next + 1)
+        let deleted = try #require(try await KafkaListenerTests.fetch(connection, topic: "backlog", offset: next))
+        #expect(deleted.error == KafkaErrorCode.offsetOutOfRange)
         await server.stop()
     }
 }
