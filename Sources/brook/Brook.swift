@@ -8,5 +8,5 @@ struct Brook: AsyncParsableCommand {
         commandName: "brook",
         abstract: "A Kafka-semantics message queue whose whole log is one SQLite file.",
         version: WireProtocol.serverVersion,
-        subcommands: [Serve.self, Topics.self, Produce.self, Consume.self, Groups.self, Users.self, Acls.self, SQL.self, Backup.self, Restore.self, Bench.self, Soak.self])
+        subcommands: [Serve.self, Topics.self, Produce.self, Consume.self, Groups.self, Users.self, Acls.self, ExportPlan.self, SQL.self, Backup.self, Restore.self, Bench.self, Soak.self])
 }
