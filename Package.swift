@@ -121,7 +121,7 @@ let package = Package(
         .target(
             name: "BrookHTTP",
             dependencies: [
-                "BrookBroker", "BrookModel",
+                "BrookBroker", "BrookFrontEnd", "BrookModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

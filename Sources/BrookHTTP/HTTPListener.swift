@@ -1,4 +1,5 @@
 import BrookBroker
+import BrookFrontEnd
 import BrookModel
 import Foundation
 import Hummingbird
@@ -107,24 +108,11 @@ public final class HTTPListener: Service, Sendable {
     public static func checkCanListen(_ configuration: HTTPListenerConfiguration) throws {
         guard configuration.port != 0 else { return }
         do {
-            let address = try SocketAddress.makeAddressResolvingHost(configuration.host, port: configuration.port)
-            let fd = socket(address.protocol.rawValue, streamSocketType, 0)
-            guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
-            defer { close(fd) }
-            var reuse: CInt = 1
-            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<CInt>.size))
-            let bound = address.withSockAddr { bind(fd, $0, socklen_t($1)) }
-            guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
+            try PortProbe.check(host: configuration.host, port: configuration.port)
         } catch {
             throw bindError(error, host: configuration.host, port: configuration.port) ?? error
         }
     }
-
-    #if canImport(Glibc)
-    private static let streamSocketType = Int32(SOCK_STREAM.rawValue)
-    #else
-    private static let streamSocketType = SOCK_STREAM
-    #endif
 
     /// A failed bind in words that name the port and say what to do, or nil for other failures.
     static func bindError(_ error: any Error, host: String, port: Int) -> BrookError? {

@@ -137,33 +137,16 @@ public final class LineServer: Service, Sendable {
 
     /// Binds the configured TCP address and lets it go: `brook serve` calls this before it opens
     /// its database, so a port in use is reported without creating a database file first.
-    ///
-    /// The socket is bound but never listens: a client that connects meanwhile (one reconnecting
-    /// to a restarting server) is refused and tries again. A listening check accepted such a
-    /// connection and closed only its listener, leaving the client waiting for a greeting that
-    /// never came.
+    /// (``PortProbe`` binds without listening.)
     /// - Throws: `INVALID_CONFIG` naming the host and port when they cannot be bound.
     public static func checkCanListen(_ configuration: LineServerConfiguration) async throws {
         guard configuration.unixSocketPath == nil, configuration.port != 0 else { return }
         do {
-            let address = try SocketAddress.makeAddressResolvingHost(configuration.host, port: configuration.port)
-            let fd = socket(address.protocol.rawValue, streamSocketType, 0)
-            guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
-            defer { close(fd) }
-            var reuse: CInt = 1
-            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<CInt>.size))
-            let bound = address.withSockAddr { bind(fd, $0, socklen_t($1)) }
-            guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind") }
+            try PortProbe.check(host: configuration.host, port: configuration.port)
         } catch {
             throw bindError(error, host: configuration.host, port: configuration.port) ?? error
         }
     }
-
-    #if canImport(Glibc)
-    private static let streamSocketType = Int32(SOCK_STREAM.rawValue)
-    #else
-    private static let streamSocketType = SOCK_STREAM
-    #endif
 
     /// A failed bind in words that name the port and say what to do, or nil for other failures.
     static func bindError(_ error: any Error, host: String, port: Int) -> BrookError? {

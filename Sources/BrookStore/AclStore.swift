@@ -41,13 +41,7 @@ extension LogWriter {
                 """)
             for binding in bindings {
                 insert.reset()
-                try insert.bind(binding.principal, at: 1)
-                try insert.bind(binding.host, at: 2)
-                try insert.bind(binding.resourceType.rawValue, at: 3)
-                try insert.bind(binding.patternType.rawValue, at: 4)
-                try insert.bind(binding.resourceName, at: 5)
-                try insert.bind(binding.operation.rawValue, at: 6)
-                try insert.bind(binding.permission.rawValue, at: 7)
+                try Self.bind(binding, to: insert)
                 try insert.bind(now, at: 8)
                 try insert.run()
             }
@@ -72,13 +66,7 @@ extension LogWriter {
                 """)
             for binding in gone {
                 delete.reset()
-                try delete.bind(binding.principal, at: 1)
-                try delete.bind(binding.host, at: 2)
-                try delete.bind(binding.resourceType.rawValue, at: 3)
-                try delete.bind(binding.patternType.rawValue, at: 4)
-                try delete.bind(binding.resourceName, at: 5)
-                try delete.bind(binding.operation.rawValue, at: 6)
-                try delete.bind(binding.permission.rawValue, at: 7)
+                try Self.bind(binding, to: delete)
                 try delete.run()
             }
         }, publish: { _ in })
@@ -95,5 +83,16 @@ extension LogWriter {
             try update.run()
             if db.changes == 0 { throw Self.unknownUser(name) }
         }, publish: { _ in })
+    }
+
+    /// Binds a rule's seven columns, in the table's order, to parameters 1–7.
+    private static func bind(_ binding: AclBinding, to statement: Statement) throws(SQLiteError) {
+        try statement.bind(binding.principal, at: 1)
+        try statement.bind(binding.host, at: 2)
+        try statement.bind(binding.resourceType.rawValue, at: 3)
+        try statement.bind(binding.patternType.rawValue, at: 4)
+        try statement.bind(binding.resourceName, at: 5)
+        try statement.bind(binding.operation.rawValue, at: 6)
+        try statement.bind(binding.permission.rawValue, at: 7)
     }
 }

@@ -101,9 +101,7 @@ struct Acls: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let binding = try rule.binding()
-                if try target.withFile({ try $0.addAcls([binding]) }) == nil {
-                    try await target.withServer { try await $0.addAcl(binding) }
-                }
+                try await target.perform(file: { _ = try $0.addAcls([binding]) }, server: { try await $0.addAcl(binding) })
                 Output.line("added ACL: \(binding)")
             }
         }
@@ -117,12 +115,8 @@ struct Acls: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let filter = try rule.filter()
-                let bindings: [AclBinding]
-                if let local = try target.withFile({ try $0.acls().filter { filter.matches($0) } }) {
-                    bindings = local
-                } else {
-                    bindings = try await target.withServer { try await $0.listAcls(filter) }
-                }
+                let bindings = try await target.perform(
+                    file: { try $0.acls().filter { filter.matches($0) } }, server: { try await $0.listAcls(filter) })
                 Output.line(Acls.table(bindings))
             }
         }
@@ -141,12 +135,8 @@ struct Acls: AsyncParsableCommand {
                 guard filter != AclFilter(host: nil) else {
                     throw ValidationError("name what to delete (--allow/--deny, --topic/--group/--cluster, --operation or --host); every rule is never deleted by accident")
                 }
-                let deleted: [AclBinding]
-                if let local = try target.withFile({ try $0.deleteAcls(matching: [filter]).deleted[0] }) {
-                    deleted = local
-                } else {
-                    deleted = try await target.withServer { try await $0.deleteAcls(filter) }
-                }
+                let deleted = try await target.perform(
+                    file: { try $0.deleteAcls(matching: [filter]).deleted[0] }, server: { try await $0.deleteAcls(filter) })
                 Output.line("deleted \(deleted.count) ACL\(deleted.count == 1 ? "" : "s")")
                 if !deleted.isEmpty { Output.line(Acls.table(deleted)) }
             }

@@ -25,14 +25,14 @@ struct Users: AsyncParsableCommand {
         @Option(help: "The database file of a stopped server; without it, the running server.") var db: String?
         @OptionGroup var server: ServerOptions
 
-        func withFile<T>(_ body: (LogWriter) throws -> T) throws -> T? {
-            guard let db else { return nil }
-            let writer = try LogWriter(path: db)
-            defer { writer.close() }
-            return try body(writer)
-        }
-
-        func withServer<T>(_ body: (BrookClient) async throws -> T) async throws -> T {
+        /// Runs `file` on a stopped server's file with `--db`, else `server` through the running
+        /// server.
+        func perform<T>(file: (LogWriter) throws -> T, server body: (BrookClient) async throws -> T) async throws -> T {
+            if let db {
+                let writer = try LogWriter(path: db)
+                defer { writer.close() }
+                return try file(writer)
+            }
             let client = try await server.connect()
             do {
                 let result = try await body(client)
@@ -64,9 +64,7 @@ struct Users: AsyncParsableCommand {
                 let credentials = try ScramCredential.makeAll(password: password, iterations: iterations)
                 let now = WallClock.nowMillis()
                 let user = BrookUser(name: name, isSuper: isSuper, credentials: credentials, createdMs: now, updatedMs: now)
-                if try target.withFile({ try $0.addUser(user) }) == nil {
-                    try await target.withServer { try await $0.addUser(name, isSuper: isSuper, credentials: credentials) }
-                }
+                try await target.perform(file: { try $0.addUser(user) }, server: { try await $0.addUser(name, isSuper: isSuper, credentials: credentials) })
                 Output.line("added \(isSuper ? "super user" : "user") \(name) to \(target.place) (SCRAM-SHA-256 and SCRAM-SHA-512, \(iterations) iterations)")
             }
         }
@@ -78,12 +76,7 @@ struct Users: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let users: [UserSummary]
-                if let local = try target.withFile({ try $0.users().map(UserSummary.init) }) {
-                    users = local
-                } else {
-                    users = try await target.withServer { try await $0.listUsers() }
-                }
+                let users = try await target.perform(file: { try $0.users().map(UserSummary.init) }, server: { try await $0.listUsers() })
                 Output.line(table(
                     ["USER", "SUPER", "MECHANISMS", "ITERATIONS"],
                     users.map { user in
@@ -101,9 +94,7 @@ struct Users: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                if try target.withFile({ try $0.deleteUser(name) }) == nil {
-                    try await target.withServer { try await $0.deleteUser(name) }
-                }
+                try await target.perform(file: { try $0.deleteUser(name) }, server: { try await $0.deleteUser(name) })
                 Output.line("deleted user \(name) from \(target.place)")
             }
         }
@@ -120,9 +111,9 @@ struct Users: AsyncParsableCommand {
                 if target.db == nil { _ = try target.server.credentials() }
                 let password = try PasswordInput.read(for: name, confirm: true)
                 let credentials = try ScramCredential.makeAll(password: password, iterations: iterations)
-                if try target.withFile({ try $0.replaceCredentials(user: name, with: credentials) }) == nil {
-                    try await target.withServer { try await $0.changePassword(name, credentials: credentials) }
-                }
+                try await target.perform(
+                    file: { try $0.replaceCredentials(user: name, with: credentials) },
+                    server: { try await $0.changePassword(name, credentials: credentials) })
                 Output.line("changed the password of user \(name) in \(target.place)")
             }
         }
