@@ -91,6 +91,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // The TCP front-end: SwiftNIO server speaking the line protocol to the broker.
@@ -213,7 +214,8 @@ let package = Package(
         .testTarget(
             name: "BrookKafkaTests",
             dependencies: [
-                "BrookKafka", "BrookAuth", "BrookStore", "BrookBroker", "BrookModel", "BrookTestSupport", "CZlib", "CSnappy",
+                "BrookKafka", "BrookFrontEnd", "BrookAuth", "BrookStore", "BrookBroker", "BrookModel", "BrookTestSupport", "CZlib", "CSnappy",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -230,7 +232,8 @@ let package = Package(
         .testTarget(
             name: "BrookEndToEndTests",
             dependencies: [
-                "BrookLineServer", "BrookClient", "BrookAuth", "BrookStore", "BrookBroker", "BrookWire", "BrookModel", "BrookTestSupport",
+                "BrookLineServer", "BrookFrontEnd", "BrookClient", "BrookAuth", "BrookStore", "BrookBroker", "BrookWire", "BrookModel", "BrookTestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -55,11 +55,17 @@ public struct RequestAdmission: Sendable, Hashable {
     /// (or answers), and every later request waits until then. For work that must reach a queue
     /// in request order but is prepared off the event loop.
     public var orderedOnStart: Bool
+    /// Where the request is counted and timed, from being read to being answered; nil when the
+    /// listener keeps no metrics.
+    public var meter: RequestMeter?
+    /// When it was read, if it is metered.
+    var readAt: NIODeadline?
 
-    public init(heldBytes: Int = 0, concurrency: Concurrency = .exclusive, orderedOnStart: Bool = true) {
+    public init(heldBytes: Int = 0, concurrency: Concurrency = .exclusive, orderedOnStart: Bool = true, meter: RequestMeter? = nil) {
         self.heldBytes = heldBytes
         self.concurrency = concurrency
         self.orderedOnStart = orderedOnStart
+        self.meter = meter
     }
 }
 

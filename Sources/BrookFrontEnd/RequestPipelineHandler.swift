@@ -100,6 +100,9 @@ private struct PipelineSlot {
     var running: RequestAdmission.Concurrency?
     var end: ((RequestEnding) -> Void)?
     var deadline: Scheduled<Void>?
+    /// Where it is counted when answered, and when it was read.
+    var meter: RequestMeter?
+    var readAt: NIODeadline?
 }
 
 /// One connection of a request/reply protocol, driven on its channel's event loop, whatever the
@@ -207,7 +210,8 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard state.readsRequests else { return }
         let request = unwrapInboundIn(data)
-        let admission = adapter.admission(of: request)
+        var admission = adapter.admission(of: request)
+        if admission.meter != nil { admission.readAt = .now() }
         let adapter = self.adapter
         // The common case, nothing waiting before it and room to run: started at once, without
         // passing through the queue.
@@ -320,7 +324,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     }
 
     private func start(_ admission: RequestAdmission, _ begin: (RequestResponder, ChannelHandlerContext) -> Void) {
-        slots.append(PipelineSlot(reply: nil, held: 0, running: admission.concurrency))
+        slots.append(PipelineSlot(reply: nil, held: 0, running: admission.concurrency, meter: admission.meter, readAt: admission.readAt))
         let slot = firstSlot + UInt64(slots.count - 1)
         hold(admission.heldBytes, at: slots.count - 1)
         switch admission.concurrency {
@@ -357,13 +361,20 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
 
     func complete(_ slot: UInt64, with answer: SlotAnswer, thenClose: Bool) {
         let reply: PipelineReply
+        let failed: Bool
         switch answer {
-        case .reply(let given): reply = given
+        case .reply(let given):
+            reply = given
+            failed = false
         case .error(let error):
             guard runningIndex(slot) != nil else { return }
             reply = .buffer(adapter.reply(to: error, allocator: context.channel.allocator))
+            failed = true
         }
         guard let index = runningIndex(slot) else { return Self.discard(reply) }
+        if let meter = slots[offset: index].meter, let read = slots[offset: index].readAt {
+            meter.record(since: read, failed: failed)
+        }
         switch slots[offset: index].running {
         case .exclusive: runningExclusive -= 1
         case .overlapping: runningOverlapping -= 1

@@ -1,4 +1,5 @@
 import BrookBroker
+import BrookFrontEnd
 import BrookModel
 import CoreMetrics
 import Foundation
@@ -28,6 +29,13 @@ public final class BrookMetrics: Sendable {
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2_500), .seconds(5),
     ]
 
+    /// Requests take from ten microseconds (a PING, a cached Metadata) to a long poll's wait.
+    public static let requestDurationBuckets: [Duration] = [
+        .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2_500), .seconds(5), .seconds(30),
+    ]
+
     /// Requests per group commit: powers of two up to the writer's batch.
     public static let requestCountBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1_024, 4_096]
 
@@ -36,6 +44,7 @@ public final class BrookMetrics: Sendable {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = Self.durationBuckets
         factory.valueHistogramBuckets[MetricNames.requestsPerCommit] = Self.requestCountBuckets
+        factory.durationHistogramBuckets[RequestMetricNames.duration] = Self.requestDurationBuckets
         self.factory = factory
     }
 

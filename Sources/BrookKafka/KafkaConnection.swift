@@ -39,13 +39,14 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
 
     func admission(of event: KafkaFrameEvent) -> RequestAdmission {
         switch event {
-        case .request(_, .produce(let produce), let size):
+        case .request(let header, .produce(let produce), let size):
             // A large produce is decoded in a task, and one to a topic that must first be created
             // is queued from one; later requests wait until it is queued.
             return RequestAdmission(
-                heldBytes: size, concurrency: .overlapping, orderedOnStart: size <= Self.inlineProduceBytes && missingTopics(produce).isEmpty)
-        case .request:
-            return RequestAdmission(concurrency: .exclusive)
+                heldBytes: size, concurrency: .overlapping, orderedOnStart: size <= Self.inlineProduceBytes && missingTopics(produce).isEmpty,
+                meter: listener.requestMeters?[header.apiKey])
+        case .request(let header, _, _):
+            return RequestAdmission(concurrency: .exclusive, meter: listener.requestMeters?[header.apiKey])
         case .unsupported, .lost:
             return RequestAdmission(concurrency: .exclusive)
         }

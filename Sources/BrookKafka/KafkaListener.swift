@@ -71,6 +71,8 @@ public final class KafkaListener: Service, Sendable {
     let heldBytes = SharedCount()
     /// Derives unknown users' stand-in SCRAM salts, so they look like known ones.
     let authSecret = ScramServerExchange.makeSecret()
+    /// Requests counted and timed by API, when the broker keeps metrics.
+    let requestMeters: RequestMeters<Int16>?
 
     public init(
         broker: Broker, configuration: KafkaListenerConfiguration = KafkaListenerConfiguration(),
@@ -86,6 +88,9 @@ public final class KafkaListener: Service, Sendable {
         // With a shared limit (the line server's), both listeners' connections count against one
         // maximum, which fits the process's open-file limit.
         self.connectionLimit = connectionLimit ?? ConnectionLimit(maximum: configuration.maxConnections)
+        self.requestMeters = broker.options.metrics.map { factory in
+            RequestMeters(protocol: "kafka", apis: KafkaAPI.allCases.map { (key: $0.rawValue, name: $0.name) }, countsFailures: false, factory: factory)
+        }
     }
 
     /// The bound address, once listening (useful with port 0).

@@ -56,11 +56,12 @@ final class LineConnection: RequestPipelineAdapter {
 
     func admission(of event: FrameEvent) -> RequestAdmission {
         switch event {
-        case .frame(let frame) where frame.line.verb == "PRODUCE":
+        case .frame(let frame):
+            let verb = frame.line.verb
+            let meter = server.requestMeters?[verb]
+            guard verb == "PRODUCE" else { return RequestAdmission(concurrency: .exclusive, meter: meter) }
             let bytes = Self.dataBytes(frame)
-            return RequestAdmission(heldBytes: bytes, concurrency: .overlapping, orderedOnStart: !Self.isLarge(frame, bytes: bytes))
-        case .frame:
-            return RequestAdmission(concurrency: .exclusive)
+            return RequestAdmission(heldBytes: bytes, concurrency: .overlapping, orderedOnStart: !Self.isLarge(frame, bytes: bytes), meter: meter)
         case .refused, .lost, .streamStart, .streamChunk, .streamEnd:
             // Answered at once, with no effect on the log.
             return RequestAdmission(concurrency: .overlapping)
@@ -250,13 +251,18 @@ final class LineConnection: RequestPipelineAdapter {
     /// shutdown, when the peer has sent its last request, or when the connection closes.
     private func startFetch(
         _ request: FetchRequest, responder: RequestResponder, loop: any EventLoop,
-        reply: @escaping @Sendable (Result<FetchResponse<WireFetchSink>, Error>) -> ByteBuffer
+        reply: @escaping @Sendable (Result<FetchResponse<WireFetchSink>, Error>) throws -> ByteBuffer
     ) {
         let fetch: PendingFetch<WireFetchSink>
         do {
             fetch = try server.broker.startFetch(request, into: WireFetchSink.self, executor: { loop.execute($0) }) { result in
-                // Encoded on the reader thread (or this loop, for records a commit handed over).
-                responder.succeed(.buffer(reply(result)))
+                // Encoded on the reader thread (or this loop, for records a commit handed over);
+                // a refusal goes through `fail`, so it is counted as one.
+                do {
+                    responder.succeed(.buffer(try reply(result)))
+                } catch {
+                    responder.fail(error)
+                }
             }
         } catch {
             return responder.fail(error)
@@ -370,17 +376,19 @@ final class LineConnection: RequestPipelineAdapter {
     /// encoded on the event loop, keeping the writer's thread for writing.
     private static func answer(_ responder: RequestResponder, from ticket: ProduceTicket) {
         ticket.whenComplete { result in
-            responder.eventLoop.execute { responder.succeed(.buffer(produced(result))) }
+            switch result {
+            case .success(let positions):
+                responder.eventLoop.execute { responder.succeed(.buffer(produced(positions))) }
+            case .failure(let error):
+                responder.fail(error)
+            }
         }
     }
 
-    /// A PRODUCE reply: each record's position, or the refusal.
-    private static func produced(_ result: Result<[RecordPosition], Error>) -> ByteBuffer {
+    /// A PRODUCE reply: each record's position.
+    private static func produced(_ positions: [RecordPosition]) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: 48)
-        switch result {
-        case .success(let positions): Reply.positions(positions, into: &buffer)
-        case .failure(let error): buffer = Self.error(error)
-        }
+        Reply.positions(positions, into: &buffer)
         return buffer
     }
 

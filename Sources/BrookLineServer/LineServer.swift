@@ -51,6 +51,8 @@ public final class LineServer: Service, Sendable {
     let requestsRead = SharedCount()
     /// Derives unknown users' stand-in SCRAM salts, so they look like known ones.
     let authSecret = ScramServerExchange.makeSecret()
+    /// Requests counted and timed by verb, when the broker keeps metrics.
+    let requestMeters: RequestMeters<String>?
 
     public init(
         broker: Broker, configuration: LineServerConfiguration = LineServerConfiguration(),
@@ -64,6 +66,9 @@ public final class LineServer: Service, Sendable {
         self.group = eventLoopGroup
         self.listening = eventLoopGroup.next().makePromise(of: SocketAddress.self)
         self.connectionLimit = ConnectionLimit(maximum: self.configuration.limits.maxConnections)
+        self.requestMeters = broker.options.metrics.map { factory in
+            RequestMeters(protocol: "line", apis: Request.verbs.map { (key: $0, name: $0) }, countsFailures: true, factory: factory)
+        }
     }
 
     /// Raises the open-file limit to its hard limit, and lowers `max_connections` to what fits

@@ -220,23 +220,19 @@ struct RequestHandler: Sendable {
 }
 
 extension WireFetchSink {
-    /// A FETCH reply (one partition): the head line, then the RECORD frames, or the partition's
-    /// error.
-    static func reply(_ result: Result<FetchResponse<WireFetchSink>, Error>) -> ByteBuffer {
-        do {
-            let fetched = try result.get().partitions[0]
-            if let error = fetched.error { throw error }
-            var block = fetched.sink.block
-            var buffer = ByteBufferAllocator().buffer(capacity: 128 + block.readableBytes)
-            Reply.fetchHead(
-                records: fetched.sink.count, highWatermark: fetched.highWatermark, logStart: fetched.logStartOffset,
-                nextOffset: fetched.sink.lastOffset.map { $0 + 1 } ?? fetched.offset, blockBytes: block.readableBytes, into: &buffer)
-            buffer.writeBuffer(&block)
-            buffer.writeStaticString("\r\n")
-            return buffer
-        } catch {
-            return LineConnection.error(error)
-        }
+    /// A FETCH reply (one partition): the head line, then the RECORD frames.
+    /// - Throws: the fetch's or the partition's error, which is the reply then.
+    static func reply(_ result: Result<FetchResponse<WireFetchSink>, Error>) throws -> ByteBuffer {
+        let fetched = try result.get().partitions[0]
+        if let error = fetched.error { throw error }
+        var block = fetched.sink.block
+        var buffer = ByteBufferAllocator().buffer(capacity: 128 + block.readableBytes)
+        Reply.fetchHead(
+            records: fetched.sink.count, highWatermark: fetched.highWatermark, logStart: fetched.logStartOffset,
+            nextOffset: fetched.sink.lastOffset.map { $0 + 1 } ?? fetched.offset, blockBytes: block.readableBytes, into: &buffer)
+        buffer.writeBuffer(&block)
+        buffer.writeStaticString("\r\n")
+        return buffer
     }
 }
 

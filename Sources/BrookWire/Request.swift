@@ -134,6 +134,12 @@ public enum Request: Hashable, Sendable {
 
     // MARK: Parsing (server)
 
+    /// Every verb ``parse(_:limits:)`` knows, as a request's first word in upper case.
+    public static let verbs = [
+        "PING", "TOPIC", "METADATA", "PRODUCE", "FETCH", "LISTOFFSETS", "SQL", "BACKUP", "INITPRODUCER", "QUIT", "HELP", "AUTH",
+        "ACL", "USER", "JOIN", "SYNC", "HEARTBEAT", "LEAVE", "COMMIT", "OFFSETS", "POLL", "SEEK", "PAUSE", "RESUME", "GROUP",
+    ]
+
     /// Parses a frame into a request.
     /// - Throws: `INVALID_REQUEST` (or a more precise code) naming what is wrong.
     public static func parse(_ frame: Frame, limits: WireLimits = WireLimits()) throws -> Request {

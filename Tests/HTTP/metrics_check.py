@@ -130,4 +130,31 @@ expect("brook_retention_deleted_records_total{topic=old}", 3.0,
        eventually("brook_retention_deleted_records_total", 3.0, topic="old"))
 expect("brook_database_file_bytes", True, value(found, "brook_database_file_bytes") > 0)
 expect("brook_wal_file_bytes present", True, value(found, "brook_wal_file_bytes") is not None)
+
+# Requests by protocol and API: five PINGs and one refused FETCH on a raw connection.
+before = samples()
+with socket.create_connection((host, int(port))) as raw:
+    reader = raw.makefile("rb")
+    reader.readline()  # the greeting
+    for _ in range(5):
+        raw.sendall(b"PING\r\n")
+        assert reader.readline().startswith(b"OK PONG")
+    raw.sendall(b"FETCH nowhere 0 0\r\n")
+    assert reader.readline().startswith(b"ERR UNKNOWN_TOPIC")
+after = samples()
+
+
+def delta(name, **labels):
+    return (value(after, name, **labels) or 0) - (value(before, name, **labels) or 0)
+
+
+expect("brook_requests_total{line,PING} grew by 5", 5.0, delta("brook_requests_total", protocol="line", api="PING"))
+expect("brook_request_duration_seconds_count{line,PING} grew by 5", 5.0,
+       delta("brook_request_duration_seconds_count", protocol="line", api="PING"))
+expect("brook_requests_total{line,FETCH} grew by 1", 1.0, delta("brook_requests_total", protocol="line", api="FETCH"))
+expect("brook_request_failures_total{line,FETCH} grew by 1", 1.0,
+       delta("brook_request_failures_total", protocol="line", api="FETCH"))
+expect("brook_request_failures_total{line,PING} unchanged", 0.0, delta("brook_request_failures_total", protocol="line", api="PING"))
+expect("a request bucket at 10 microseconds", True,
+       value(after, "brook_request_duration_seconds_bucket", protocol="line", api="PING", le="0.00001") is not None)
 print("metrics checks passed")
