@@ -251,8 +251,10 @@ if ProcessInfo.processInfo.environment["BROOK_BENCHMARKS"] != nil {
         .executableTarget(
             name: "HotPaths",
             dependencies: [
-                "BrookWire", "BrookStore", "BrookModel",
+                "BrookWire", "BrookStore", "BrookModel", "BrookFrontEnd",
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/HotPaths",

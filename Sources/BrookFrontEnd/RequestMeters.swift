@@ -44,8 +44,9 @@ public final class RequestMeter: Sendable, Hashable {
         duration = Timer(label: RequestMetricNames.duration, dimensions: dimensions, factory: factory)
     }
 
-    /// One request answered, `since` it was read.
-    func record(since read: NIODeadline, failed: Bool) {
+    /// One request answered, `since` it was read (the pipeline calls it; public for a
+    /// front-end with a pipeline of its own, and for the hot-path benchmarks).
+    public func record(since read: NIODeadline, failed: Bool) {
         requests.increment()
         if failed { failures?.increment() }
         duration.recordNanoseconds(max(0, (NIODeadline.now() - read).nanoseconds))
