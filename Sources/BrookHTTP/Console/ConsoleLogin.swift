@@ -145,11 +145,8 @@ struct LoginRoutes: Sendable {
             let peer = context.remoteAddress.map { "\($0)" } ?? "?"
             guard let user = await passwords.user(name, password: form["password"] ?? "") else {
                 logger.notice("console login failed", metadata: ["peer": "\(peer)", "user": "\(name.prefix(255))"])
-                var response = try pages.render(
+                return try pages.render(
                     "login", ["title": "Log in", "next": next, "name": name, "failed": true], user: nil, status: .unauthorized)
-                // One guess per connection, as the other listeners allow.
-                response.headers[.connection] = "close"
-                return response
             }
             logger.info("console login", metadata: ["user": "\(user)", "peer": "\(peer)"])
             var response = Self.redirect(next)

@@ -239,7 +239,10 @@ struct ConsoleRoutes: Sendable {
     /// 400 for anything else.
     private func failure(_ error: any Error, back: String, user: String?) throws -> Response {
         let status: HTTPResponse.Status = (error as? BrookError)?.code == .notAuthorized ? .forbidden : .badRequest
-        return try render("error", ["title": status == .forbidden ? "Not allowed" : "Error", "message": Self.describe(error), "back": back], user: user, status: status)
+        let refused = status == .forbidden
+        return try render(
+            "error", ["title": refused ? "Not allowed" : "Error", "refused": refused, "message": Self.describe(error), "back": back],
+            user: user, status: status)
     }
 
     private func asset(_ text: String, type: String) -> Response {

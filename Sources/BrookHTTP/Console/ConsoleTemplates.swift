@@ -194,7 +194,7 @@ enum ConsoleTemplates {
 
     static let error = """
         {{> header}}
-        <h1>That did not work</h1>
+        <h1>{{#refused}}Not allowed{{/refused}}{{^refused}}That did not work{{/refused}}</h1>
         <p class="error" id="error">{{message}}</p>
         <p><a href="{{back}}">Back</a></p>
         {{> footer}}
