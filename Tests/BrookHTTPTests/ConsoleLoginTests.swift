@@ -185,15 +185,22 @@ private func logIn(_ user: String, password: String, port: Int) async throws -> 
             "/topics", method: "POST", port: http.port, form: [("name", "c")], headers: [dave, origin]).status == 403)
         #expect(try test.broker.listTopics().map(\.name).sorted() == ["a", "b"])
 
-        // A SQL filter could read other topics: it takes CLUSTER_ACTION, as brook sql does.
+        // dave's SQL filter reads topic a, and only a.
         let filtered = try await HTTPExchange.send("/topics/a?where=key+%3D+%27k%27", port: http.port, headers: [dave])
-        #expect(filtered.body.contains("may not CLUSTER_ACTION the cluster"))
+        #expect(filtered.body.contains("in-a"))
+        let prying = try await HTTPExchange.send(
+            "/topics/a?where=" + HTTPExchange.formEncoded(#"key IN (SELECT key FROM "b")"#), port: http.port, headers: [dave])
+        #expect(!prying.body.contains("in-a"))
+        #expect(!prying.body.contains("in-b"))
+        #expect(prying.body.contains("may read only topic &#39;a&#39;, and it reads &#39;b&#39;"))
+        #expect(prying.body.contains("brook acls add --allow User:dave --operation cluster-action --cluster"))
 
         let alice = ("Cookie", try await logIn("alice", password: "alice-secret", port: http.port))
         let all = try await HTTPExchange.send("/", port: http.port, headers: [alice])
         #expect(all.body.contains(#"<a href="/topics/a">a</a>"#))
         #expect(all.body.contains(#"<a href="/topics/b">b</a>"#))
-        let aliceFilter = try await HTTPExchange.send("/topics/b?where=key+%3D+%27k%27", port: http.port, headers: [alice])
+        let aliceFilter = try await HTTPExchange.send(
+            "/topics/b?where=" + HTTPExchange.formEncoded(#"key IN (SELECT key FROM "a")"#), port: http.port, headers: [alice])
         #expect(aliceFilter.body.contains("in-b"))
         #expect(try await HTTPExchange.send("/topics/b/delete", method: "POST", port: http.port, headers: [alice, origin]).status == 303)
     }

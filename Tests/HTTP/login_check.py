@@ -1,7 +1,7 @@
 """The console and /metrics of a server run with --auth over HTTPS, in headless Chromium (Selenium
 over Debian's chromedriver): a wrong password is refused; dave, allowed READ and WRITE on topic a
-only, sees a and not b, browses and produces to a, and is refused on b with the grant that would
-allow it; the super user alice sees everything; /metrics answers 401 without HTTP Basic
+only, sees a and not b, browses, filters with SQL and produces to a, is refused on b with the
+grant that would allow it, and his filter cannot read b; the super user alice sees everything; /metrics answers 401 without HTTP Basic
 credentials, 403 for dave, and exact counts for alice. Screenshots of the login page and of a
 refusal go to --screenshots.
 
@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -129,9 +130,16 @@ try:
     expect("nothing of b shows", False, "secret in b" in driver.page_source)
     driver.save_screenshot(os.path.join(args.screenshots, "6-refused.png"))
 
-    driver.get(base + "/topics/a?where=key+IS+NULL")
-    expect("a SQL filter needs CLUSTER_ACTION", True,
-           "may not CLUSTER_ACTION the cluster" in driver.find_element(By.ID, "query-error").text)
+    driver.get(base + "/topics/a")
+    box = driver.find_element(By.ID, "filter")
+    box.send_keys("value LIKE '%dave'")
+    box.submit()
+    wait.until(lambda d: "where=" in d.current_url)
+    expect("dave's SQL filter over a", ["from dave"], [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#messages pre.value")])
+    driver.get(base + "/topics/a?where=" + urllib.parse.quote('key IN (SELECT key FROM "b")'))
+    expect("dave's filter may not read topic b", True,
+           "may read only topic 'a', and it reads 'b'" in driver.find_element(By.ID, "query-error").text)
+    expect("nothing of b shows", False, "secret in b" in driver.page_source)
 
     driver.find_element(By.CSS_SELECTOR, "#logout button").click()
     wait.until(lambda d: "/login" in d.current_url)
@@ -142,8 +150,8 @@ try:
     log_in("alice", "alice-secret")
     wait.until(lambda d: d.current_url == base + "/")
     expect("the super user sees every topic", ["a", "b"], [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#topics a")])
-    driver.get(base + "/topics/b?where=value+LIKE+%27secret%25%27")
-    expect("the super user browses b with a filter", ["secret in b"],
+    driver.get(base + "/topics/b?where=" + urllib.parse.quote('key IS NULL AND (SELECT count(*) FROM "a") = 2'))
+    expect("the super user's filter may read other topics", ["secret in b"],
            [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#messages pre.value")])
 finally:
     driver.quit()

@@ -163,14 +163,15 @@ struct ConsoleRoutes: Sendable {
         values["canBrowse"] = true
         let size = Self.pageSize
         var sql = "SELECT partition, offset, timestamp, key, headers, value FROM \(Self.quotedIdentifier(name))"
-        let filtered = !filter.trimmingCharacters(in: .whitespaces).isEmpty
-        if filtered { sql += " WHERE (\(filter))" }
+        if !filter.trimmingCharacters(in: .whitespaces).isEmpty { sql += " WHERE (\(filter))" }
         sql += " ORDER BY partition, offset LIMIT \(size + 1) OFFSET \(page * size)"
+        // A filter is SQL, whose subqueries could read any topic, every group's offsets and the
+        // ACLs: a user who may not run `brook sql` (CLUSTER_ACTION) gets SQLite's authorizer
+        // confining the statement to this topic (docs/security.md).
+        let confined = !access.allows(.clusterAction, .cluster)
         do {
-            // A filter is SQL: its subqueries could read any topic and every group's offsets, so it
-            // takes what `brook sql` takes (docs/security.md).
-            if filtered { try access.check(.clusterAction, .cluster) }
-            let result = try await broker.query(sql, maxRows: size + 1)
+            let result = confined
+                ? try await broker.query(sql, maxRows: size + 1, readingOnly: name) : try await broker.query(sql, maxRows: size + 1)
             let messages = result.rows.prefix(size).map(Self.message)
             values["messages"] = messages
             values["hasMessages"] = !messages.isEmpty
@@ -178,6 +179,10 @@ struct ConsoleRoutes: Sendable {
             let link = filter.isEmpty ? "" : "where=\(HTTPFormText.encoded(filter))&"
             if page > 0 { values["previous"] = "/topics/\(Self.pathComponent(name))?\(link)page=\(page - 1)" }
             if result.rows.count > size { values["next"] = "/topics/\(Self.pathComponent(name))?\(link)page=\(page + 1)" }
+        } catch let error as BrookError where confined && error.code == .notAuthorized {
+            let who = access.user ?? "ANONYMOUS"
+            values["queryError"] = Self.describe(error)
+                + " (a filter reads this topic only; reading more takes CLUSTER_ACTION on the cluster, as brook sql does: brook acls add --allow User:\(who) --operation cluster-action --cluster)"
         } catch {
             values["queryError"] = Self.describe(error)
         }
