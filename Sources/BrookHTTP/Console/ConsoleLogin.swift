@@ -61,9 +61,9 @@ struct LoginGate: RouterMiddleware {
     let users: UserDirectory
 
     static let cookieName = "brook_session"
-    /// Paths served to anyone: probes, the login page, the stylesheet. `/metrics` checks its own
-    /// credentials (HTTP Basic, as scrapers send them).
-    static let openPaths: Set<String> = ["/livez", "/readyz", "/login", "/console.css", "/metrics"]
+    /// Paths served to anyone: probes, the login page, the stylesheet and script. `/metrics`
+    /// checks its own credentials (HTTP Basic, as scrapers send them).
+    static let openPaths: Set<String> = ["/livez", "/readyz", "/login", "/console.css", "/console.js", "/metrics"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if request.method == .post, let refusal = Self.crossOriginRefusal(request, originRequired: sessions != nil) {
