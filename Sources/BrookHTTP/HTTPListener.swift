@@ -70,8 +70,10 @@ public final class HTTPListener: Service, Sendable {
     }
 
     public func run() async throws {
+        let server: HTTPServerBuilder
         do {
             try Self.checkLoginIsPrivate(configuration)
+            server = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.tlsConfiguration) } ?? .http1()
         } catch {
             listening.fail(error)
             throw error
@@ -97,7 +99,6 @@ public final class HTTPListener: Service, Sendable {
         let listening = self.listening
         let logger = self.logger
         let configuration = self.configuration
-        let server: HTTPServerBuilder = try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.tlsConfiguration) } ?? .http1()
         let app = Application(
             router: router,
             server: server,
