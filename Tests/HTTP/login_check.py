@@ -2,8 +2,8 @@
 over Debian's chromedriver): a wrong password is refused; dave, allowed READ and WRITE on topic a
 only, sees a and not b, browses, filters with SQL and produces to a, is refused on b with the
 grant that would allow it, and his filter cannot read b; the super user alice sees everything; /metrics answers 401 without HTTP Basic
-credentials, 403 for dave, and exact counts for alice. Screenshots of the login page and of a
-refusal go to --screenshots.
+credentials, 403 for dave, and exact counts for alice. Screenshots of the login page, a refusal
+and a confined filter go to --screenshots.
 
 The server's file holds alice (super, alice-secret) and dave (dave-secret) with READ and WRITE on
 topic a.
@@ -139,6 +139,7 @@ try:
     driver.get(base + "/topics/a?where=" + urllib.parse.quote('key IN (SELECT key FROM "b")'))
     expect("dave's filter may not read topic b", True,
            "may read only topic 'a', and it reads 'b'" in driver.find_element(By.ID, "query-error").text)
+    driver.save_screenshot(os.path.join(args.screenshots, "7-filter-confined.png"))
     expect("nothing of b shows", False, "secret in b" in driver.page_source)
 
     driver.find_element(By.CSS_SELECTOR, "#logout button").click()
