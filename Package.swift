@@ -122,8 +122,12 @@ let package = Package(
         .target(
             name: "BrookHTTP",
             dependencies: [
-                "BrookBroker", "BrookFrontEnd", "BrookModel",
+                "BrookBroker", "BrookFrontEnd", "BrookAuth", "BrookModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -223,7 +227,7 @@ let package = Package(
         .testTarget(
             name: "BrookHTTPTests",
             dependencies: [
-                "BrookHTTP", "BrookBroker", "BrookModel", "BrookTestSupport",
+                "BrookHTTP", "BrookBroker", "BrookAuth", "BrookFrontEnd", "BrookModel", "BrookTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -781,6 +781,15 @@ public final class Broker: Sendable {
         try await query(sql, maxRows: maxRows, into: QueryResult.self)
     }
 
+    /// Runs one read-only SQL statement that may read only `topic` (its view and the table under
+    /// it), for a user allowed to read that topic and nothing wider: the console's filter.
+    /// - Throws: `UNKNOWN_TOPIC`; `NOT_AUTHORIZED` naming what else the statement reads; and what
+    ///   ``query(_:maxRows:confinedTo:into:)`` throws.
+    public func query(_ sql: String, maxRows: Int? = nil, readingOnly topic: String) async throws -> QueryResult {
+        let id = try describeTopic(topic).id
+        return try await query(sql, maxRows: maxRows, confinedTo: SQLConfinement(topic: topic, topicID: id), into: QueryResult.self)
+    }
+
     /// Runs one read-only SQL statement, handing its rows to a sink on the SQL thread as they are
     /// read, so that a front-end can encode its reply in one pass.
     ///
@@ -789,7 +798,9 @@ public final class Broker: Sendable {
     /// - Throws: `MESSAGE_TOO_LARGE` for a statement over `sqlLimits.maxStatementBytes`,
     ///   `SQL_QUEUE_FULL` when the queue is full, `RESULT_TOO_LARGE` past
     ///   `sqlLimits.maxResultBytes`, and what ``ReadOnlySQL`` throws.
-    public func query<Sink: SQLRowSink>(_ sql: String, maxRows: Int? = nil, into: Sink.Type) async throws -> Sink {
+    public func query<Sink: SQLRowSink>(
+        _ sql: String, maxRows: Int? = nil, confinedTo confinement: SQLConfinement? = nil, into: Sink.Type
+    ) async throws -> Sink {
         try checkOpen()
         let limits = options.sqlLimits
         let length = sql.utf8.count
@@ -807,7 +818,8 @@ public final class Broker: Sendable {
         let limit = min(maxRows ?? options.sqlMaxRows, options.sqlMaxRows)
         let timeout = options.sqlTimeoutMs
         return try await self.sql.run { connection in
-            try connection.query(sql, maxRows: limit, maxResultBytes: limits.maxResultBytes, timeoutMs: timeout, into: Sink.self)
+            try connection.query(
+                sql, maxRows: limit, maxResultBytes: limits.maxResultBytes, timeoutMs: timeout, confinedTo: confinement, into: Sink.self)
         }
     }
 }

@@ -11,6 +11,9 @@ public struct ServerTLS: Sendable {
     }
 
     private let context: NIOSSLContext
+    /// The settings `context` was made from, for a listener that builds its own context (the
+    /// HTTP listener's Hummingbird server).
+    public let tlsConfiguration: TLSConfiguration
     /// Every client must present a certificate that chains to the client CA.
     public let requiresClientCertificate: Bool
 
@@ -47,6 +50,7 @@ public struct ServerTLS: Sendable {
             configuration.certificateVerification = .noHostnameVerification
         }
         requiresClientCertificate = clientCAFile != nil
+        tlsConfiguration = configuration
         do {
             context = try NIOSSLContext(configuration: configuration)
         } catch {

@@ -14,7 +14,7 @@ struct HealthRoutes: Sendable {
     /// How long an event loop may take to run an empty task before `/livez` calls it stuck.
     static let eventLoopDeadline = Duration.seconds(2)
 
-    func add(to router: Router<BasicRequestContext>) {
+    func add(to router: Router<HTTPRequestContext>) {
         router.get("/livez") { _, _ in
             if let stuck = await stuckEventLoop() { return Self.answer(.serviceUnavailable, stuck) }
             return Self.answer(.ok, "live")

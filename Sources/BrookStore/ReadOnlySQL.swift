@@ -15,6 +15,7 @@ import Darwin
 public final class ReadOnlySQL {
     let db: Connection
     private let deadline = QueryDeadline()
+    private let policy = AuthorizerPolicy()
 
     /// Pragmas a query may read; all others are refused, and these only without an argument
     /// (except the table-introspection ones, whose argument is a table name).
@@ -36,10 +37,13 @@ public final class ReadOnlySQL {
         } catch {
             throw BrookError(error, while: "opening the SQL connection on '\(path)'")
         }
-        sqlite3_set_authorizer(db.handle, { _, action, first, second, _, _ in
-            ReadOnlySQL.authorize(action: action, first.map { String(cString: $0) }, second.map { String(cString: $0) })
+        sqlite3_set_authorizer(db.handle, { context, action, first, second, _, through in
+            Unmanaged<AuthorizerPolicy>.fromOpaque(context!).takeUnretainedValue()
+                .authorize(
+                    action: action, first.map { String(cString: $0) }, second.map { String(cString: $0) },
+                    through: through.map { String(cString: $0) })
                 ? SQLITE_OK : SQLITE_DENY
-        }, nil)
+        }, Unmanaged.passUnretained(policy).toOpaque())
         sqlite3_progress_handler(db.handle, 1000, { context in
             Unmanaged<QueryDeadline>.fromOpaque(context!).takeUnretainedValue().expired ? 1 : 0
         }, Unmanaged.passUnretained(deadline).toOpaque())
@@ -74,11 +78,12 @@ public final class ReadOnlySQL {
     }
 
     /// Runs one SELECT and returns up to `maxRows` rows.
-    /// - Throws: as ``query(_:maxRows:maxResultBytes:timeoutMs:into:)``.
+    /// - Throws: as ``query(_:maxRows:maxResultBytes:timeoutMs:confinedTo:into:)``.
     public func query(
-        _ sql: String, maxRows: Int = 10_000, maxResultBytes: Int = SQLLimits().maxResultBytes, timeoutMs: Int64 = 5_000
+        _ sql: String, maxRows: Int = 10_000, maxResultBytes: Int = SQLLimits().maxResultBytes, timeoutMs: Int64 = 5_000,
+        confinedTo confinement: SQLConfinement? = nil
     ) throws(BrookError) -> QueryResult {
-        try query(sql, maxRows: maxRows, maxResultBytes: maxResultBytes, timeoutMs: timeoutMs, into: QueryResult.self)
+        try query(sql, maxRows: maxRows, maxResultBytes: maxResultBytes, timeoutMs: timeoutMs, confinedTo: confinement, into: QueryResult.self)
     }
 
     /// Runs one SELECT, handing up to `maxRows` rows to a sink as they are stepped.
@@ -86,11 +91,15 @@ public final class ReadOnlySQL {
     ///   `NOT_AUTHORIZED` when it would write, attach, change a setting or call a function that
     ///   reveals memory addresses, `MESSAGE_TOO_LARGE` for a statement over the connection's
     ///   length limit, `RESULT_TOO_LARGE` past `maxResultBytes` of values, `REQUEST_TIMED_OUT`
-    ///   past `timeoutMs`.
+    ///   past `timeoutMs`; `NOT_AUTHORIZED` naming the table when a confined query reads another.
     public func query<Sink: SQLRowSink>(
         _ sql: String, maxRows: Int = 10_000, maxResultBytes: Int = SQLLimits().maxResultBytes, timeoutMs: Int64 = 5_000,
-        into: Sink.Type
+        confinedTo confinement: SQLConfinement? = nil, into: Sink.Type
     ) throws(BrookError) -> Sink {
+        // SQLite asks the authorizer while it prepares, and again if it re-prepares while stepping.
+        policy.confinement = confinement
+        policy.refused = nil
+        defer { policy.confinement = nil }
         // No single value may be larger than the whole result may be: SQLite refuses to build it
         // (zeroblob(1e9)) instead of allocating it first.
         sqlite3_limit(db.handle, SQLITE_LIMIT_LENGTH, Int32(clamping: max(1, maxResultBytes)))
@@ -104,6 +113,9 @@ public final class ReadOnlySQL {
         }
         guard prepared == SQLITE_OK, let statementHandle else {
             let message = String(cString: sqlite3_errmsg(db.handle))
+            if let confinement, let refused = policy.refused {
+                throw Self.outsideConfinement(confinement, refused)
+            }
             if prepared == SQLITE_AUTH || message.contains("not authorized") {
                 throw BrookError(
                     .notAuthorized,
@@ -138,7 +150,10 @@ public final class ReadOnlySQL {
                     throw BrookError(.requestTimedOut, "SQL query exceeded its time limit of \(timeoutMs) ms and was stopped")
                 }
                 let message = String(cString: sqlite3_errmsg(db.handle))
-                if code == SQLITE_AUTH { throw BrookError(.notAuthorized, "SQL refused: \(message)") }
+                if code == SQLITE_AUTH {
+                    if let confinement, let refused = policy.refused { throw Self.outsideConfinement(confinement, refused) }
+                    throw BrookError(.notAuthorized, "SQL refused: \(message)")
+                }
                 if code == SQLITE_TOOBIG { throw Self.resultTooLarge(maxResultBytes, rows: rows) }
                 // Damage and storage failures are the file's, not the query's: the same codes as a fetch.
                 let failure = SQLiteError(connection: db.handle, code: code, sql: sql)
@@ -157,6 +172,12 @@ public final class ReadOnlySQL {
         }
         sink.finish(truncated: truncated)
         return sink
+    }
+
+    private static func outsideConfinement(_ confinement: SQLConfinement, _ refused: String) -> BrookError {
+        BrookError(
+            .notAuthorized,
+            "SQL refused: this query may read only topic '\(confinement.topic)', and it reads \(refused)")
     }
 
     private static func resultTooLarge(_ limit: Int, rows: Int) -> BrookError {
@@ -199,6 +220,55 @@ public final class ReadOnlySQL {
             }
         }
         return true
+    }
+}
+
+/// What one query may read beyond the connection's own rules: one topic's view and the table
+/// under it. No other table, view or pragma, the schema included.
+///
+/// SQLite's authorizer names every table a statement reads, whatever the statement calls it: a
+/// common table expression named after the view is no table, and what it reads is named as
+/// itself. So the check is on table names, never on the view or trigger SQLite says a read
+/// comes through.
+public struct SQLConfinement: Sendable, Hashable {
+    /// The topic, whose view is named after it.
+    public let topic: String
+    /// The tables the query may read.
+    let readable: Set<String>
+
+    public init(topic: String, topicID: Int64) {
+        self.topic = topic
+        readable = [topic, LogNames.table(topicID: topicID)]
+    }
+}
+
+/// The authorizer's state on one connection: the query's confinement, if any, and what it
+/// refused. Used on the connection's thread only.
+final class AuthorizerPolicy {
+    var confinement: SQLConfinement?
+    /// The first read outside the confinement, described, for the error.
+    var refused: String?
+
+    /// - Parameter through: the innermost view (or common table expression) the access comes
+    ///   through, nil for the statement's own: named in the error in place of a topic's table.
+    func authorize(action: Int32, _ first: String?, _ second: String?, through: String?) -> Bool {
+        guard ReadOnlySQL.authorize(action: action, first, second) else { return false }
+        guard let confinement else { return true }
+        switch action {
+        case SQLITE_READ:
+            guard let table = first, confinement.readable.contains(table) else {
+                // Another topic's table is read through its view, which is the name users know.
+                let shown = first.map { $0.hasPrefix("__brook_records_") ? through ?? $0 : $0 } ?? "?"
+                if refused == nil { refused = "'\(shown)'" }
+                return false
+            }
+            return true
+        case SQLITE_PRAGMA:
+            if refused == nil { refused = "PRAGMA \(first ?? "")" }
+            return false
+        default:
+            return true
+        }
     }
 }
 

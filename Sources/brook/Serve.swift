@@ -35,6 +35,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The port for HTTP: /metrics, /livez, /readyz and the web console (0 picks a free one, logged).")
     var httpPort = HTTPListenerConfiguration.defaultPort
 
+    @Option(help: "The address HTTP listens on (default: the --host address). Under --auth, beyond loopback it needs --tls-cert.")
+    var httpHost: String?
+
     @Flag(help: "Do not serve HTTP (no metrics, health probes or console).")
     var noHttp = false
 
@@ -67,7 +70,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Listen on a non-loopback address without --auth: anyone who reaches the port can do anything.")
     var insecure = false
 
-    @Option(help: "TLS on both listeners: the server's certificate chain (PEM). Needs --tls-key.")
+    @Option(help: "TLS on every listener (HTTP too): the server's certificate chain (PEM). Needs --tls-key.")
     var tlsCert: String?
 
     @Option(help: "The private key of --tls-cert (PEM, unencrypted).")
@@ -90,6 +93,10 @@ struct Serve: AsyncParsableCommand {
         if !Self.isLoopback(host), unixSocket == nil, !auth, tlsClientCa == nil, !insecure {
             throw ValidationError(
                 "--host \(host) listens beyond this machine, and without --auth anyone who reaches the port can read, write and delete everything: add --auth (after brook users add NAME --super --db \(db)), or --insecure if that is what you mean")
+        }
+        if let httpHost, !noHttp, !Self.isLoopback(httpHost), !auth, tlsClientCa == nil, !insecure {
+            throw ValidationError(
+                "--http-host \(httpHost) serves the console beyond this machine, and without --auth it has no login: anyone who reaches the port can read, write and delete everything; add --auth (with --tls-cert and --tls-key), or --insecure if that is what you mean")
         }
         if defaultPartitions < 1 || defaultPartitions > TopicName.maxPartitions {
             throw ValidationError("--default-partitions \(defaultPartitions) is invalid: use 1 to \(TopicName.maxPartitions)")
@@ -143,8 +150,19 @@ struct Serve: AsyncParsableCommand {
             // Before the database is opened, so a port in use leaves no new file behind.
             try await LineServer.checkCanListen(configuration)
             var http = HTTPListenerConfiguration()
-            http.host = host
+            http.host = httpHost ?? host
             http.port = httpPort
+            // Under --auth or client certificates, the console asks for a login and applies the
+            // ACLs, and /metrics takes HTTP Basic credentials (docs/http.md).
+            http.requireLogin = auth || tlsClientCa != nil
+            if let tlsCert, let tlsKey {
+                // Browsers are not asked for client certificates: the console has its own login.
+                do {
+                    http.tls = try ServerTLS(certificateFile: tlsCert, keyFile: tlsKey)
+                } catch let error as ServerTLS.SetupError {
+                    throw BrookError(.invalidConfig, error.description)
+                }
+            }
             if !noHttp { try HTTPListener.checkCanListen(http) }
             // What /readyz waits for: the database, then every listener bound.
             let readiness = Readiness()
@@ -187,8 +205,6 @@ struct Serve: AsyncParsableCommand {
                 services.append(listener)
             }
             if !noHttp {
-                // Under --auth only the probes answer: the console's login comes with ACLs.
-                http.healthOnly = auth || tlsClientCa != nil
                 services.append(HTTPListener(
                     broker: broker, configuration: http, readiness: readiness, metrics: metrics, logger: Logger(label: "brook.http")))
             }

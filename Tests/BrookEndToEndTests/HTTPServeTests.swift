@@ -39,7 +39,7 @@ struct HTTPServeTests {
         #expect(try await server.stop() == 0)
     }
 
-    @Test func underAuthOnlyTheProbesAnswer() async throws {
+    @Test func underAuthTheConsoleAsksForALoginAndMetricsForCredentials() async throws {
         let dir = TemporaryDirectory("brook-http-auth")
         let db = dir.file("brook.db")
         let password = dir.file("pw")
@@ -49,8 +49,25 @@ struct HTTPServeTests {
         let port = try await Self.httpPort(of: server)
         #expect(try await Self.get("/readyz", port: port).status == 200)
         #expect(try await Self.get("/livez", port: port).status == 200)
-        #expect(try await Self.get("/metrics", port: port).status == 403)
-        #expect(try await Self.get("/", port: port).status == 403)
+        #expect(try await Self.get("/metrics", port: port).status == 401)
+        #expect(try await Self.get("/", port: port).status == 303)
+        let login = try await Self.get("/login", port: port)
+        #expect(login.status == 200)
+        #expect(login.body.contains(#"id="login-password""#))
         #expect(try await server.stop() == 0)
+    }
+
+    @Test func aLoginInClearBeyondLoopbackIsRefusedAtStart() async throws {
+        let dir = TemporaryDirectory("brook-http-auth-open")
+        let db = dir.file("brook.db")
+        let password = dir.file("pw")
+        try "correct horse\n".write(toFile: password, atomically: true, encoding: .utf8)
+        #expect(try await CLI.run(["users", "add", "alice", "--super", "--db", db], stdinFile: password, in: dir).status == 0)
+        let outcome = try await CLI.run(
+            ["serve", "--db", db, "--auth", "--port", "0", "--no-kafka", "--http-port", "0", "--http-host", "0.0.0.0"], in: dir)
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("INVALID_CONFIG"), "\(outcome.stderr)")
+        #expect(outcome.stderr.contains("0.0.0.0"))
+        #expect(outcome.stderr.contains("--tls-cert"))
     }
 }

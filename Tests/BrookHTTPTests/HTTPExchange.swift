@@ -7,11 +7,14 @@ struct HTTPExchange {
     var headers: [String: String]
     var body: String
 
-    /// Sends `method path` (with a form body, if any) to 127.0.0.1:`port` and reads until the
-    /// server closes.
-    static func send(_ path: String, method: String = "GET", port: Int, form: [(String, String)]? = nil) async throws -> HTTPExchange {
+    /// Sends `method path` (with a form body and extra headers, if any) to 127.0.0.1:`port` and
+    /// reads until the server closes.
+    static func send(
+        _ path: String, method: String = "GET", port: Int, form: [(String, String)]? = nil, headers: [(String, String)] = []
+    ) async throws -> HTTPExchange {
         let connection = try await RawConnection(port: port)
         var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
         if let form {
             let body = form.map { "\(formEncoded($0.0))=\(formEncoded($0.1))" }.joined(separator: "&")
             request += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"

@@ -94,18 +94,6 @@ func samples(_ text: String) -> [String: Double] {
         open.value = 7
         #expect(samples(try await HTTPExchange.send("/metrics", port: http.port).body)[#"brook_connections{protocol="line"}"#] == 7)
     }
-
-    @Test func metricsAndTheConsoleWaitForALoginUnderAuth() async throws {
-        let metrics = BrookMetrics()
-        let test = try TestBroker("http-health-only") { $0.metrics = metrics.factory }
-        let http = try await startHTTP(test.broker, metrics: metrics) { $0.healthOnly = true }
-        defer { Task { await test.stop(serving: http.task) } }
-        #expect(try await HTTPExchange.send("/metrics", port: http.port).status == 403)
-        #expect(try await HTTPExchange.send("/", port: http.port).status == 403)
-        #expect(try await HTTPExchange.send("/topics/x", port: http.port).status == 404)
-        #expect(try await HTTPExchange.send("/readyz", port: http.port).status == 200)
-        #expect(try await HTTPExchange.send("/livez", port: http.port).status == 200)
-    }
 }
 
 /// A connection count a test sets.

@@ -23,6 +23,10 @@ enum ConsoleAssets {
         button { font: inherit; padding: .3em 1em; border: 0; border-radius: 4px; background: var(--accent); color: #fff; cursor: pointer; }
         button.danger { background: var(--bad); }
         .error { color: var(--bad); font-weight: 600; }
+        .refused { color: var(--muted); font-style: italic; }
+        nav .session { margin-left: auto; display: flex; gap: .8em; align-items: center; color: #e6eef7; }
+        nav .session form { margin: 0; }
+        nav .session button { background: transparent; border: 1px solid #e6eef7; padding: .15em .7em; }
         a { color: var(--accent); }
         """
 

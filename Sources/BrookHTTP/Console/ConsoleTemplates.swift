@@ -13,7 +13,7 @@ enum ConsoleTemplates {
     }()
 
     static let templates: [String: String] = [
-        "header": header, "footer": footer, "overview": overview, "topic": topic, "groups": groups, "group": group, "error": error,
+        "header": header, "footer": footer, "overview": overview, "topic": topic, "groups": groups, "group": group, "error": error, "login": login,
     ]
 
     static let header = """
@@ -27,7 +27,7 @@ enum ConsoleTemplates {
         <script src="/console.js" defer></script>
         </head>
         <body>
-        <nav><a class="brand" href="/">Brook</a><a href="/">Topics</a><a href="/groups">Consumer groups</a><a href="/metrics">Metrics</a></nav>
+        <nav><a class="brand" href="/">Brook</a><a href="/">Topics</a><a href="/groups">Consumer groups</a><a href="/metrics">Metrics</a>{{#user}}<span class="session"><span id="user">{{user}}</span><form method="post" action="/logout" id="logout"><button>Log out</button></form></span>{{/user}}</nav>
         <main>
         """
 
@@ -57,12 +57,14 @@ enum ConsoleTemplates {
         </table>
         {{/hasTopics}}
         {{^hasTopics}}<p>No topics yet.</p>{{/hasTopics}}
+        {{#canCreate}}
         <h2>Create a topic</h2>
         <form method="post" action="/topics" id="create-topic" class="inline">
         <label>Name <input name="name" required></label>
         <label>Partitions <input name="partitions" type="number" min="1" value="1"></label>
         <button>Create</button>
         </form>
+        {{/canCreate}}
         {{> footer}}
         """
 
@@ -78,11 +80,16 @@ enum ConsoleTemplates {
         </tbody>
         </table>
         <h2>Configs</h2>
+        {{#configsRefused}}<p class="refused" id="configs-refused">{{configsRefused}}</p>{{/configsRefused}}
+        {{^configsRefused}}
         <table id="configs"><tbody>
         {{#configs}}<tr><th>{{name}}</th><td>{{value}}</td></tr>
         {{/configs}}
         </tbody></table>
+        {{/configsRefused}}
         <h2>Messages</h2>
+        {{#browseRefused}}<p class="refused" id="browse-refused">{{browseRefused}}</p>{{/browseRefused}}
+        {{#canBrowse}}
         <form method="get" action="/topics/{{link}}" id="browse" class="inline">
         <label>WHERE <input name="where" id="filter" size="60" value="{{filter}}" placeholder="key = 'u1' AND json_extract(value, '$.total') > 5"></label>
         <button>Filter</button>
@@ -101,6 +108,8 @@ enum ConsoleTemplates {
         <p class="pages">Page {{page}} · {{shown}} shown {{#previous}}<a href="{{previous}}" id="previous">← previous</a>{{/previous}} {{#next}}<a href="{{next}}" id="next">next →</a>{{/next}}</p>
         {{/hasMessages}}
         {{^hasMessages}}{{^queryError}}<p id="no-messages">No messages match.</p>{{/queryError}}{{/hasMessages}}
+        {{/canBrowse}}
+        {{#canProduce}}
         <h2>Produce a message</h2>
         <form method="post" action="/topics/{{link}}/produce" id="produce">
         <label>Key <input name="key" id="produce-key"></label>
@@ -109,10 +118,13 @@ enum ConsoleTemplates {
         <label>Value <textarea name="value" id="produce-value" rows="4"></textarea></label>
         <button id="produce-button">Produce</button>
         </form>
+        {{/canProduce}}
+        {{#canDelete}}
         <h2>Delete</h2>
         <form method="post" action="/topics/{{link}}/delete" id="delete-topic" data-confirm="Delete topic {{name}} and all its messages?">
         <button class="danger">Delete topic {{name}}</button>
         </form>
+        {{/canDelete}}
         {{> footer}}
         """
 
@@ -166,9 +178,23 @@ enum ConsoleTemplates {
         {{> footer}}
         """
 
+    static let login = """
+        {{> header}}
+        <h1>Log in to Brook</h1>
+        <p>With a user of this server (<code>brook users add</code>); what you see and may do follows the server's ACLs.</p>
+        {{#failed}}<p class="error" id="login-failed">Unknown user or wrong password.</p>{{/failed}}
+        <form method="post" action="/login" id="login">
+        <input type="hidden" name="next" value="{{next}}">
+        <label>User <input name="user" id="login-user" value="{{name}}" autocomplete="username" required autofocus></label>
+        <label>Password <input name="password" id="login-password" type="password" autocomplete="current-password" required></label>
+        <button id="login-button">Log in</button>
+        </form>
+        {{> footer}}
+        """
+
     static let error = """
         {{> header}}
-        <h1>That did not work</h1>
+        <h1>{{#refused}}Not allowed{{/refused}}{{^refused}}That did not work{{/refused}}</h1>
         <p class="error" id="error">{{message}}</p>
         <p><a href="{{back}}">Back</a></p>
         {{> footer}}
