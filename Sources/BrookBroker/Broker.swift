@@ -362,9 +362,9 @@ public final class Broker: Sendable {
         let recordCount = Int64(records.count)
         let promise = Promise<[RecordPosition]>()
         let logger = self.logger
-        let bases = ResultBox<[Int64]>()
-        // Per batch, the time it was stamped with under LogAppendTime.
-        let appendTimes = ResultBox<[Int64?]>()
+        // Per batch, its base offset and, under LogAppendTime, the time it was stamped with
+        // (empty otherwise). One box for both: two allocations fewer per request.
+        let appended = ResultBox<(bases: [Int64], appendTimes: [Int64?])>()
         try writer.submit(Writer.Job(
             kind: .grouped, durable: acks == .all, bytes: plan.bytes,
             run: { log in
@@ -379,11 +379,11 @@ public final class Broker: Sendable {
                 }
                 let stamped = log.topics[name]?.config.messageTimestampType == .logAppendTime
                 // A retry answers its first append's time, as Kafka's does.
-                appendTimes.value = plan.batches.indices.map { index in
-                    if !verdicts.isEmpty, case .duplicate(_, let appendTime) = verdicts[index] { return stamped ? appendTime : nil }
-                    return stamped ? now : nil
+                let appendTimes: [Int64?] = !stamped ? [] : plan.batches.indices.map { index in
+                    if !verdicts.isEmpty, case .duplicate(_, let appendTime) = verdicts[index] { return appendTime }
+                    return now
                 }
-                bases.value = try plan.batches.enumerated().map { index, batch in
+                let bases = try plan.batches.enumerated().map { index, batch in
                     if let producer {
                         if case .duplicate(let base, _) = verdicts[index] { return base }
                         let base = try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
@@ -393,6 +393,7 @@ public final class Broker: Sendable {
                     }
                     return try log.append(topic: name, partition: batch.partition, records: batch.records, now: now)
                 }
+                appended.value = (bases, appendTimes)
             },
             finish: { error in
                 if error == nil, let topicMeters {
@@ -402,11 +403,11 @@ public final class Broker: Sendable {
                 if let error {
                     if acks == .noAck { logger.debug("acks=0 produce failed", metadata: ["error": "\(error)"]) }
                     promise.complete(.failure(error))
-                } else if acks != .noAck, let bases = bases.value {
+                } else if acks != .noAck, let (bases, appendTimes) = appended.value {
                     promise.complete(.success(plan.slots.map { slot in
                         RecordPosition(
                             partition: plan.batches[slot.batch].partition, offset: bases[slot.batch] + Int64(slot.index),
-                            logAppendTime: appendTimes.value?[slot.batch])
+                            logAppendTime: appendTimes.isEmpty ? nil : appendTimes[slot.batch])
                     }))
                 }
             }))
@@ -441,6 +442,9 @@ public final class Broker: Sendable {
         let partitionCount = topic.partitions.count
         var plan = ProducePlan(topicID: topic.id)
         plan.slots.reserveCapacity(records.count)
+        // Most requests go to one partition or a few: their batches are found by a scan, and a
+        // dictionary is built only past `scannedBatches` (a produce per request is hot).
+        let scannedBatches = 8
         var batchOfPartition: [Int: Int] = [:]
         var sticky: Int?
         for record in records {
@@ -462,16 +466,24 @@ public final class Broker: Sendable {
                 partition = sticky!
             }
             let batch: Int
-            if let existing = batchOfPartition[partition] {
+            if let existing = plan.batches.count <= scannedBatches
+                ? plan.batches.firstIndex(where: { $0.partition == partition }) : batchOfPartition[partition]
+            {
                 batch = existing
             } else {
                 batch = plan.batches.count
-                batchOfPartition[partition] = batch
                 plan.batches.append(ProducePlan.Batch(partition: partition, records: []))
+                if plan.batches.count == scannedBatches + 1 {
+                    for (index, known) in plan.batches.enumerated() { batchOfPartition[known.partition] = index }
+                } else if plan.batches.count > scannedBatches {
+                    batchOfPartition[partition] = batch
+                }
             }
             plan.slots.append((batch, plan.batches[batch].records.count))
-            plan.batches[batch].records.append(record)
+            // A request whose records all go to one partition hands its own array on below.
+            if records.count > 1 { plan.batches[batch].records.append(record) }
         }
+        if records.count == 1 { plan.batches[0].records = records }
         if plan.bytes > options.maxBatchBytes {
             throw BrookError(.recordListTooLarge, "batch of \(plan.bytes) bytes exceeds the maximum batch of \(options.maxBatchBytes) bytes")
         }

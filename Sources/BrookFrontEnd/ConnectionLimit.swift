@@ -41,8 +41,8 @@ public final class ConnectionRefusal: ChannelInboundHandler, Sendable {
 }
 
 extension ChannelPipeline.SynchronousOperations {
-    /// A request/reply connection's handlers: the idle timer, the protocol's frame decoder, then
-    /// a ``RequestPipelineHandler`` over `adapter`. The channel should allow remote half-closure,
+    /// A request/reply connection's handlers: the protocol's frame decoder, then a
+    /// ``RequestPipelineHandler`` over `adapter`, which also keeps the idle timer. The channel should allow remote half-closure,
     /// so that a peer that shuts down its write side still reads every reply.
     /// - Parameters:
     ///   - idleTimeout: no traffic either way for this long closes the connection, with the
@@ -51,8 +51,7 @@ extension ChannelPipeline.SynchronousOperations {
         decoder: some ChannelHandler, adapter: Adapter, limits: RequestPipelineLimits, idleTimeout: TimeAmount,
         heldBytes: SharedCount
     ) throws {
-        try addHandler(IdleStateHandler(allTimeout: idleTimeout))
         try addHandler(decoder)
-        try addHandler(RequestPipelineHandler(adapter: adapter, limits: limits, heldBytes: heldBytes))
+        try addHandler(RequestPipelineHandler(adapter: adapter, limits: limits, heldBytes: heldBytes, idleTimeout: idleTimeout))
     }
 }

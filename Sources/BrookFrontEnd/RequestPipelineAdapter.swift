@@ -182,4 +182,6 @@ protocol RequestSlots: AnyObject {
     func streamWritten(held: Int)
     /// Room came back while the pipeline was busy: start and read what waits.
     func processAfterRelease()
+    /// The idle timer's deadline passed: close the connection if nothing moved since.
+    func idleCheckDue()
 }

@@ -119,7 +119,10 @@ private struct PipelineSlot {
 ///   started requests are told (`inputClosed`), so that long polls need not hold it open.
 /// - On `ChannelShouldQuiesceEvent` (graceful shutdown) it reads no more, asks started requests
 ///   to end (long polls answer now), and closes after the last reply.
-/// - On `IdleStateHandler.IdleStateEvent` it says the adapter's farewell and closes.
+/// - With no traffic either way for `idleTimeout` (nothing read, nothing flushed, no streamed
+///   reply under way) it says the adapter's farewell and closes; so it does on
+///   `IdleStateHandler.IdleStateEvent`. The handler keeps this timer itself: NIO's
+///   `IdleStateHandler` made a promise and a callback for every write, on every request.
 /// - On close, started requests are told to end and their late answers are dropped.
 public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: ChannelDuplexHandler, RequestSlots {
     public typealias InboundIn = Adapter.Request
@@ -159,13 +162,23 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     private var processing = false
     private var processAgain = false
     private var processScheduled = false
+    /// No traffic either way for this long closes the connection; nil never does.
+    private let idleTimeout: TimeAmount?
+    /// When bytes were last read or replies last flushed, by the event loop's clock.
+    private var lastTraffic = NIODeadline.uptimeNanoseconds(0)
+    private var idleCheck: Scheduled<Void>?
 
     /// - Parameters:
     ///   - heldBytes: where the connection adds what it holds, shared by a server's connections.
-    public init(adapter: Adapter, limits: RequestPipelineLimits, heldBytes: SharedCount = SharedCount()) {
+    ///   - idleTimeout: no traffic either way for this long closes the connection, after the
+    ///     adapter's farewell; nil keeps idle connections open.
+    public init(
+        adapter: Adapter, limits: RequestPipelineLimits, heldBytes: SharedCount = SharedCount(), idleTimeout: TimeAmount? = nil
+    ) {
         self.adapter = adapter
         self.limits = limits
         self.heldBytes = heldBytes
+        self.idleTimeout = idleTimeout
     }
 
     // MARK: Channel events
@@ -173,9 +186,11 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.responders = NIOLoopBound(self, eventLoop: context.eventLoop)
+        if context.channel.isActive { startIdleCheck() }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        stopIdleCheck()
         self.context = nil
     }
 
@@ -183,10 +198,12 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         if let greeting = adapter.greeting(allocator: context.channel.allocator) {
             context.writeAndFlush(wrapOutboundOut(greeting), promise: nil)
         }
+        startIdleCheck()
         context.fireChannelActive()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        stopIdleCheck()
         state.closed()
         queued.removeAll()
         let dropped = slots
@@ -224,6 +241,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
+        if idleTimeout != nil { lastTraffic = context.eventLoop.now }
         flushIfNeeded()
         context.fireChannelReadComplete()
     }
@@ -258,14 +276,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
             flushIfNeeded()
             context.fireUserInboundEventTriggered(event)
         case is IdleStateHandler.IdleStateEvent:
-            guard state.isOpen else { return }
-            state.beginClosing()
-            needsFlush = false
-            guard let farewell = adapter.idleFarewell(allocator: context.channel.allocator) else {
-                return context.close(promise: nil)
-            }
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(farewell)).whenComplete { _ in channel.close(promise: nil) }
+            closeIdle()
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -275,6 +286,52 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         adapter.connectionFailed(error)
         if state.isOpen { state.beginClosing() }
         context.close(promise: nil)
+    }
+
+    // MARK: Idle connections
+
+    private func startIdleCheck() {
+        guard let idleTimeout, idleCheck == nil else { return }
+        lastTraffic = context.eventLoop.now
+        scheduleIdleCheck(at: lastTraffic + idleTimeout)
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        let this = responders!
+        idleCheck = context.eventLoop.scheduleTask(deadline: deadline) { this.value.idleCheckDue() }
+    }
+
+    private func stopIdleCheck() {
+        idleCheck?.cancel()
+        idleCheck = nil
+    }
+
+    func idleCheckDue() {
+        idleCheck = nil
+        guard let idleTimeout, state.isOpen, context != nil else { return }
+        let now = context.eventLoop.now
+        if streaming {
+            // A streamed reply writes straight to the channel: traffic while it lasts.
+            lastTraffic = now
+        }
+        if now - lastTraffic < idleTimeout {
+            scheduleIdleCheck(at: lastTraffic + idleTimeout)
+        } else {
+            closeIdle()
+        }
+    }
+
+    /// Says the adapter's farewell and closes.
+    private func closeIdle() {
+        guard state.isOpen else { return }
+        stopIdleCheck()
+        state.beginClosing()
+        needsFlush = false
+        guard let farewell = adapter.idleFarewell(allocator: context.channel.allocator) else {
+            return context.close(promise: nil)
+        }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(farewell)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     // MARK: Requests
@@ -502,6 +559,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     private func flushIfNeeded() {
         guard needsFlush, state.isOpen else { return }
         needsFlush = false
+        if idleTimeout != nil { lastTraffic = context.eventLoop.now }
         context.flush()
     }
 

@@ -36,6 +36,8 @@ final class LineConnection: RequestPipelineAdapter {
     /// PLAIN sends the password itself, so it is taken only where nobody can listen: loopback or
     /// a Unix domain socket.
     private let isLoopback: Bool
+    /// The peer's address as ACL rules name it, parsed once rather than on every request.
+    private let host: String
 
     init(server: LineServer, id: UInt64, peer: String, isLoopback: Bool = false) {
         self.server = server
@@ -43,10 +45,11 @@ final class LineConnection: RequestPipelineAdapter {
         self.peer = peer
         self.limits = server.configuration.limits
         self.isLoopback = isLoopback
+        self.host = Access.host(ofPeer: peer)
     }
 
     /// The connection's user and address, for the ACL checks.
-    private var access: Access { Access(control: server.broker.access, user: principal, host: Access.host(ofPeer: peer)) }
+    private var access: Access { Access(control: server.broker.access, user: principal, host: host) }
 
     private var plainAllowed: Bool { isLoopback || server.configuration.tls != nil }
 

@@ -41,6 +41,9 @@ public final class LogWriter {
     /// Per partition id, the largest timestamp in its log so far and the offset of its last
     /// `__brook_time_index` row; loaded on a partition's first commit, updated after each.
     private var timeMarks: [Int64: TimeMark] = [:]
+    /// Each topic's INSERT into its log table, by topic id: looked up by number on every append
+    /// instead of building the statement's text and hashing it for the connection's cache.
+    private var inserts: [Int64: Statement] = [:]
 
     struct TimeMark {
         var maxTimestamp: Int64
@@ -410,6 +413,7 @@ public final class LogWriter {
                 unsavedCounters[id] = nil
                 timeMarks[id] = nil
             }
+            inserts[topic.id] = nil
             db.evictStatements(containing: "\"\(LogNames.table(topicID: topic.id))\"")
         }
     }
@@ -454,7 +458,8 @@ public final class LogWriter {
             try db.execute(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
             durableMode = durable
         }
-        try db.execute("BEGIN IMMEDIATE")
+        // Prepared once (the connection's cache), not parsed by sqlite3_exec on every group commit.
+        try db.cached("BEGIN IMMEDIATE").run()
         staged.removeAll(keepingCapacity: true)
         stagedSequences.removeAll(keepingCapacity: true)
         stagedEpochs.removeAll(keepingCapacity: true)
@@ -519,8 +524,15 @@ public final class LogWriter {
                 .storageError,
                 "partition \(name)-\(index) has reached the largest offset Brook stores (\(LogNames.offsetLimit - 1)); produce to another partition or topic")
         }
-        let insert = try db.cached(
-            "INSERT INTO \"\(LogNames.table(topicID: topic.id))\" (position, timestamp, key, headers, value) VALUES (?, ?, ?, ?, ?)")
+        let insert: Statement
+        if let known = inserts[topic.id] {
+            insert = known
+        } else {
+            insert = try Statement(
+                connection: db,
+                sql: "INSERT INTO \"\(LogNames.table(topicID: topic.id))\" (position, timestamp, key, headers, value) VALUES (?, ?, ?, ?, ?)")
+            inserts[topic.id] = insert
+        }
         var offset = base
         // LogAppendTime: the broker's append time replaces the producer's timestamp.
         let stampsAppendTime = topic.config.messageTimestampType == .logAppendTime
@@ -779,7 +791,7 @@ public final class LogWriter {
                     try bump.run()
                 }
             }
-            try db.execute("COMMIT")
+            try db.cached("COMMIT").run()
         } catch {
             rollback()
             throw error
@@ -1086,6 +1098,7 @@ public final class LogWriter {
     /// Closes the write connection and gives up the file to other Brook processes, after the
     /// last write (the broker's close, once its readers are closed: see ``FileLock``).
     public func close() {
+        inserts.removeAll()
         db.close()
         lock.release()
     }

@@ -51,8 +51,8 @@ public struct Line: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Positional argument `index` in upper case (a subcommand such as `TOPIC create`).
-    public func subcommand(_ index: Int, _ what: String) throws(BrookError) -> String {
-        Self.upperCased(try word(index, what))
+    public func subcommand(_ index: Int, _ what: @autoclosure () -> String) throws(BrookError) -> String {
+        Self.upperCased(try word(index, what()))
     }
     public var description: String { text }
 
@@ -72,9 +72,11 @@ public struct Line: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Positional argument `index` (0 is the verb), or `INVALID_REQUEST` naming what is missing.
-    public func word(_ index: Int, _ what: String) throws(BrookError) -> String {
+    /// `what` is built only for the error: callers interpolate a usage text into it, which would
+    /// otherwise be concatenated on every request.
+    public func word(_ index: Int, _ what: @autoclosure () -> String) throws(BrookError) -> String {
         guard index < words.count else {
-            throw BrookError(.invalidRequest, "\(verb) needs \(what)")
+            throw BrookError(.invalidRequest, "\(verb) needs \(what())")
         }
         return words[index]
     }

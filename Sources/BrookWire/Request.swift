@@ -288,6 +288,12 @@ public enum Request: Hashable, Sendable {
         return Int(value)
     }
 
+    /// The options of each PRODUCE form, built once rather than as a set literal per request.
+    private static let batchProduceOptions: Set<String> = ["records", "bytes", "acks", "producer", "epoch"]
+    private static let singleProduceOptions: Set<String> = [
+        "acks", "partition", "timestamp", "key", "header", "value", "producer", "epoch", "sequence",
+    ]
+
     private static func parseProduce(_ frame: Frame, limits: WireLimits) throws -> Request {
         let line = frame.line
         let usage = "PRODUCE <topic> [acks=0|1|all] [partition=P] [timestamp=MS] [key=N] [header=K:V]… value=N|value=null, or PRODUCE <topic> records=N bytes=B [acks=…]"
@@ -304,7 +310,7 @@ public enum Request: Hashable, Sendable {
             producer = ProducerIdentity(id: id, epoch: Int32(try line.int("epoch", in: 0...Int64(Int32.max)) ?? 0))
         }
         if let count = try line.int("records", in: 0...Int64.max) {
-            try line.expect(maxWords: 2, options: ["records", "bytes", "acks", "producer", "epoch"], usage: usage)
+            try line.expect(maxWords: 2, options: Self.batchProduceOptions, usage: usage)
             if count > Int64(limits.maxBatchRecords) {
                 throw BrookError(.recordListTooLarge, "batch of \(count) records exceeds max_batch_records \(limits.maxBatchRecords)")
             }
@@ -324,7 +330,7 @@ public enum Request: Hashable, Sendable {
             }
             return .produce(topic: topic, acks: acks, records: records, producer: producer)
         }
-        try line.expect(maxWords: 2, options: ["acks", "partition", "timestamp", "key", "header", "value", "producer", "epoch", "sequence"], usage: usage)
+        try line.expect(maxWords: 2, options: Self.singleProduceOptions, usage: usage)
         // The single-record form: the items follow in token order.
         var fields = RecordFields()
         fields.partition = try line.int("partition")

@@ -373,3 +373,45 @@ extension ConnectionLimitTests {
         #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
     }
 }
+
+struct RequestPipelineIdleTests {
+    /// A connection of the fake protocol whose handler keeps an idle timer of `timeout`.
+    private func connection(idleTimeout timeout: TimeAmount) throws -> (EmbeddedChannel, FakeAdapter) {
+        let channel = EmbeddedChannel()
+        let adapter = FakeAdapter()
+        try channel.pipeline.syncOperations.addHandler(RequestPipelineHandler(
+            adapter: adapter, limits: RequestPipelineLimits(maxInFlight: 100, maxInFlightBytes: 1_000), idleTimeout: timeout))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        #expect(try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "HELLO\n")
+        return (channel, adapter)
+    }
+
+    @Test func aConnectionWithNoTrafficForTheTimeoutGetsTheFarewellAndCloses() throws {
+        let (channel, adapter) = try connection(idleTimeout: .seconds(10))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "IDLE\n")
+        #expect(!channel.isActive)
+        #expect(adapter.closed == 1)
+        #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
+    }
+
+    @Test func readsAndRepliesPutTheIdleCloseOff() throws {
+        let (channel, adapter) = try connection(idleTimeout: .seconds(10))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        // A request read: the connection is idle only 10 s after it.
+        try channel.writeInbound(exclusive("a"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        #expect(channel.isActive)
+        // Its reply flushed: 10 s more from then.
+        adapter.answer("a")
+        #expect(try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "a\n")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "IDLE\n")
+        #expect(!channel.isActive)
+        #expect(try channel.finish(acceptAlreadyClosed: true).isClean)
+    }
+}
