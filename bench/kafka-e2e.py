@@ -20,6 +20,7 @@ def consume(broker, topic, count):
     consumer = Consumer({
         "bootstrap.servers": broker, "group.id": "brook-e2e", "enable.auto.commit": False,
         "fetch.min.bytes": 1, "fetch.wait.max.ms": 500, "enable.partition.eof": False,
+        "socket.nagle.disable": True,
     })
     consumer.assign([TopicPartition(topic, 0, 0)])
     consumer.consume(num_messages=1, timeout=0.5)  # connects and starts fetching
@@ -27,8 +28,11 @@ def consume(broker, topic, count):
     latencies = []
     last = time.monotonic()
     while len(latencies) < count:
-        records = consumer.consume(num_messages=1000, timeout=0.5)
+        # poll returns as soon as one record is there (consume would wait to fill its batch);
+        # then whatever else has arrived is taken without waiting.
+        first = consumer.poll(0.5)
         now = time.monotonic_ns()
+        records = [] if first is None else [first] + consumer.consume(num_messages=1000, timeout=0)
         for record in records:
             if record.error() is not None:
                 sys.exit(f"kafka-e2e: the consumer failed: {record.error()}")
@@ -49,7 +53,7 @@ def consume(broker, topic, count):
 
 
 def produce(broker, topic, rate, seconds, size):
-    producer = Producer({"bootstrap.servers": broker, "acks": "1", "linger.ms": 0})
+    producer = Producer({"bootstrap.servers": broker, "acks": "1", "linger.ms": 0, "socket.nagle.disable": True})
     producer.list_topics(topic, timeout=10)  # metadata and the connection, before the clock starts
     failures = []
     delivered = [0]
