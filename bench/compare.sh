@@ -207,7 +207,7 @@ ceiling_rate=$(p "$ceiling_normal" msgs_per_s)
 cores=$(nproc); memory=$(free -g | awk '/Mem:/ {print $2}'); cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 cat > "$work/results.md" <<EOF
 Measured by \`bash bench/compare.sh\` on $(date -u +%Y-%m-%d): $cores cores ($cpu), $memory GiB of memory,
-Brook $("$brook" --version), $(redis-server --version | cut -d' ' -f1-3), nats-server $nats_version, $(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -1 | sed 's/^/kcat with /'), confluent-kafka $("$python" -c 'import confluent_kafka as c; print(c.version()[0], "with librdkafka", c.libversion()[0])'), SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo '(system library)'),
+Brook $("$brook" --version), $(redis-server --version | cut -d' ' -f1-3), nats-server $nats_version, $(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -1 | sed 's/^/kcat with /'), confluent-kafka $("$python" -c 'import importlib.metadata as m, confluent_kafka as c; print(m.version("confluent-kafka"), "with librdkafka", c.libversion()[0])'), SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo '(system library)'),
 load generator on the same machine. Every figure is from one run of the script; the ratios compare
 figures of that same run, which took $(( $(date +%s) - run_started )) s. JetStream: file storage, one replica per stream; a stream stands
 for a partition (4 streams beside 4 partitions); nats-server $nats_version writes each message to its block file before the
