@@ -5,7 +5,7 @@
 # bench/kafka.sh uses) if missing, starts Brook, Redis and nats-server on free loopback ports in a
 # temporary directory, runs every workload, stops them and writes docs/benchmarks.md.
 #
-#   bash bench/compare.sh            # about seven minutes on a 2-core machine
+#   bash bench/compare.sh            # 4-8 minutes on a loaded 2-core machine, besides the build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
