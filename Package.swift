@@ -157,12 +157,14 @@ let package = Package(
             ]
         ),
         // The benchmark and soak harness (`brook bench`, `brook soak`): load generators over the
-        // client, HdrHistogram percentiles, the raw SQLite ceiling, and the fault-injecting soak.
+        // client, HdrHistogram percentiles, the raw SQLite ceiling, the fault-injecting soak, and a
+        // minimal NATS client so the same load generator drives NATS JetStream as a peer.
         .target(
             name: "BrookBench",
             dependencies: [
                 "BrookCommandLine", "BrookClient", "BrookStore", "BrookWire", "BrookModel",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -196,6 +198,13 @@ let package = Package(
             path: "Tests/BrookTestSupport"),
         .testTarget(name: "BrookModelTests", dependencies: ["BrookModel", "BrookTestSupport"]),
         .testTarget(name: "BrookAuthTests", dependencies: ["BrookAuth", "BrookModel"]),
+        .testTarget(
+            name: "BrookBenchTests",
+            dependencies: [
+                "BrookBench",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]),
         .testTarget(name: "BrookStoreTests", dependencies: ["BrookStore", "BrookModel", "CSQLite", "BrookTestSupport"]),
         .testTarget(
             name: "BrookBrokerTests",

@@ -16,7 +16,7 @@ public struct Bench: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         abstract: "Measure throughput and latency (HdrHistogram percentiles).",
         discussion: "Each run prints a report and one RESULT line that bench/compare.sh reads.",
-        subcommands: [ProduceBench.self, ConsumeBench.self, EndToEndBench.self, GroupBench.self, CeilingBench.self, PartitionsBench.self])
+        subcommands: [ProduceBench.self, ConsumeBench.self, EndToEndBench.self, GroupBench.self, CeilingBench.self, PartitionsBench.self, NatsBench.self])
 }
 
 /// Latencies in microseconds, with the percentiles a report needs.
