@@ -33,6 +33,22 @@ struct Latencies: Sendable {
         histogram.add(other.histogram)
     }
 
+    /// Runs one load per connection, each with its share of `messages` (the first ones take the
+    /// remainder), at the same time, and merges their latencies.
+    static func ofShares(
+        of messages: Int, connections: Int, _ load: @escaping @Sendable (_ index: Int, _ share: Int) async throws -> Latencies
+    ) async throws -> Latencies {
+        try await withThrowingTaskGroup(of: Latencies.self) { group in
+            for index in 0..<connections {
+                let share = messages / connections + (index < messages % connections ? 1 : 0)
+                group.addTask { try await load(index, share) }
+            }
+            var all = Latencies()
+            for try await part in group { all.merge(part) }
+            return all
+        }
+    }
+
     func ms(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1_000 }
     var maxMs: Double { Double(histogram.max) / 1_000 }
 
@@ -106,22 +122,14 @@ struct ProduceBench: AsyncParsableCommand {
             let value = [UInt8](repeating: UInt8(ascii: "x"), count: size)
             let progress = Progress(label: "produce", total: messages)
             let started = ContinuousClock.now
-            let latencies = try await withThrowingTaskGroup(of: Latencies.self) { group in
-                for index in 0..<connections {
-                    let share = messages / connections + (index < messages % connections ? 1 : 0)
-                    group.addTask {
-                        let client = try await BrookClient.connect(to: address)
-                        let load = ProduceLoad(
-                            client: client, topic: topic, acks: acks, value: value, batch: batch, window: window, share: share,
-                            partition: index % partitionCount, partitionStep: connections, partitionCount: partitionCount, progress: progress)
-                        let latencies = try await load.run()
-                        await client.close()
-                        return latencies
-                    }
-                }
-                var all = Latencies()
-                for try await part in group { all.merge(part) }
-                return all
+            let latencies = try await Latencies.ofShares(of: messages, connections: connections) { index, share in
+                let client = try await BrookClient.connect(to: address)
+                let load = ProduceLoad(
+                    client: client, topic: topic, acks: acks, value: value, batch: batch, window: window, share: share,
+                    partition: index % partitionCount, partitionStep: connections, partitionCount: partitionCount, progress: progress)
+                let latencies = try await load.run()
+                await client.close()
+                return latencies
             }
             progress.stop()
             report("produce", messages: messages, size: size, elapsed: ContinuousClock.now - started, latencies: acks == .noAck ? nil : latencies,

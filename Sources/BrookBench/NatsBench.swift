@@ -103,20 +103,12 @@ struct NatsProduceBench: AsyncParsableCommand {
             let payload = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
             let progress = Progress(label: "nats produce", total: messages)
             let started = ContinuousClock.now
-            let latencies = try await withThrowingTaskGroup(of: Latencies.self) { group in
-                for index in 0..<connections {
-                    let share = messages / connections + (index < messages % connections ? 1 : 0)
-                    group.addTask {
-                        let connection = try await NatsConnection.connect(to: address)
-                        let load = NatsPublishLoad(connection: connection, subject: "\(stream).\(index % streams)", payload: payload, window: window, share: share, progress: progress)
-                        let latencies = try await load.run()
-                        await connection.close()
-                        return latencies
-                    }
-                }
-                var all = Latencies()
-                for try await part in group { all.merge(part) }
-                return all
+            let latencies = try await Latencies.ofShares(of: messages, connections: connections) { index, share in
+                let connection = try await NatsConnection.connect(to: address)
+                let load = NatsPublishLoad(connection: connection, subject: "\(stream).\(index % streams)", payload: payload, window: window, share: share, progress: progress)
+                let latencies = try await load.run()
+                await connection.close()
+                return latencies
             }
             progress.stop()
             report("nats-produce", messages: messages, size: size, elapsed: ContinuousClock.now - started, latencies: latencies,
