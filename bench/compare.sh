@@ -80,6 +80,10 @@ bench() { "$brook" bench "$@" 2>"$work/bench.err" | grep '^RESULT' || { tail -3 
 redis_rps() { redis-benchmark -q -p "$redis_port" "$@" 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1; }
 rss_kb() { awk "/^$1:/ {print \$2}" "/proc/$brook_pid/status"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+# A server's CPU time (utime + stime from /proc) and its cost per request over a workload.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_s=$(getconf CLK_TCK)
+per_request() { python3 -c "print(f'{($2 - $1) * 1e6 / $ticks_per_s / $3:.1f}')"; }  # before, after, requests
 
 echo "== idle RSS"
 idle_rss=$(rss_kb VmRSS)
@@ -92,19 +96,27 @@ xadd=$(redis_rps -c 4 -n 1000000 -P 100 XADD bench '*' v "$value")
 echo "== NATS JetStream publish with acknowledgements, 100 B, 4 connections, 800 unacknowledged each (Brook's batch 100 x 8 in flight)"
 js_produce=$(bench nats produce $nats --stream bench --streams 4 --messages 1000000 --size 100 --connections 4 --window 800)
 echo "== one record per request, acks=1, 50 connections, 5 in flight each: Brook, then JetStream"
+before=$(ticks "$brook_pid")
 produce_one=$(bench produce $server --topic bench-one --messages 300000 --size 100 --batch 1 --connections 50 --window 5 --acks 1 --partitions 4)
+cpu_one=$(per_request "$before" "$(ticks "$brook_pid")" 300000)
+before=$(ticks "$nats_pid")
 js_produce_one=$(bench nats produce $nats --stream bench-one --streams 4 --messages 300000 --size 100 --connections 50 --window 5)
+js_cpu_one=$(per_request "$before" "$(ticks "$nats_pid")" 300000)
 echo "== raw SQLite ceiling, batch 100, synchronous NORMAL and FULL"
 ceiling_normal=$(bench ceiling --messages 1000000 --size 100 --batch 100 --synchronous normal --db "$work/ceiling.db")
 ceiling_full=$(bench ceiling --messages 100000 --size 100 --batch 100 --synchronous full --db "$work/ceiling.db")
 
 echo "== produce acks=all: 50 connections, one record per request"
+before=$(ticks "$brook_pid")
 produce_all=$(bench produce $server --topic bench-all --messages 200000 --size 100 --batch 1 --connections 50 --window 1 --acks all --partitions 4)
+cpu_all=$(per_request "$before" "$(ticks "$brook_pid")" 200000)
 echo "== the same with 5 requests in flight per connection (a Kafka producer's default max.in.flight)"
 produce_all5=$(bench produce $server --topic bench-all5 --messages 300000 --size 100 --batch 1 --connections 50 --window 5 --acks all --partitions 4)
 echo "== Redis XADD with appendfsync always, 50 connections, no pipelining, then pipeline 5"
 redis-cli -p "$redis_port" config set appendfsync always >/dev/null
+before=$(ticks "$redis_pid")
 xadd_always=$(redis_rps -c 50 -n 200000 -P 1 XADD bench-all '*' v "$value")
+redis_cpu_all=$(per_request "$before" "$(ticks "$redis_pid")" 200000)
 xadd_always5=$(redis_rps -c 50 -n 300000 -P 5 XADD bench-all '*' v "$value")
 redis-cli -p "$redis_port" config set appendfsync everysec >/dev/null
 
@@ -222,6 +234,7 @@ arrived in 2.10.0), so it has no acks=all row.
 | same, against raw SQLite (batch 100, synchronous=NORMAL) | $produce_rate msgs/s | SQLite ceiling: $ceiling_rate msgs/s | $(ratio "$produce_rate" "$ceiling_rate") | ≥ 0.60 | $(python3 -c "print('yes' if $produce_rate >= 0.6*$ceiling_rate else 'no')") |
 | produce acks=all, 50 connections, 1 record per request | $(p "$produce_all" msgs_per_s) msgs/s | Redis XADD appendfsync always, 50 connections: $xadd_always msgs/s | $(ratio "$(p "$produce_all" msgs_per_s)" "$xadd_always") | ≥ 50,000 msgs/s | $(python3 -c "print('yes' if $(p "$produce_all" msgs_per_s) >= 50000 else 'no')") |
 | the same, 5 requests in flight per connection (Kafka's default) | $(p "$produce_all5" msgs_per_s) msgs/s | Redis XADD appendfsync always, 50 connections, pipeline 5: $xadd_always5 msgs/s | $(ratio "$(p "$produce_all5" msgs_per_s)" "$xadd_always5") | ≥ 50,000 msgs/s | $(python3 -c "print('yes' if $(p "$produce_all5" msgs_per_s) >= 50000 else 'no')") |
+| server CPU per one-record acks=all request (1 in flight, the row above) | $cpu_all µs | Redis, appendfsync always: $redis_cpu_all µs | $(ratio "$cpu_all" "$redis_cpu_all") | ≤ 1.0 | $(met "$cpu_all <= $redis_cpu_all") |
 | the same (1 in flight) over a Unix domain socket | $(p "$produce_all_unix" msgs_per_s) msgs/s | Redis XADD appendfsync always, 50 connections, Unix socket: $xadd_always_unix msgs/s | $(ratio "$(p "$produce_all_unix" msgs_per_s)" "$xadd_always_unix") | ≥ 50,000 msgs/s | $(python3 -c "print('yes' if $(p "$produce_all_unix" msgs_per_s) >= 50000 else 'no')") |
 | consume a backlog, 1000 per fetch | $(p "$consume" msgs_per_s) msgs/s | Redis XREAD COUNT 1000: $xread msgs/s | $(ratio "$(p "$consume" msgs_per_s)" "$xread") | ≥ 1,500,000 msgs/s | $(python3 -c "print('yes' if $(p "$consume" msgs_per_s) >= 1500000 else 'no')") |
 | produce, 100 B, acks=1, 4 connections, 800 records in flight each (Brook: batch 100, 8 requests in flight) | $produce_rate msgs/s | JetStream publish, 4 connections, 800 unacknowledged each: $(p "$js_produce" msgs_per_s) msgs/s | $(ratio "$produce_rate" "$(p "$js_produce" msgs_per_s)") | ≥ 1.0 | $(met "$produce_rate >= $(p "$js_produce" msgs_per_s)") |
@@ -244,7 +257,8 @@ a group of 4 consumers drained the backlog at $(p "$group" msgs_per_s) msgs/s, t
 Produce latency per request (batch 100, acks=1): p50 $(p "$produce" p50_ms) ms, p99 $(p "$produce" p99_ms) ms;
 acks=all one record per request: p50 $(p "$produce_all" p50_ms) ms, p99 $(p "$produce_all" p99_ms) ms (5 in flight: p50 $(p "$produce_all5" p50_ms) ms, p99 $(p "$produce_all5" p99_ms) ms).
 JetStream publish latency per message (800 unacknowledged per connection): p50 $(p "$js_produce" p50_ms) ms, p99 $(p "$js_produce" p99_ms) ms;
-one record per request, 5 in flight: Brook p50 $(p "$produce_one" p50_ms) ms, p99 $(p "$produce_one" p99_ms) ms; JetStream p50 $(p "$js_produce_one" p50_ms) ms, p99 $(p "$js_produce_one" p99_ms) ms.
+one record per request, 5 in flight: Brook p50 $(p "$produce_one" p50_ms) ms, p99 $(p "$produce_one" p99_ms) ms; JetStream p50 $(p "$js_produce_one" p50_ms) ms, p99 $(p "$js_produce_one" p99_ms) ms;
+server CPU per one-record acks=1 request there: Brook $cpu_one µs, nats-server $js_cpu_one µs.
 
 #### Commands
 
