@@ -33,6 +33,28 @@ struct Latencies: Sendable {
         histogram.add(other.histogram)
     }
 
+    /// Drains `target` records from sources holding `available` each (partitions, streams), the
+    /// first ones first, one reader per source at the same time, and adds up what they read.
+    static func ofDrain(
+        target: Int, available: [Int], _ read: @escaping @Sendable (_ index: Int, _ want: Int) async throws -> (records: Int, bytes: Int, latencies: Latencies)
+    ) async throws -> (records: Int, bytes: Int, latencies: Latencies) {
+        try await withThrowingTaskGroup(of: (records: Int, bytes: Int, latencies: Latencies).self) { group in
+            var remaining = target
+            for (index, count) in available.enumerated() where remaining > 0 && count > 0 {
+                let want = min(remaining, count)
+                remaining -= want
+                group.addTask { try await read(index, want) }
+            }
+            var total = (records: 0, bytes: 0, latencies: Latencies())
+            for try await part in group {
+                total.records += part.records
+                total.bytes += part.bytes
+                total.latencies.merge(part.latencies)
+            }
+            return total
+        }
+    }
+
     /// Runs one load per connection, each with its share of `messages` (the first ones take the
     /// remainder), at the same time, and merges their latencies.
     static func ofShares(
@@ -247,37 +269,25 @@ struct ConsumeBench: AsyncParsableCommand {
             guard target > 0 else { throw BrookError(.invalidRequest, "topic '\(topic)' has no records; run bench produce first") }
             let progress = Progress(label: "consume", total: target)
             let started = ContinuousClock.now
-            let (count, bytes, latencies) = try await withThrowingTaskGroup(of: (Int, Int, Latencies).self) { group in
-                var remaining = target
-                for partition in description.partitions where remaining > 0 {
-                    let want = min(remaining, Int(partition.recordCount))
-                    remaining -= want
-                    group.addTask {
-                        let client = try await BrookClient.connect(to: address)
-                        var latencies = Latencies()
-                        var offset = partition.logStartOffset
-                        var read = 0
-                        var bytes = 0
-                        while read < want {
-                            let sentAt = ContinuousClock.now
-                            let fetched = try await client.fetch(topic: topic, partition: partition.index, offset: offset, maxRecords: min(batch, want - read), maxBytes: 64 * 1_048_576)
-                            latencies.record(ContinuousClock.now - sentAt)
-                            offset = fetched.nextOffset(after: offset)
-                            read += fetched.records.count
-                            bytes += fetched.records.reduce(0) { $0 + ($1.value?.count ?? 0) }
-                            progress.add(fetched.records.count)
-                        }
-                        await client.close()
-                        return (read, bytes, latencies)
-                    }
+            let partitions = description.partitions
+            let (count, bytes, latencies) = try await Latencies.ofDrain(target: target, available: partitions.map { Int($0.recordCount) }) { index, want in
+                let partition = partitions[index]
+                let client = try await BrookClient.connect(to: address)
+                var latencies = Latencies()
+                var offset = partition.logStartOffset
+                var read = 0
+                var bytes = 0
+                while read < want {
+                    let sentAt = ContinuousClock.now
+                    let fetched = try await client.fetch(topic: topic, partition: partition.index, offset: offset, maxRecords: min(batch, want - read), maxBytes: 64 * 1_048_576)
+                    latencies.record(ContinuousClock.now - sentAt)
+                    offset = fetched.nextOffset(after: offset)
+                    read += fetched.records.count
+                    bytes += fetched.records.reduce(0) { $0 + ($1.value?.count ?? 0) }
+                    progress.add(fetched.records.count)
                 }
-                var total = (0, 0, Latencies())
-                for try await part in group {
-                    total.0 += part.0
-                    total.1 += part.1
-                    total.2.merge(part.2)
-                }
-                return total
+                await client.close()
+                return (read, bytes, latencies)
             }
             progress.stop()
             report("consume", messages: count, size: count == 0 ? 0 : bytes / count, elapsed: ContinuousClock.now - started, latencies: latencies, extra: "batch=\(batch)")

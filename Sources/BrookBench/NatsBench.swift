@@ -236,26 +236,12 @@ struct NatsConsumeBench: AsyncParsableCommand {
             guard target > 0 else { throw BrookError(.invalidRequest, "streams \(stream)-0… hold no messages; run brook bench nats produce first") }
             let progress = Progress(label: "nats consume", total: target)
             let started = ContinuousClock.now
-            let (count, bytes, latencies) = try await withThrowingTaskGroup(of: (Int, Int, Latencies).self) { group in
-                var remaining = target
-                for (index, available) in counts.enumerated() where remaining > 0 && available > 0 {
-                    let want = min(remaining, available)
-                    remaining -= want
-                    group.addTask {
-                        let connection = try await NatsConnection.connect(to: address)
-                        let load = NatsPullLoad(connection: connection, stream: "\(stream)-\(index)", consumer: consumer, want: want, batch: batch, progress: progress)
-                        let result = try await load.run()
-                        await connection.close()
-                        return result
-                    }
-                }
-                var total = (0, 0, Latencies())
-                for try await part in group {
-                    total.0 += part.0
-                    total.1 += part.1
-                    total.2.merge(part.2)
-                }
-                return total
+            let (count, bytes, latencies) = try await Latencies.ofDrain(target: target, available: counts) { index, want in
+                let connection = try await NatsConnection.connect(to: address)
+                let load = NatsPullLoad(connection: connection, stream: "\(stream)-\(index)", consumer: consumer, want: want, batch: batch, progress: progress)
+                let result = try await load.run()
+                await connection.close()
+                return result
             }
             progress.stop()
             report("nats-consume", messages: count, size: count == 0 ? 0 : bytes / count, elapsed: ContinuousClock.now - started, latencies: latencies, extra: "batch=\(batch) streams=\(streams)")
