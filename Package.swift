@@ -248,6 +248,7 @@ let package = Package(
                 "BrookLineServer", "BrookFrontEnd", "BrookClient", "BrookAuth", "BrookStore", "BrookBroker", "BrookWire", "BrookModel", "BrookTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -403,6 +403,10 @@ extension Outgoing.ReplyTarget {
 }
 
 /// Matches reply frames to requests, in order, on the channel's event loop.
+///
+/// Requests sent while replies are being read (a producer refilling its window from each reply's
+/// callback) are flushed together at the end of the read, as one write, rather than one write
+/// each: the server then reads them together and commits them together.
 final class ClientHandler: ChannelDuplexHandler {
     typealias InboundIn = FrameEvent
     typealias OutboundIn = Outgoing
@@ -410,6 +414,9 @@ final class ClientHandler: ChannelDuplexHandler {
 
     private var waiting = CircularBuffer<Outgoing.ReplyTarget>()
     private var closed: BrookError?
+    /// Replies of one read are being delivered: a flush waits for the end of the read.
+    private var reading = false
+    private var flushPending = false
 
     init(greeting: EventLoopPromise<Frame>) {
         waiting.append(.frame(greeting))
@@ -428,7 +435,31 @@ final class ClientHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(outgoing.buffer), promise: promise)
     }
 
+    func flush(context: ChannelHandlerContext) {
+        guard reading else { return context.flush() }
+        guard !flushPending else { return }
+        flushPending = true
+        // Should the read end without its read-complete event (the channel closing), the flush
+        // still goes before the loop's next turn.
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { handler.value.flushIfPending(context) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
+        flushIfPending(context)
+        context.fireChannelReadComplete()
+    }
+
+    private func flushIfPending(_ context: ChannelHandlerContext) {
+        reading = false
+        guard flushPending else { return }
+        flushPending = false
+        context.flush()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reading = true
         let event = unwrapInboundIn(data)
         guard let head = waiting.first else {
             // A reply nobody asked for: the stream is out of step.

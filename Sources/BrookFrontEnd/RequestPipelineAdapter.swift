@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// What one wire protocol tells a ``RequestPipelineHandler``: how its requests are admitted and
 /// started, and how its replies and farewells are encoded. One adapter serves one connection, on
@@ -118,6 +119,7 @@ public enum RequestEnding: Sendable, Hashable {
 /// after its connection closed, is ignored.
 public struct RequestResponder: Sendable {
     let pipeline: NIOLoopBound<any RequestSlots>
+    let answers: OffLoopAnswers
     let slot: UInt64
 
     public var eventLoop: any EventLoop { pipeline.eventLoop }
@@ -132,6 +134,15 @@ public struct RequestResponder: Sendable {
     /// Answers the request with its adapter's encoding of `error`.
     public func fail(_ error: any Error, thenClose: Bool = false) {
         onLoop { $0.complete(slot, with: .error(error), thenClose: thenClose) }
+    }
+
+    /// Runs `body` on the connection's event loop later, as `EventLoop.execute` does (never
+    /// within this call, even on the loop), with the other answers given off the loop since
+    /// their last delivery, so that what it answers is flushed with theirs, once. For work that
+    /// answers on the loop after finishing elsewhere (encoding a reply after the writer's commit,
+    /// which should not hold up the writer).
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        answers.post({ _ in body() }, to: pipeline)
     }
 
     /// Its place in order is fixed (see ``RequestAdmission/orderedOnStart``): later requests may start.
@@ -152,11 +163,42 @@ public struct RequestResponder: Sendable {
     }
 
     private func onLoop(_ body: @escaping @Sendable (any RequestSlots) -> Void) {
-        let pipeline = self.pipeline
         if pipeline.eventLoop.inEventLoop {
             body(pipeline.value)
         } else {
-            pipeline.eventLoop.execute { body(pipeline.value) }
+            answers.post(body, to: pipeline)
+        }
+    }
+}
+
+/// One connection's answers given off its event loop (by the writer after a commit, by a reader):
+/// the first schedules one task on the loop, those arriving before it runs join it, and the task
+/// hands them all to the pipeline, which flushes once after the last. A commit that answers five
+/// of a connection's requests then costs one hop and one socket write, not five of each.
+final class OffLoopAnswers: Sendable {
+    /// Answers waiting for the task; nil while no task is scheduled.
+    private let waiting = Mutex<[@Sendable (any RequestSlots) -> Void]?>(nil)
+
+    func post(_ answer: @escaping @Sendable (any RequestSlots) -> Void, to pipeline: NIOLoopBound<any RequestSlots>) {
+        let schedules = waiting.withLock { waiting -> Bool in
+            guard waiting != nil else {
+                waiting = [answer]
+                return true
+            }
+            waiting!.append(answer)
+            return false
+        }
+        guard schedules else { return }
+        pipeline.eventLoop.execute { self.deliver(to: pipeline.value) }
+    }
+
+    private func deliver(to slots: any RequestSlots) {
+        let answers = waiting.withLock { waiting in
+            defer { waiting = nil }
+            return waiting ?? []
+        }
+        slots.answering {
+            for answer in answers { answer(slots) }
         }
     }
 }
@@ -171,6 +213,8 @@ enum SlotAnswer {
 /// this concrete existential rather than a loop-bound reference of the handler's generic type,
 /// whose metadata would be looked up on every use); on the event loop only.
 protocol RequestSlots: AnyObject {
+    /// Runs answers given off the loop, then flushes once.
+    func answering(_ body: () -> Void)
     func complete(_ slot: UInt64, with answer: SlotAnswer, thenClose: Bool)
     func ordered(_ slot: UInt64)
     func setEnd(_ slot: UInt64, _ end: @escaping (RequestEnding) -> Void)

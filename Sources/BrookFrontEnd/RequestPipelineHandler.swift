@@ -108,7 +108,9 @@ private struct PipelineSlot {
 /// One connection of a request/reply protocol, driven on its channel's event loop, whatever the
 /// protocol: its ``RequestPipelineAdapter`` says how requests are admitted, started and encoded.
 ///
-/// - Replies are written in request order, one flush per burst, however the requests complete.
+/// - Replies are written in request order, one flush per burst, however the requests complete:
+///   a burst is what one read brought, or the answers given off the loop since the last were
+///   delivered.
 /// - Requests start in order: an `exclusive` one once every earlier request is answered, an
 ///   `overlapping` one while only overlapping ones run.
 /// - What a connection holds is bounded: past `maxInFlight` unanswered requests or
@@ -138,6 +140,9 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     private let heldBytes: SharedCount
     private var context: ChannelHandlerContext!
     private var responders: NIOLoopBound<any RequestSlots>!
+    private let answers = OffLoopAnswers()
+    /// Answers given off the loop are being delivered: their flush waits for the last of them.
+    private var deliveringAnswers = false
 
     private var state = PipelineConnectionState.active
     /// Read but not started: waiting for an earlier request to finish, or for room.
@@ -389,7 +394,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         case .overlapping: runningOverlapping += 1
         }
         if !admission.orderedOnStart { awaitingOrder = slot }
-        begin(RequestResponder(pipeline: responders, slot: slot), context)
+        begin(RequestResponder(pipeline: responders, answers: answers, slot: slot), context)
         // Started after the peer's half-close (it was read before): told at once, as those
         // running then were.
         if state == .inputClosed, let index = runningIndex(slot), let end = slots[offset: index].end { end(.inputClosed) }
@@ -415,6 +420,13 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
     }
 
     // MARK: RequestSlots
+
+    func answering(_ body: () -> Void) {
+        deliveringAnswers = true
+        body()
+        deliveringAnswers = false
+        flushIfNeeded()
+    }
 
     func complete(_ slot: UInt64, with answer: SlotAnswer, thenClose: Bool) {
         let reply: PipelineReply
@@ -449,7 +461,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
             processAgain = true
         } else {
             process()
-            flushIfNeeded()
+            if !deliveringAnswers { flushIfNeeded() }
         }
     }
 
@@ -457,7 +469,7 @@ public final class RequestPipelineHandler<Adapter: RequestPipelineAdapter>: Chan
         guard awaitingOrder == slot, state != .closed else { return }
         awaitingOrder = nil
         process()
-        flushIfNeeded()
+        if !deliveringAnswers { flushIfNeeded() }
     }
 
     func setEnd(_ slot: UInt64, _ end: @escaping (RequestEnding) -> Void) {

@@ -325,7 +325,7 @@ final class KafkaConnection: RequestPipelineAdapter, Sendable {
                     let ticket = try broker.submitProduce(topic: topic.name, records: records, acks: acks, producer: producer)
                     replies.pending += 1
                     ticket.whenComplete { result in
-                        loop.execute {
+                        responder.execute {
                             switch result {
                             case .success(let positions):
                                 replies.answer(

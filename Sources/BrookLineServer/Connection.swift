@@ -381,7 +381,7 @@ final class LineConnection: RequestPipelineAdapter {
         ticket.whenComplete { result in
             switch result {
             case .success(let positions):
-                responder.eventLoop.execute { responder.succeed(.buffer(produced(positions))) }
+                responder.execute { responder.succeed(.buffer(produced(positions))) }
             case .failure(let error):
                 responder.fail(error)
             }

@@ -50,15 +50,22 @@ final class FakeAdapter: RequestPipelineAdapter {
     }
 }
 
-/// Counts the reads that reach the channel, as swift-nio's HTTPServerPipelineHandlerTest does.
+/// Counts the reads and flushes that reach the channel, as swift-nio's
+/// HTTPServerPipelineHandlerTest counts reads.
 final class ReadCounter: ChannelOutboundHandler {
     typealias OutboundIn = Any
     typealias OutboundOut = Any
     var reads = 0
+    var flushes = 0
 
     func read(context: ChannelHandlerContext) {
         reads += 1
         context.read()
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        flushes += 1
+        context.flush()
     }
 }
 
