@@ -38,7 +38,7 @@ for round in $(seq 1 "$rounds"); do
         for read in $(seq 1 "$reads"); do
             before=$(cpu "$brook_pid")
             start=$(now)
-            client=$( { /usr/bin/time -f '%U %S' kcat -C -b "127.0.0.1:$kafka_port" -t backlog -o beginning -e -q >"$work/out"; } 2>&1 | tail -1)
+            client=$( { /usr/bin/time -f '%U %S' kcat -C -b "127.0.0.1:$kafka_port" -t backlog -o beginning -c "$messages" -e -q >"$work/out"; } 2>&1 | tail -1)
             end=$(now)
             after=$(cpu "$brook_pid")
             consumed=$(wc -l <"$work/out")
