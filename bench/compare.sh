@@ -165,11 +165,18 @@ kcat_pall=$(kcat_produce kcat-acksall all)
 # record written to a file, until librdkafka's end-of-partition event (-e), which 2.0.2 raises
 # only on an empty fetch: one the broker, like Kafka, holds for the client's fetch.wait.max.ms
 # (500 ms) at the end of the log.
-start=$(now)
-timeout 120 kcat -C -b "$broker" -t kcat-acks1 -o beginning -c 1000000 -q >/dev/null \
-    || { echo "kcat -C -c 1000000 did not read 1000000 records" >&2; exit 1; }
-end=$(now)
-kcat_c=$(rate 1000000 "$start" "$end")
+# Three reads, each a second or so, on a host whose share of the cores moves from minute to
+# minute: the median is the figure, and all three are shown.
+kcat_reads=()
+for _ in 1 2 3; do
+    start=$(now)
+    timeout 120 kcat -C -b "$broker" -t kcat-acks1 -o beginning -c 1000000 -q >/dev/null \
+        || { echo "kcat -C -c 1000000 did not read 1000000 records" >&2; exit 1; }
+    end=$(now)
+    kcat_reads+=("$(rate 1000000 "$start" "$end")")
+done
+kcat_c=$(printf '%s\n' "${kcat_reads[@]}" | sort -n | sed -n 2p)
+kcat_c_reads=$(IFS=/; echo "${kcat_reads[*]}")
 start=$(now)
 kcat -C -b "$broker" -t kcat-acks1 -o beginning -e -q >"$work/kcat-c.out"
 end=$(now)
@@ -259,7 +266,7 @@ arrived in 2.10.0), so it has no acks=all row.
 | end to end at 10,000 msgs/s over the Kafka protocol (confluent-kafka producer, linger.ms=0, acks=1; consumer in another process) | p50 $(p "$kafka_e2e" p50_ms) ms, p99 $(p "$kafka_e2e" p99_ms) ms, p99.9 $(p "$kafka_e2e" p999_ms) ms, max $(p "$kafka_e2e" max_ms) ms | | | p99 ≤ 1 ms | $(met "$(p "$kafka_e2e" p99_ms) <= 1") |
 | Kafka protocol: kcat -P of 1,000,000 lines of 100 B, acks=1 | $kcat_p1 msgs/s | line protocol, batch 100 (first row): $produce_rate msgs/s | $(ratio "$kcat_p1" "$produce_rate") | | |
 | the same, acks=all | $kcat_pall msgs/s | | | | |
-| Kafka protocol: kcat -C of that backlog, to its last record (-c 1000000, output to /dev/null) | $kcat_c msgs/s | line protocol consume (above): $(p "$consume" msgs_per_s) msgs/s | $(ratio "$kcat_c" "$(p "$consume" msgs_per_s)") | ≥ 1,000,000 msgs/s | $(met "$kcat_c >= 1000000") |
+| Kafka protocol: kcat -C of that backlog, to its last record (-c 1000000, output to /dev/null), median of 3 reads ($kcat_c_reads) | $kcat_c msgs/s | line protocol consume (above): $(p "$consume" msgs_per_s) msgs/s | $(ratio "$kcat_c" "$(p "$consume" msgs_per_s)") | ≥ 1,000,000 msgs/s | $(met "$kcat_c >= 1000000") |
 | the same, each record written to a file, until the end-of-partition event (-e: one more fetch, held 500 ms by fetch.wait.max.ms) | $kcat_c_eof msgs/s | | | | |
 | RSS idle | $((idle_rss / 1024)) MB | | | ≤ 30 MB | $(python3 -c "print('yes' if $idle_rss <= 30*1024 else 'no')") |
 | RSS peak under the produce benchmark | $((produce_rss / 1024)) MB | | | ≤ 150 MB | $(python3 -c "print('yes' if $produce_rss <= 150*1024 else 'no')") |
