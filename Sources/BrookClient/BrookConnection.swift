@@ -441,8 +441,8 @@ final class ClientHandler: ChannelDuplexHandler {
         flushPending = true
         // Should the read end without its read-complete event (the channel closing), the flush
         // still goes before the loop's next turn.
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute { handler.value.flushIfPending(context) }
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        context.eventLoop.execute { bound.value.handler.flushIfPending(bound.value.context) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
