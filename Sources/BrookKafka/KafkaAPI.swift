@@ -41,7 +41,9 @@ public enum KafkaAPI: Int16, CaseIterable, Sendable {
         case .fetch: 4...11
         case .listOffsets: 1...5
         case .metadata: 0...8
-        case .offsetCommit: 2...7
+        // v1 for sarama before 1.26 (Debian's 1.22 among them), which commits with v1 whatever
+        // Kafka version it is told; v0 kept offsets in ZooKeeper and has no generation.
+        case .offsetCommit: 1...7
         case .offsetFetch: 1...5
         case .findCoordinator: 0...2
         case .joinGroup: 0...5

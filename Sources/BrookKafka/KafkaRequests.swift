@@ -444,7 +444,7 @@ extension KafkaRequest {
             let generation = try body.int32()
             let memberID = try body.string()
             let instanceID = version >= 7 ? try body.nullableString() : nil
-            if version <= 4 { _ = try body.int64() }  // retention_time_ms: offsets.retention.minutes decides
+            if (2...4).contains(version) { _ = try body.int64() }  // retention_time_ms: offsets.retention.minutes decides
             let topics = try body.array { topic in
                 OffsetCommitRequest.Topic(
                     name: try topic.string(),
@@ -452,6 +452,7 @@ extension KafkaRequest {
                         let index = try partition.int32()
                         let offset = try partition.int64()
                         if version >= 6 { _ = try partition.int32() }  // committed_leader_epoch
+                        if version == 1 { _ = try partition.int64() }  // commit_timestamp: the broker stamps its own
                         return OffsetCommitRequest.Partition(index: index, offset: offset, metadata: try partition.nullableString())
                     } ?? [])
             } ?? []

@@ -417,7 +417,7 @@ extension KafkaResponse {
         var errorCode: Int16
     }
 
-    /// OffsetCommit v2–7.
+    /// OffsetCommit v1–7.
     static func offsetCommit(correlationID: Int32, version: Int16, topics: [(name: String, partitions: [PartitionResult])]) -> ByteBuffer {
         frame(correlationID: correlationID) { buffer in
             if version >= 3 { buffer.writeInteger(Int32(0)) }  // throttle_time_ms

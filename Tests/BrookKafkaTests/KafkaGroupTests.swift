@@ -94,26 +94,31 @@ struct KafkaGroupTests {
         return body.readInteger(as: Int16.self)!
     }
 
+    /// OffsetCommit v7, or the older shapes: v1 (a commit timestamp per partition) and v2–4 (a
+    /// retention time).
     static func commit(
-        _ connection: KafkaRawConnection, group: String = "g", generation: Int32, memberID: String, offsets: [(String, Int32, Int64, String?)]
+        _ connection: KafkaRawConnection, version: Int16 = 7, group: String = "g", generation: Int32, memberID: String,
+        offsets: [(String, Int32, Int64, String?)]
     ) async throws -> [Int16] {
-        let body = try #require(try await connection.roundTrip(api: 8, version: 7) { body in
+        let body = try #require(try await connection.roundTrip(api: 8, version: version) { body in
             body.writeKafkaString(group)
             body.writeInteger(generation)
             body.writeKafkaString(memberID)
-            body.writeKafkaString(nil)  // instance id
+            if version >= 7 { body.writeKafkaString(nil) }  // instance id
+            if (2...4).contains(version) { body.writeInteger(Int64(86_400_000)) }  // retention_time_ms
             body.writeKafkaArrayCount(offsets.count)
             for (topic, partition, offset, metadata) in offsets {
                 body.writeKafkaString(topic)
                 body.writeKafkaArrayCount(1)
                 body.writeInteger(partition)
                 body.writeInteger(offset)
-                body.writeInteger(Int32(-1))  // leader epoch
+                if version >= 6 { body.writeInteger(Int32(-1)) }  // leader epoch
+                if version == 1 { body.writeInteger(Int64(-1)) }  // commit timestamp
                 body.writeKafkaString(metadata)
             }
         })
         var reader = KafkaReader(body)
-        _ = try reader.int32()
+        if version >= 3 { _ = try reader.int32() }  // throttle time
         let topics: [[Int16]] = try reader.array { topic -> [Int16] in
             _ = try topic.string()
             return try topic.array { partition -> Int16 in
@@ -345,11 +350,34 @@ struct KafkaGroupTests {
         await server.stop()
     }
 
+    /// sarama before 1.26 commits with v1 (a timestamp per partition) or, given a retention, v2,
+    /// whatever Kafka version it is configured for.
+    @Test func olderOffsetCommitVersionsCommitAsTheCurrentOneDoes() async throws {
+        let server = try await Self.start()
+        try await server.broker.createTopic("t", partitions: 3)
+        let connection = try await server.connect()
+        let joined = try await Self.joinTwoStep(connection)
+        _ = try await Self.sync(connection, generation: joined.generation, memberID: joined.memberID, assignments: [])
+        for (version, partition) in [(Int16(1), Int32(0)), (2, 1), (4, 2)] {
+            #expect(
+                try await Self.commit(
+                    connection, version: version, generation: joined.generation, memberID: joined.memberID,
+                    offsets: [("t", partition, Int64(10 + version), "v\(version)")]) == [KafkaErrorCode.none], "v\(version)")
+        }
+        // The generation is checked in v1 as in v7.
+        #expect(
+            try await Self.commit(connection, version: 1, generation: joined.generation + 1, memberID: joined.memberID, offsets: [("t", 0, 99, nil)])
+                == [KafkaErrorCode.illegalGeneration])
+        #expect(try await server.broker.committedOffsets(group: "g").map { "\($0.topic)-\($0.partition)=\($0.offset) \($0.metadata)" }
+            == ["t-0=11 v1", "t-1=12 v2", "t-2=14 v4"])
+        await server.stop()
+    }
+
     @Test func groupAPIsAreAdvertisedBelowTheirFlexibleVersions() async throws {
         let server = try await Self.start()
         let connection = try await server.connect()
         let apis = try await KafkaListenerTests.apiVersions(connection).apis
-        let expected: [Int16: ClosedRange<Int16>] = [8: 2...7, 9: 1...5, 10: 0...2, 11: 0...5, 12: 0...3, 13: 0...3, 14: 0...3, 15: 0...4, 16: 0...2, 42: 0...1, 47: 0...0]
+        let expected: [Int16: ClosedRange<Int16>] = [8: 1...7, 9: 1...5, 10: 0...2, 11: 0...5, 12: 0...3, 13: 0...3, 14: 0...3, 15: 0...4, 16: 0...2, 42: 0...1, 47: 0...0]
         for (key, range) in expected { #expect(apis[key] == range, "API \(key)") }
         await server.stop()
     }

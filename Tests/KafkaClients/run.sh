@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Real Kafka clients against a built `brook serve`: kcat (librdkafka 2.0.2), confluent-kafka
-# (librdkafka 2.x) and kafka-python, plus records crossing between Kafka and the line protocol
-# and SQL. Every check compares real values; the first failure stops the run.
+# (librdkafka 2.x), kafka-python and sarama (Go), plus records crossing between Kafka and the line
+# protocol and SQL. Every check compares real values; the first failure stops the run.
 #
 #   bash Tests/KafkaClients/run.sh [path/to/brook]   (default: .build/debug/brook)
-# Needs: kcat, and a python3 with confluent_kafka and kafka (PYTHON=… picks one).
+# Needs: kcat, a python3 with confluent_kafka and kafka (PYTHON=… picks one), and Go with sarama's
+# sources (Debian: golang-go golang-github-shopify-sarama-dev).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 brook="$(realpath "${1:-$here/../../.build/debug/brook}")"
@@ -150,6 +151,9 @@ expect_equal "kcat -G committed every partition's end" "$(printf '0 0\n1 0\n2 0\
 "$brook" groups reset kcat-group --topic group-topic --to-offset 50 --server "$line" >/dev/null
 got="$(kcat -b "$kafka" -G kcat-group group-topic -e -q -f '%p %o %s\n' | sort)"
 expect_equal "after brook groups reset --to-offset 50, kcat -G reads from offset 50" "$(awk '$2 >= 50' <<<"$all_records")" "$got"
+
+# sarama (Go): producers with each codec and an idempotent one, a reader, a consumer group.
+bash "$here/sarama.sh" "$brook" "$kafka" "$line"
 
 # Crash: kill -9 the server while an idempotent acks=all producer writes; restart it on the same
 # ports. Every acknowledged record is there exactly once, in order.
