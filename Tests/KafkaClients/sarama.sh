@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sarama, the Go client (Debian's golang-github-shopify-sarama-dev, 1.22), against a running
 # Brook: an acks=all producer with each compression codec and an idempotent one, a reader of
-# every partition, and a consumer group that commits and resumes from its commits.
+# every partition, a consumer group that commits and resumes from its commits, and ClusterAdmin.
 #
 #   bash Tests/KafkaClients/sarama.sh BROOK KAFKA_ADDRESS LINE_ADDRESS
 # Needs: golang-go and golang-github-shopify-sarama-dev (Debian).
@@ -58,3 +58,16 @@ expect_equal "the sarama group's commits: LAG 0 on every partition" "$(printf '0
 "$check" produce "$kafka" sarama-topic 10 gzip plain >"$work/more"
 got="$("$check" group "$kafka" sarama-topic sarama-group 10 | sort)"
 expect_equal "the sarama group resumes from its committed offsets" "$(awk '{ print $3 }' "$work/more" | sort)" "$got"
+
+# ClusterAdmin: create with a config, describe, add partitions, alter and describe the config,
+# delete records, list and describe the group above, delete the topic.
+got="$("$check" admin "$kafka" sarama-admin sarama-group)"
+expect_equal "sarama's ClusterAdmin" "$(printf '%s\n' \
+    "DescribeTopics sarama-admin: 2 partitions" \
+    "DescribeConfig sarama-admin: retention.ms=7200000" \
+    "DeleteRecords sarama-admin-0 below 3: log start 3" \
+    "ListConsumerGroups: sarama-group=consumer" \
+    "DescribeConsumerGroups sarama-group: Empty, consumer, 0 members" \
+    "DeleteTopic sarama-admin")" "$got"
+"$brook" topics describe sarama-admin --server "$line" >/dev/null 2>&1 && fail "sarama-admin still exists after DeleteTopic"
+echo "ok: sarama-admin is gone"

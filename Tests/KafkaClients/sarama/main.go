@@ -7,6 +7,8 @@
 //	                                               high watermark; prints "partition offset key value headers"
 //	group BROKER TOPIC GROUP COUNT                 a consumer group member reading COUNT records,
 //	                                               marking each; prints "value" and commits on close
+//	admin BROKER TOPIC GROUP                       ClusterAdmin on a new TOPIC and on GROUP; prints
+//	                                               what each call returned
 package main
 
 import (
@@ -186,6 +188,62 @@ func group(broker, topic, name string, count int) {
 	}
 }
 
+func admin(broker, topic, groupName string) {
+	cfg := config()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	client, err := sarama.NewClient([]string{broker}, cfg)
+	if err != nil {
+		fail("client: %v", err)
+	}
+	defer client.Close()
+	a, err := sarama.NewClusterAdmin([]string{broker}, cfg)
+	if err != nil {
+		fail("admin: %v", err)
+	}
+	defer a.Close()
+	check := func(call string, err error) {
+		if err != nil {
+			fail("%s: %v", call, err)
+		}
+	}
+	retention := "3600000"
+	check("CreateTopic", a.CreateTopic(topic, &sarama.TopicDetail{
+		NumPartitions: 2, ReplicationFactor: 1, ConfigEntries: map[string]*string{"retention.ms": &retention}}, false))
+	described, err := a.DescribeTopics([]string{topic})
+	check("DescribeTopics", err)
+	fmt.Printf("DescribeTopics %s: %d partitions\n", topic, len(described[0].Partitions))
+	check("CreatePartitions", a.CreatePartitions(topic, 3, nil, false))
+	longer := "7200000"
+	check("AlterConfig", a.AlterConfig(sarama.TopicResource, topic, map[string]*string{"retention.ms": &longer}, false))
+	entries, err := a.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+	check("DescribeConfig", err)
+	for _, entry := range entries {
+		if entry.Name == "retention.ms" {
+			fmt.Printf("DescribeConfig %s: retention.ms=%s\n", topic, entry.Value)
+		}
+	}
+	// Five records in partition 0, then DeleteRecords below offset 3.
+	producer, err := sarama.NewSyncProducerFromClient(client)
+	check("producer", err)
+	for i := 0; i < 5; i++ {
+		_, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(strconv.Itoa(i))})
+		check("SendMessage", err)
+	}
+	check("DeleteRecords", a.DeleteRecords(topic, map[int32]int64{0: 3}))
+	oldest, err := client.GetOffset(topic, 0, sarama.OffsetOldest)
+	check("GetOffset", err)
+	fmt.Printf("DeleteRecords %s-0 below 3: log start %d\n", topic, oldest)
+	groups, err := a.ListConsumerGroups()
+	check("ListConsumerGroups", err)
+	fmt.Printf("ListConsumerGroups: %s=%s\n", groupName, groups[groupName])
+	descriptions, err := a.DescribeConsumerGroups([]string{groupName})
+	check("DescribeConsumerGroups", err)
+	fmt.Printf("DescribeConsumerGroups %s: %s, %s, %d members\n", groupName, descriptions[0].State, descriptions[0].ProtocolType, len(descriptions[0].Members))
+	check("DeleteTopic", a.DeleteTopic(topic))
+	fmt.Printf("DeleteTopic %s\n", topic)
+}
+
 func main() {
 	if len(os.Args) < 4 {
 		fail("usage: produce|read|group BROKER TOPIC ...")
@@ -200,6 +258,8 @@ func main() {
 	case "group":
 		count, _ := strconv.Atoi(os.Args[5])
 		group(broker, topic, os.Args[4], count)
+	case "admin":
+		admin(broker, topic, os.Args[4])
 	default:
 		fail("unknown command %s", os.Args[1])
 	}
