@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Real Kafka clients against a built `brook serve`: kcat (librdkafka 2.0.2), confluent-kafka
-# (librdkafka 2.x), kafka-python and sarama (Go), plus records crossing between Kafka and the line
-# protocol and SQL. Every check compares real values; the first failure stops the run.
+# (librdkafka 2.x), kafka-python, aiokafka and sarama (Go), plus records crossing between Kafka and
+# the line protocol and SQL. Every check compares real values; the first failure stops the run.
 #
 #   bash Tests/KafkaClients/run.sh [path/to/brook]   (default: .build/debug/brook)
-# Needs: kcat, a python3 with confluent_kafka and kafka (PYTHON=… picks one), and Go with sarama's
+# Needs: kcat, a python3 with confluent_kafka, kafka and aiokafka (PYTHON=… picks one), and Go with sarama's
 # sources (Debian: golang-go golang-github-shopify-sarama-dev).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -75,6 +75,7 @@ expect_equal "line-protocol produce, kcat consume" "$(printf 'a|one|src=line|0\n
 "$brook" topics create small-topic --max-message-bytes 100 --server "$line" >/dev/null
 "$python" "$here/confluent_check.py" "$kafka"
 "$python" "$here/kafka_python_check.py" "$kafka"
+"$python" "$here/aiokafka_check.py" "$kafka"
 "$python" "$here/admin_check.py" "$kafka"
 "$python" "$here/topic_configs_check.py" "$kafka"
 
