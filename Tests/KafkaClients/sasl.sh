@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SASL against `brook serve --auth`: kcat (librdkafka 2.0.2), confluent-kafka and kafka-python
+# SASL against `brook serve --auth`: kcat (librdkafka 2.0.2), confluent-kafka, kafka-python and aiokafka
 # authenticate with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN (loopback), a wrong password and a
 # client without SASL are refused, and the line CLI authenticates with --user. Then ACLs: a user
 # added through the server may write one topic and not another, read through one group only.

@@ -1,10 +1,16 @@
-"""confluent-kafka and kafka-python over SASL_PLAINTEXT (or SASL_SSL with --tls CA.pem) against `brook serve --auth`.
+"""confluent-kafka, kafka-python and aiokafka over SASL_PLAINTEXT (or SASL_SSL with --tls CA.pem) against `brook serve --auth`.
 
     python sasl_check.py HOST:PORT [--tls CA.pem]
 """
+import asyncio
+import logging
 import sys
 import uuid
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import TopicPartition as ATopicPartition
+from aiokafka.errors import KafkaError as AIOKafkaError
+from aiokafka.helpers import create_ssl_context
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from kafka import KafkaConsumer, KafkaProducer
@@ -95,3 +101,50 @@ try:
     raise SystemExit("FAIL: kafka-python with a wrong password connected")
 except KafkaPythonError as error:
     check(True, f"kafka-python with a wrong password is refused ({type(error).__name__})")
+
+
+def aiokafka_options(mechanism, user, password):
+    options = dict(bootstrap_servers=bootstrap, security_protocol=protocol, sasl_mechanism=mechanism,
+                   sasl_plain_username=user, sasl_plain_password=password)
+    if ca:
+        options["ssl_context"] = create_ssl_context(cafile=ca)
+    return options
+
+
+async def aiokafka_checks():
+    # Its own SASL code: SCRAM-SHA-256 and -512 and PLAIN, an idempotent producer and a reader.
+    for mechanism, user, password in [("SCRAM-SHA-256", "alice", "alice-secret"), ("SCRAM-SHA-512", "bob", "bob-secret"),
+                                      ("PLAIN", "alice", "alice-secret")]:
+        options = aiokafka_options(mechanism, user, password)
+        ak_topic = f"sasl-aio-{mechanism.lower()}-{uuid.uuid4().hex[:6]}"
+        producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
+        await producer.start()
+        await producer.send_and_wait(ak_topic, key=b"k", value=b"hello")
+        await producer.stop()
+        consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
+        await consumer.start()
+        partition = ATopicPartition(ak_topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        record = await asyncio.wait_for(consumer.getone(), 15)
+        await consumer.stop()
+        check(record.value == b"hello", f"aiokafka produces and consumes over {protocol} {mechanism}")
+    # aiokafka raises a bare "Unable to bootstrap" and logs the broker's reason: collect its log.
+    reasons = []
+    handler = logging.Handler()
+    handler.emit = lambda record: reasons.append(record.getMessage())
+    logging.getLogger("aiokafka").addHandler(handler)
+    producer = AIOKafkaProducer(**aiokafka_options("SCRAM-SHA-512", "alice", "wrong"), request_timeout_ms=5000)
+    try:
+        await producer.start()
+        await producer.stop()
+        raise SystemExit("FAIL: aiokafka with a wrong password connected")
+    except AIOKafkaError as error:
+        await producer.stop()
+        reason = next((r for r in reasons if "SaslAuthenticationFailed" in r and "unknown user or wrong password" in r), None)
+        check(reason is not None, f"aiokafka with a wrong password is refused ({type(error).__name__}; logged: {reason or reasons[:1]})")
+    finally:
+        logging.getLogger("aiokafka").removeHandler(handler)
+
+
+asyncio.run(aiokafka_checks())
