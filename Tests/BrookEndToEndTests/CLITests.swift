@@ -36,8 +36,10 @@ enum CLI {
             stderr: try String(contentsOfFile: err, encoding: .utf8))
     }
 
-    /// Foundation's `Process.run()` on Linux crashed once (a bad read in its spawn setup) while
-    /// other tests launched processes at the same moment; launches take turns.
+    /// Launches take turns. Foundation's `Process.run()` on Linux also crashes now and then on
+    /// its own (swift-corelibs-foundation #5472: listing /proc/self/fd, it copies each entry's
+    /// whole 256-byte name and can read past glibc's buffer into an unmapped page); the lock does
+    /// not prevent that, only a launcher that does not go through `Process.run()` would.
     private static let launching = NSLock()
 
     static func exit(of process: Process) async throws {
