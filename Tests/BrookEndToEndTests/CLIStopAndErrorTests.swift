@@ -7,7 +7,7 @@ import Testing
 
 /// A `brook` process left running, its stdout going to a file.
 final class RunningCLI: @unchecked Sendable {
-    let process = Process()
+    let process = ChildProcess()
     let stdout: String
     let stderr: String
     private var exited: Task<Void, Error>?
@@ -19,9 +19,8 @@ final class RunningCLI: @unchecked Sendable {
         FileManager.default.createFile(atPath: stderr, contents: nil)
         process.executableURL = URL(fileURLWithPath: CLI.executable)
         process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdout))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderr))
-        process.standardInput = FileHandle.nullDevice
+        process.standardOutputPath = stdout
+        process.standardErrorPath = stderr
         let process = self.process
         exited = Task { try await CLI.exit(of: process) }
     }

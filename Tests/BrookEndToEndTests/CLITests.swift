@@ -20,44 +20,34 @@ enum CLI {
 
     /// Runs `brook ARGS` to completion, feeding `stdinFile`, without blocking a cooperative thread.
     static func run(_ arguments: [String], stdinFile: String? = nil, in dir: TemporaryDirectory) async throws -> Outcome {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let out = dir.file("out-\(UUID().uuidString)")
         let err = dir.file("err-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: out, contents: nil)
         FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        process.standardInput = stdinFile.map { FileHandle(forReadingAtPath: $0)! } ?? FileHandle.nullDevice
+        process.standardOutputPath = out
+        process.standardErrorPath = err
+        process.standardInputPath = stdinFile
         try await exit(of: process)
         return Outcome(
             status: process.terminationStatus, stdout: try String(contentsOfFile: out, encoding: .utf8),
             stderr: try String(contentsOfFile: err, encoding: .utf8))
     }
 
-    /// Launches take turns. Foundation's `Process.run()` on Linux also crashes now and then on
-    /// its own (swift-corelibs-foundation #5472: listing /proc/self/fd, it copies each entry's
-    /// whole 256-byte name and can read past glibc's buffer into an unmapped page); the lock does
-    /// not prevent that, only a launcher that does not go through `Process.run()` would.
-    private static let launching = NSLock()
-
-    static func exit(of process: Process) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            process.terminationHandler = { _ in continuation.resume() }
-            do {
-                try launching.withLock {
-                    if !process.isRunning { try process.run() }
-                }
-            } catch {
-                continuation.resume(throwing: error)
-            }
+    /// Starts `process` (see ``ChildProcess``, which replaces Foundation's `Process` here) and
+    /// waits for it to exit, without blocking a cooperative thread.
+    static func exit(of process: ChildProcess) async throws {
+        try process.run()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            process.whenExited { continuation.resume() }
         }
     }
 
     /// A `brook serve` process on a free port.
     final class Server: @unchecked Sendable {
-        let process = Process()
+        let process = ChildProcess()
         let log: String
         private(set) var port = 0
         private var exited: Task<Void, Error>?
@@ -78,8 +68,7 @@ enum CLI {
                 process.executableURL = URL(fileURLWithPath: CLI.executable)
                 process.arguments = arguments
             }
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            process.standardOutput = FileHandle.nullDevice
+            process.standardErrorPath = log
             let process = self.process
             exited = Task { try await CLI.exit(of: process) }
             for _ in 0..<300 {

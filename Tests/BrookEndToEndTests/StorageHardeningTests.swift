@@ -43,7 +43,7 @@ extension StorageHardeningTests {
 
     /// Runs one SQL text in the `sqlite3` shell on `db`.
     static func shell(_ db: String, _ sql: String, in dir: TemporaryDirectory) async throws -> CLI.Outcome {
-        let process = Process()
+        let process = ChildProcess()
         process.executableURL = URL(fileURLWithPath: try sqlite3Shell())
         // Waits for the write lock as a patient user would, rather than failing at once on a busy file.
         process.arguments = ["-bail", "-cmd", ".timeout 10000", db, sql]
@@ -51,9 +51,8 @@ extension StorageHardeningTests {
         let err = dir.file("sqlite3-err-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: out, contents: nil)
         FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        process.standardInput = FileHandle.nullDevice
+        process.standardOutputPath = out
+        process.standardErrorPath = err
         try await CLI.exit(of: process)
         return CLI.Outcome(
             status: process.terminationStatus, stdout: try String(contentsOfFile: out, encoding: .utf8),
@@ -139,7 +138,7 @@ extension StorageHardeningTests {
         let client = try await BrookClient.connect(to: ServerAddress(host: "127.0.0.1", port: server.port))
         try await client.createTopic("t")
         _ = try await client.produce(topic: "t", records: [ProducerRecord(key: nil, value: "kept")], acks: .all)
-        let removal = Process()
+        let removal = ChildProcess()
         removal.executableURL = URL(fileURLWithPath: "/bin/rm")
         removal.arguments = ["-rf", dir.file("data")]
         try await CLI.exit(of: removal)
